@@ -1,0 +1,64 @@
+//! `/v1/events`.
+
+use super::auth::ApiCall;
+use super::params::QueryParams;
+use super::{CursorQuery, ok};
+use crate::domain::list::list as list_object;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{self, Page};
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    call: ApiCall,
+) -> ApiResult<Response> {
+    let mut conn = state.db.reader().acquire().await?;
+    let caller = &call.caller;
+    let event = store::events::get(&mut conn, &caller.account_id, caller.livemode, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event", &id))?;
+    ok(&event.to_wire())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    call: ApiCall,
+) -> ApiResult<Response> {
+    let query = QueryParams::parse(raw.as_deref());
+    let cursor = CursorQuery::parse(&query)?;
+    let caller = &call.caller;
+    let mut conn = state.db.reader().acquire().await?;
+    let starting_after = match cursor.starting_after {
+        None => None,
+        Some(id) => {
+            let event = store::events::get(&mut conn, &caller.account_id, caller.livemode, &id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::invalid_param("starting_after", format!("No such event: {id}."))
+                })?;
+            Some((event.created, event.id))
+        }
+    };
+    let page = Page {
+        limit: cursor.limit,
+        starting_after,
+        ending_before: None,
+    };
+    let kind = query.string("type");
+    let mut events = store::events::list(
+        &mut conn,
+        &caller.account_id,
+        caller.livemode,
+        kind.as_deref(),
+        &page,
+    )
+    .await?;
+    let more = events.len() as i64 > page.limit;
+    events.truncate(usize::try_from(page.limit).unwrap_or(0));
+    let data = events.iter().map(|e| e.to_wire()).collect();
+    ok(&list_object("/v1/events", more, data))
+}

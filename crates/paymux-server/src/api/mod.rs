@@ -1,0 +1,257 @@
+//! HTTP: routes, the Ping++ wire conventions, and response signing.
+
+pub mod auth;
+mod charges;
+mod events;
+mod mock_pay;
+mod openapi;
+pub mod params;
+mod recharges;
+mod refunds;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use params::QueryParams;
+use serde_json::Value;
+
+/// The router of the whole gateway.
+pub fn router(state: AppState) -> Router {
+    let routes = Routes::default()
+        .add(
+            Method::POST,
+            "/v1/charges",
+            "Create a charge",
+            post(charges::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/charges",
+            "List charges of an app (app[id] required)",
+            get(charges::list),
+        )
+        .add(
+            Method::GET,
+            "/v1/charges/{id}",
+            "Retrieve a charge",
+            get(charges::retrieve),
+        )
+        .add(
+            Method::POST,
+            "/v1/charges/{id}/reverse",
+            "Reverse (撤销) a scan or ISV charge",
+            post(charges::reverse),
+        )
+        .add(
+            Method::POST,
+            "/v1/charges/{id}/refunds",
+            "Refund a charge",
+            post(refunds::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/charges/{id}/refunds",
+            "List a charge's refunds",
+            get(refunds::list),
+        )
+        .add(
+            Method::GET,
+            "/v1/charges/{id}/refunds/{refund}",
+            "Retrieve a refund",
+            get(refunds::retrieve),
+        )
+        .add(
+            Method::POST,
+            "/v1/test_helpers/charges/{id}/pay",
+            "Test mode: pay or fail a pending charge",
+            post(charges::test_pay),
+        )
+        .add(
+            Method::POST,
+            "/v1/apps/{app}/recharges",
+            "Create a balance recharge",
+            post(recharges::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/apps/{app}/recharges",
+            "List recharges (page/per_page)",
+            get(recharges::list),
+        )
+        .add(
+            Method::GET,
+            "/v1/apps/{app}/recharges/{id}",
+            "Retrieve a recharge",
+            get(recharges::retrieve),
+        )
+        .add(
+            Method::POST,
+            "/v1/apps/{app}/recharges/{id}/refunds",
+            "Refund a recharge",
+            post(recharges::create_refund),
+        )
+        .add(
+            Method::GET,
+            "/v1/apps/{app}/recharges/{id}/refunds",
+            "List a recharge's refunds",
+            get(recharges::list_refunds),
+        )
+        .add(
+            Method::GET,
+            "/v1/apps/{app}/recharges/{id}/refunds/{refund}",
+            "Retrieve a recharge refund",
+            get(recharges::retrieve_refund),
+        )
+        .add(
+            Method::GET,
+            "/v1/apps/{app}/users/{user}",
+            "Retrieve an app user and balance",
+            get(recharges::user),
+        )
+        .add(
+            Method::GET,
+            "/v1/events",
+            "List events (newest first)",
+            get(events::list),
+        )
+        .add(
+            Method::GET,
+            "/v1/events/{id}",
+            "Retrieve an event",
+            get(events::retrieve),
+        );
+    let spec = openapi::document(&routes.documented);
+    routes
+        .router
+        .route(
+            "/openapi.json",
+            get(move || async move { json_response(StatusCode::OK, &spec) }),
+        )
+        .route(
+            "/healthz",
+            get(|| async { json_response(StatusCode::OK, &serde_json::json!({"ok": true})) }),
+        )
+        .route("/mock/pay", get(mock_pay::page).post(mock_pay::submit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            wire_conventions,
+        ))
+        .with_state(state)
+}
+
+/// A route and what it does, recorded as it is registered so the OpenAPI document lists
+/// exactly the routes that exist.
+#[derive(Default)]
+struct Routes {
+    router: Router<AppState>,
+    documented: Vec<openapi::Operation>,
+}
+
+impl Routes {
+    fn add(
+        mut self,
+        method: Method,
+        path: &'static str,
+        summary: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.documented.push(openapi::Operation {
+            method,
+            path,
+            summary,
+        });
+        self.router = self.router.route(path, handler);
+        self
+    }
+}
+
+/// A JSON body with Ping++'s content type.
+pub fn json_response(status: StatusCode, value: &Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    response
+}
+
+pub fn ok(value: &Value) -> ApiResult<Response> {
+    Ok(json_response(StatusCode::OK, value))
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::invalid(format!(
+        "Unrecognized request URL ({} {}).",
+        request.method(),
+        request.uri().path()
+    ))
+    .with_status(StatusCode::NOT_FOUND)
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::invalid(format!(
+        "{} is not allowed on {}.",
+        request.method(),
+        request.uri().path()
+    ))
+    .with_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+/// Signs every `/v1` response body with the platform key (`X-Pingplusplus-Signature`, which
+/// the Java SDK verifies when configured) and closes connections for the Node SDK, which hangs
+/// on a reused keep-alive socket on Node ≥ 19 (pingpp-api.md §11).
+async fn wire_conventions(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let node_client = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.contains("NodeBindings"));
+    let sign = request.uri().path().starts_with("/v1");
+    let response = next.run(request).await;
+    let (mut parts, body) = response.into_parts();
+    let body = if sign {
+        match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => {
+                let signature = state.platform_key.sign_base64(&bytes);
+                if let Ok(value) = HeaderValue::from_str(&signature) {
+                    parts.headers.insert("x-pingplusplus-signature", value);
+                }
+                Body::from(bytes)
+            }
+            Err(_) => return ApiError::internal().into_response(),
+        }
+    } else {
+        body
+    };
+    if node_client {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    Response::from_parts(parts, body)
+}
+
+/// `limit`, `starting_after` and `ending_before` of a cursor list.
+pub struct CursorQuery {
+    pub limit: i64,
+    pub starting_after: Option<String>,
+    pub ending_before: Option<String>,
+}
+
+impl CursorQuery {
+    pub fn parse(query: &QueryParams) -> ApiResult<Self> {
+        Ok(Self {
+            limit: query.int("limit", 1, 100)?.unwrap_or(10),
+            starting_after: query.string("starting_after"),
+            ending_before: query.string("ending_before"),
+        })
+    }
+}

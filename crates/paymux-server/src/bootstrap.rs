@@ -1,0 +1,145 @@
+//! First start: one account, one app, a test and a live secret key, and the platform key pair.
+//!
+//! Secret keys are stored only as hashes. So that `paymux init` can print them again, the
+//! bootstrap writes them once to `credentials.json` in the data directory (mode 0600), the only
+//! place they exist in clear, like an initial admin password file.
+
+use crate::error::ApiError;
+use crate::store::{self, Db};
+use crate::{ids, store::accounts};
+use anyhow::{Context, bail};
+use paymux_crypto::SigningKey;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub account: String,
+    pub app_id: String,
+    pub test_secret_key: String,
+    pub live_secret_key: String,
+    pub platform_public_key_pem: String,
+}
+
+fn credentials_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("credentials.json")
+}
+
+/// Returns the installation's credentials, creating them on first use; `true` if created now.
+pub async fn ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<(Credentials, bool)> {
+    let platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
+    let existing = db
+        .write(|conn| Box::pin(accounts::first_account(conn)))
+        .await?;
+    if existing.is_some() {
+        let path = credentials_path(data_dir);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "the account exists but {} (the only copy of its secret keys) cannot be read",
+                path.display()
+            )
+        })?;
+        let mut credentials: Credentials = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid", path.display()))?;
+        credentials.platform_public_key_pem = platform_public_key_pem;
+        return Ok((credentials, false));
+    }
+    let credentials = Credentials {
+        account: ids::account(),
+        app_id: ids::app(),
+        test_secret_key: ids::secret_key(false),
+        live_secret_key: ids::secret_key(true),
+        platform_public_key_pem,
+    };
+    // The file first: if the database write then fails, the next run simply starts over.
+    write_private_file(
+        &credentials_path(data_dir),
+        &serde_json::to_vec_pretty(&credentials)?,
+    )?;
+    let c = credentials.clone();
+    db.write(move |conn| {
+        Box::pin(async move {
+            accounts::insert_account(conn, &c.account, now).await?;
+            accounts::insert_app(conn, &c.app_id, &c.account, "default", now).await?;
+            accounts::insert_key(conn, &c.test_secret_key, &c.account, false, now).await?;
+            accounts::insert_key(conn, &c.live_secret_key, &c.account, true, now).await?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok((credentials, true))
+}
+
+/// The platform key pair, generated once and kept in the database (shared by every node).
+pub async fn ensure_platform_key(db: &Db, now: i64) -> anyhow::Result<SigningKey> {
+    let stored = db
+        .write(move |conn| {
+            Box::pin(async move {
+                if let Some((private, _)) = accounts::platform_key(conn).await? {
+                    return Ok(private);
+                }
+                let key = SigningKey::generate().map_err(|_| ApiError::internal())?;
+                let private = key.to_pkcs8_pem().map_err(|_| ApiError::internal())?;
+                let public = key.public_key_pem().map_err(|_| ApiError::internal())?;
+                accounts::insert_platform_key(conn, &private, &public, now).await?;
+                Ok(private)
+            })
+        })
+        .await?;
+    Ok(SigningKey::from_pem(&stored)?)
+}
+
+fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Which modes must sign their requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequireSignature {
+    pub test: bool,
+    pub live: bool,
+}
+
+/// Sets (or with `None` clears) the merchant public key of the installation's account.
+/// The running server reads it per request, so the change applies without a restart.
+pub async fn set_merchant_key(
+    db: &Db,
+    pem: Option<String>,
+    require: Option<RequireSignature>,
+) -> anyhow::Result<()> {
+    if let Some(pem) = &pem {
+        paymux_crypto::VerifyingKey::from_pem(pem).context(
+            "the file is not an RSA public key in PEM (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)",
+        )?;
+    }
+    if pem.is_none() && require.is_some_and(|r| r.test || r.live) {
+        bail!("request signatures cannot be required without a merchant public key");
+    }
+    let require = match (&pem, require) {
+        (None, _) => Some((false, false)),
+        (Some(_), r) => r.map(|r| (r.test, r.live)),
+    };
+    db.write(move |conn| {
+        Box::pin(async move {
+            let (account, _) = store::accounts::first_account(conn)
+                .await?
+                .ok_or_else(|| ApiError::invalid("no account yet; run `paymux init` first"))?;
+            store::accounts::set_merchant_key(conn, &account, pem.as_deref(), require).await?;
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Events: one per state change, carrying the full object as it was after the change.
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    ChargeSucceeded,
+    ChargeReversed,
+    RefundSucceeded,
+    RechargeSucceeded,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ChargeSucceeded => "charge.succeeded",
+            EventType::ChargeReversed => "charge.reversed",
+            EventType::RefundSucceeded => "refund.succeeded",
+            EventType::RechargeSucceeded => "recharge.succeeded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub account_id: String,
+    pub app_id: String,
+    pub livemode: bool,
+    pub created: i64,
+    pub kind: String,
+    pub object: Value,
+    pub pending_webhooks: i64,
+    pub request_id: Option<String>,
+}
+
+impl Event {
+    pub fn to_wire(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "event",
+            "created": self.created,
+            "livemode": self.livemode,
+            "type": self.kind,
+            "data": { "object": self.object },
+            "pending_webhooks": self.pending_webhooks,
+            "request": self.request_id,
+        })
+    }
+}

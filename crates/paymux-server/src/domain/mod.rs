@@ -1,0 +1,18 @@
+//! Payment objects and their rules, free of I/O: what a charge, refund or recharge is, what
+//! state changes are allowed, and how each renders on the Ping++ wire.
+
+pub mod channel;
+pub mod charge;
+pub mod event;
+pub mod list;
+pub mod recharge;
+pub mod refund;
+
+/// The identity a request acts as: an account, in test or live mode (set by the key's prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account_id: String,
+    pub livemode: bool,
+    /// `iar_…`: recorded on every event the request causes.
+    pub request_id: String,
+}

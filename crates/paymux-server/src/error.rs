@@ -1,0 +1,188 @@
+//! One error type for the whole API, rendered as Ping++'s `{"error":{type,message,code?,param?}}`.
+//!
+//! Absent `code`/`param` are omitted, never null: the Go SDK panics on a null there
+//! (pingpp-api.md §6.3). Internal failures are logged with their cause and shown as a generic
+//! `api_error`, so nothing about storage or keys leaks into a response.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidRequestError,
+    ApiError,
+    ChannelError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: ErrorType,
+    pub message: String,
+    pub code: Option<String>,
+    pub param: Option<String>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    fn new(status: StatusCode, kind: ErrorType, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            code: None,
+            param: None,
+        }
+    }
+
+    /// 400: the request cannot be done as asked.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorType::InvalidRequestError,
+            message,
+        )
+    }
+
+    /// 400 naming the offending parameter.
+    pub fn invalid_param(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::invalid(message).with_param(param)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::InvalidRequestError,
+            message,
+        )
+    }
+
+    /// 404 in Ping++'s wording: `No such charge: ch_…`, with `param: "id"`.
+    pub fn not_found(object: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequestError,
+            format!("No such {object}: {id}"),
+        )
+        .with_param("id")
+    }
+
+    /// 402: the payment channel refused or is not available.
+    pub fn channel(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            ErrorType::ChannelError,
+            message,
+        )
+    }
+
+    /// 500 without detail; the cause is logged by the caller's `From` impl.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::ApiError,
+            "An internal error occurred; the request may be retried.",
+        )
+    }
+
+    /// 503: storage is unreachable; nothing was changed.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::ApiError,
+            "The service is temporarily unavailable; nothing was changed. Retry later.",
+        )
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = Some(code.into());
+        self
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            #[serde(rename = "type")]
+            kind: ErrorType,
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            code: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            param: Option<&'a str>,
+        }
+        serde_json::json!({ "error": Inner {
+            kind: self.kind,
+            message: &self.message,
+            code: self.code.as_deref(),
+            param: self.param.as_deref(),
+        }})
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::error!(error = %error, "database unavailable");
+                Self::unavailable()
+            }
+            _ => {
+                tracing::error!(error = %error, "database error");
+                Self::internal()
+            }
+        }
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(error: serde_json::Error) -> Self {
+        tracing::error!(error = %error, "stored JSON could not be read");
+        Self::internal()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        crate::api::json_response(self.status, &self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_code_and_param_are_omitted_not_null() {
+        let body = ApiError::invalid("bad").body().to_string();
+        assert_eq!(
+            body,
+            r#"{"error":{"type":"invalid_request_error","message":"bad"}}"#
+        );
+        let body = ApiError::not_found("charge", "ch_1").body().to_string();
+        assert_eq!(
+            body,
+            r#"{"error":{"type":"invalid_request_error","message":"No such charge: ch_1","param":"id"}}"#
+        );
+    }
+}

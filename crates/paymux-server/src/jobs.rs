@@ -1,0 +1,100 @@
+//! The background worker: runs stored jobs when they fall due.
+//!
+//! Jobs are rows written in the same transaction as their cause, so a crash loses none: after a
+//! restart the worker finds them still due. Each job runs in its own write, so one failing job
+//! neither blocks nor rolls back the others; a failure is retried later.
+
+use crate::error::{ApiError, ApiResult};
+use crate::payments;
+use crate::state::AppState;
+use crate::store::{self, jobs::Job};
+use std::time::Duration;
+
+/// Longest sleep between looks at the job table (a job written by another process is seen then).
+const IDLE_POLL_MS: i64 = 1000;
+const BATCH: i64 = 100;
+
+pub async fn run(state: AppState) {
+    loop {
+        let next_due = match run_due(&state).await {
+            Ok(next) => next,
+            Err(error) => {
+                tracing::error!(%error, "job worker pass failed");
+                None
+            }
+        };
+        let now = state.clock.now_ms();
+        let wait = next_due.map_or(IDLE_POLL_MS, |due| (due - now).clamp(0, IDLE_POLL_MS));
+        let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = state.jobs_wake.notified() => {}
+        }
+    }
+}
+
+/// Runs every job due now; returns when the next one falls due. Tests with a manual clock call
+/// this directly.
+pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
+    loop {
+        let now_ms = state.clock.now_ms();
+        let due = state
+            .db
+            .write(move |conn| Box::pin(store::jobs::due(conn, now_ms, BATCH)))
+            .await?;
+        for job in &due {
+            run_one(state, job.clone()).await;
+        }
+        if (due.len() as i64) < BATCH {
+            break;
+        }
+    }
+    state
+        .db
+        .write(|conn| Box::pin(store::jobs::next_due_ms(conn)))
+        .await
+}
+
+async fn run_one(state: &AppState, job: Job) {
+    let now_ms = state.clock.now_ms();
+    let now = state.clock.now_secs();
+    let id = job.id.clone();
+    let result = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                match job.kind.as_str() {
+                    store::jobs::REFUND_COMPLETE => {
+                        payments::refunds::complete(
+                            conn,
+                            &job.target_id,
+                            job.request_id.as_deref(),
+                            now,
+                        )
+                        .await?
+                    }
+                    other => {
+                        tracing::error!(
+                            kind = other,
+                            "unknown job kind; leaving it for a newer version"
+                        );
+                        return Err(ApiError::internal());
+                    }
+                }
+                store::jobs::finish(conn, &job.id).await
+            })
+        })
+        .await;
+    if let Err(error) = result {
+        tracing::warn!(job = %id, %error, "job failed; retrying in a minute");
+        let retry = state
+            .db
+            .write(move |conn| {
+                Box::pin(async move { store::jobs::retry_at(conn, &id, now_ms + 60_000).await })
+            })
+            .await;
+        if let Err(error) = retry {
+            tracing::error!(%error, "could not reschedule a failed job");
+        }
+    }
+}

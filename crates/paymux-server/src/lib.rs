@@ -1,0 +1,19 @@
+//! paymux: a self-hosted payment gateway that speaks Ping++'s API.
+//!
+//! `api` parses and answers HTTP, `payments` runs each operation as one durable write,
+//! `domain` holds the objects and their rules, `store` the SQL, `jobs` the background worker.
+
+pub mod api;
+pub mod bootstrap;
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod ids;
+pub mod jobs;
+pub mod payments;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use state::{AppState, Settings};

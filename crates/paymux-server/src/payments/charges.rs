@@ -1,0 +1,349 @@
+//! Creating, paying and reversing charges.
+
+use super::{Cause, record_event, render_charge};
+use crate::domain::Caller;
+use crate::domain::channel::{Channel, Flow};
+use crate::domain::charge::{Charge, NotPayable};
+use crate::domain::event::EventType;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store;
+use crate::{ids, payments};
+use serde_json::{Map, Value, json};
+use sqlx::AnyConnection;
+
+/// A validated create-charge request.
+#[derive(Debug, Clone)]
+pub struct NewCharge {
+    pub app_id: String,
+    pub channel: Channel,
+    pub order_no: String,
+    pub client_ip: String,
+    pub amount: i64,
+    pub currency: String,
+    pub subject: String,
+    pub body: String,
+    pub description: Option<String>,
+    pub extra: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub time_expire: Option<i64>,
+}
+
+impl NewCharge {
+    /// Ping++'s duplicate test: the same 6-tuple within the channel's window.
+    fn same_as(&self, existing: &Charge) -> bool {
+        existing.channel == self.channel
+            && existing.amount == self.amount
+            && existing.subject == self.subject
+            && existing.body == self.body
+    }
+
+    pub(crate) fn into_charge(
+        self,
+        caller: &Caller,
+        now: i64,
+        base_url: &str,
+    ) -> ApiResult<Charge> {
+        let (default_ttl, max_ttl) = self.channel.expiry_secs();
+        let time_expire = match self.time_expire {
+            None => now + default_ttl,
+            Some(t) if t > now && t <= now + max_ttl => t,
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    "time_expire",
+                    format!(
+                        "Parameter time_expire must be a Unix timestamp after now and at most {} seconds ahead for channel {}.",
+                        max_ttl,
+                        self.channel.as_str()
+                    ),
+                ));
+            }
+        };
+        let id = ids::charge();
+        let credential = credential(self.channel, &id, caller.livemode, base_url);
+        Ok(Charge {
+            id,
+            account_id: caller.account_id.clone(),
+            app_id: self.app_id,
+            livemode: caller.livemode,
+            created: now,
+            channel: self.channel,
+            order_no: self.order_no,
+            client_ip: self.client_ip,
+            amount: self.amount,
+            currency: self.currency,
+            subject: self.subject,
+            body: self.body,
+            description: self.description,
+            extra: self.extra,
+            metadata: self.metadata,
+            credential,
+            time_expire,
+            paid: false,
+            time_paid: None,
+            transaction_no: None,
+            reversed: false,
+            failure_code: None,
+            failure_msg: None,
+            amount_refunded: 0,
+            amount_refund_reserved: 0,
+            refunded: false,
+            recharge_id: None,
+        })
+    }
+}
+
+/// What a client needs to collect payment: for QR channels the link to show as a QR code.
+/// In test mode it is this gateway's own mock-pay page, as Ping++'s test mode does.
+fn credential(channel: Channel, id: &str, livemode: bool, base_url: &str) -> Map<String, Value> {
+    let mut credential = Map::new();
+    if channel.flow() == Flow::Qr && !livemode {
+        credential.insert("object".into(), json!("credential"));
+        let url = format!(
+            "{}/mock/pay?ch_id={id}&channel={}",
+            base_url.trim_end_matches('/'),
+            channel.as_str()
+        );
+        credential.insert(channel.as_str().into(), Value::String(url));
+    }
+    credential
+}
+
+fn live_channel_unavailable(channel: Channel) -> ApiError {
+    ApiError::channel(format!(
+        "Channel {} is not configured for live mode on this gateway; use a test key (sk_test_…) \
+         or configure the channel.",
+        channel.as_str()
+    ))
+    .with_code("channel_not_configured")
+    .with_param("channel")
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: Caller,
+    new: NewCharge,
+    base_url: String,
+) -> ApiResult<Value> {
+    if caller.livemode {
+        return Err(live_channel_unavailable(new.channel));
+    }
+    let now = state.clock.now_secs();
+    state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                ensure_app(conn, &caller, &new.app_id).await?;
+                if let Some(existing) =
+                    store::charges::find_by_order_no(conn, &new.app_id, false, &new.order_no)
+                        .await?
+                {
+                    return duplicate(conn, &new, &existing, now).await;
+                }
+                let charge = new.into_charge(&caller, now, &base_url)?;
+                store::charges::insert(conn, &charge).await?;
+                let charge = if charge.channel.flow() == Flow::Scan {
+                    // A scan payment settles while the merchant waits; in test mode at once.
+                    settle_payment(conn, &caller, charge, now).await?
+                } else {
+                    charge
+                };
+                render_charge(conn, &charge).await
+            })
+        })
+        .await
+}
+
+/// A create with an order_no already used by this app.
+async fn duplicate(
+    conn: &mut AnyConnection,
+    new: &NewCharge,
+    existing: &Charge,
+    now: i64,
+) -> ApiResult<Value> {
+    let window = new.channel.dedup_window_secs();
+    if new.same_as(existing) && existing.recharge_id.is_none() && now - existing.created <= window {
+        return render_charge(conn, existing).await;
+    }
+    Err(order_no_used(&new.order_no))
+}
+
+pub fn order_no_used(order_no: &str) -> ApiError {
+    ApiError::invalid_param(
+        "order_no",
+        format!(
+            "订单号 {order_no} 已被使用 (order_no {order_no} has already been used by this app)."
+        ),
+    )
+    .with_code("charge_order_no_used")
+}
+
+pub async fn ensure_app(conn: &mut AnyConnection, caller: &Caller, app_id: &str) -> ApiResult<()> {
+    if store::accounts::app_belongs_to(conn, app_id, &caller.account_id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("app", app_id).with_param("app"))
+    }
+}
+
+/// Marks a charge paid and records what follows from it: `charge.succeeded`, and for a
+/// recharge's charge the balance credit and `recharge.succeeded`.
+pub async fn settle_payment(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    charge: Charge,
+    now: i64,
+) -> ApiResult<Charge> {
+    if let Err(reason) = charge.payable_at(now) {
+        return Err(not_payable(&charge, reason));
+    }
+    if !store::charges::mark_paid(conn, &charge.id, now, &ids::transaction_no()).await? {
+        return Err(ApiError::invalid(format!(
+            "Charge {} can no longer be paid.",
+            charge.id
+        )));
+    }
+    let charge = reload(conn, &charge.id).await?;
+    let cause = Cause::of(caller, &charge.app_id);
+    let object = render_charge(conn, &charge).await?;
+    record_event(conn, &cause, EventType::ChargeSucceeded, object, now).await?;
+    if let Some(recharge_id) = &charge.recharge_id {
+        payments::recharges::credit(conn, &cause, recharge_id, now).await?;
+    }
+    Ok(charge)
+}
+
+pub async fn reload(conn: &mut AnyConnection, id: &str) -> ApiResult<Charge> {
+    store::charges::get_any(conn, id)
+        .await?
+        .ok_or_else(ApiError::internal)
+}
+
+fn not_payable(charge: &Charge, reason: NotPayable) -> ApiError {
+    let id = &charge.id;
+    let message = match reason {
+        NotPayable::AlreadyPaid => format!("Charge {id} is already paid."),
+        NotPayable::Reversed => {
+            format!("Charge {id} has been reversed (closed) and cannot be paid.")
+        }
+        NotPayable::Failed => format!("Charge {id} has failed and cannot be paid."),
+        NotPayable::Expired => format!(
+            "Charge {id} expired at {} and cannot be paid.",
+            charge.time_expire
+        ),
+    };
+    ApiError::invalid(message)
+}
+
+/// What the test-mode payment helper asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayResult {
+    Success,
+    Fail,
+}
+
+/// Pays or fails a pending test-mode charge as a channel notification would.
+pub async fn test_pay(
+    state: &AppState,
+    caller: Caller,
+    charge_id: String,
+    result: PayResult,
+) -> ApiResult<Value> {
+    if caller.livemode {
+        return Err(ApiError::invalid(
+            "Test helpers only work with a test-mode key (sk_test_…); live charges are paid by their channel.",
+        ));
+    }
+    let now = state.clock.now_secs();
+    state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let charge = store::charges::get(conn, &caller.account_id, false, &charge_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                let charge = match result {
+                    PayResult::Success => settle_payment(conn, &caller, charge, now).await?,
+                    PayResult::Fail => fail_payment(conn, charge, now).await?,
+                };
+                render_charge(conn, &charge).await
+            })
+        })
+        .await
+}
+
+async fn fail_payment(conn: &mut AnyConnection, charge: Charge, now: i64) -> ApiResult<Charge> {
+    if let Err(reason) = charge.payable_at(now) {
+        return Err(not_payable(&charge, reason));
+    }
+    store::charges::mark_failed(
+        conn,
+        &charge.id,
+        "payment_failed",
+        "支付失败 (the payer's payment failed at the channel).",
+    )
+    .await?;
+    reload(conn, &charge.id).await
+}
+
+/// 撤销: closes an unpaid charge, or reverses a paid one with a full refund.
+pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> ApiResult<Value> {
+    let now = state.clock.now_secs();
+    let now_ms = state.clock.now_ms();
+    let delay_ms = state.settings.test_refund_delay_ms;
+    let value = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let charge =
+                    store::charges::get(conn, &caller.account_id, caller.livemode, &charge_id)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                if !charge.channel.reversible() {
+                    return Err(ApiError::invalid(format!(
+                        "Charge {} is on channel {}, which cannot be reversed; reverse takes the \
+                         scan channels and isv_qr/isv_wap. Use a refund for a paid charge.",
+                        charge.id,
+                        charge.channel.as_str()
+                    )));
+                }
+                if charge.recharge_id.is_some() {
+                    return Err(ApiError::invalid(format!(
+                        "Charge {} pays a recharge; refund it through the recharge refunds API.",
+                        charge.id
+                    )));
+                }
+                if charge.reversed {
+                    return render_charge(conn, &charge).await;
+                }
+                store::charges::mark_reversed(conn, &charge.id).await?;
+                let refundable = charge.refundable();
+                if refundable > 0 {
+                    let refund = payments::refunds::NewRefund {
+                        amount: Some(refundable),
+                        description: "撤销 (reverse)".into(),
+                        metadata: Map::new(),
+                        funding_source: None,
+                    };
+                    payments::refunds::open(
+                        conn,
+                        &caller,
+                        &charge,
+                        refund,
+                        None,
+                        now,
+                        now_ms + delay_ms,
+                    )
+                    .await?;
+                }
+                let charge = reload(conn, &charge.id).await?;
+                let object = render_charge(conn, &charge).await?;
+                let cause = Cause::of(&caller, &charge.app_id);
+                record_event(conn, &cause, EventType::ChargeReversed, object.clone(), now).await?;
+                Ok(object)
+            })
+        })
+        .await?;
+    state.jobs_wake.notify_one();
+    Ok(value)
+}

@@ -1,0 +1,84 @@
+//! The operations behind the API. Each runs as one closure on the database writer, so a state
+//! change, the event describing it and any follow-up job are committed together or not at all.
+
+pub mod charges;
+pub mod recharges;
+pub mod refunds;
+
+use crate::domain::Caller;
+use crate::domain::charge::Charge;
+use crate::domain::event::{Event, EventType};
+use crate::domain::recharge::Recharge;
+use crate::error::ApiResult;
+use crate::ids;
+use crate::store::{self, Page};
+use serde_json::Value;
+use sqlx::AnyConnection;
+
+/// How many refunds a charge embeds in its `refunds` sub-list.
+const EMBEDDED_REFUNDS: i64 = 10;
+
+/// The charge's wire object, with its newest refunds embedded.
+pub async fn render_charge(conn: &mut AnyConnection, charge: &Charge) -> ApiResult<Value> {
+    if !charge.refunded {
+        return Ok(charge.to_wire(Vec::new(), false));
+    }
+    let page = Page {
+        limit: EMBEDDED_REFUNDS,
+        ..Page::default()
+    };
+    let mut refunds = store::refunds::list_for_charge(conn, &charge.id, &page).await?;
+    let more = refunds.len() > EMBEDDED_REFUNDS as usize;
+    refunds.truncate(EMBEDDED_REFUNDS as usize);
+    Ok(charge.to_wire(refunds.iter().map(|r| r.to_wire()).collect(), more))
+}
+
+pub async fn render_recharge(conn: &mut AnyConnection, recharge: &Recharge) -> ApiResult<Value> {
+    let charge = store::charges::get_any(conn, &recharge.charge_id)
+        .await?
+        .ok_or_else(crate::error::ApiError::internal)?;
+    let charge = render_charge(conn, &charge).await?;
+    let refunds = store::refunds::list_for_recharge(conn, &recharge.id).await?;
+    Ok(recharge.to_wire(charge, refunds.iter().map(|r| r.to_wire()).collect()))
+}
+
+/// Who caused a change, for the event it records.
+pub struct Cause<'a> {
+    pub account_id: &'a str,
+    pub app_id: &'a str,
+    pub livemode: bool,
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> Cause<'a> {
+    pub fn of(caller: &'a Caller, app_id: &'a str) -> Self {
+        Self {
+            account_id: &caller.account_id,
+            app_id,
+            livemode: caller.livemode,
+            request_id: Some(&caller.request_id),
+        }
+    }
+}
+
+pub async fn record_event(
+    conn: &mut AnyConnection,
+    cause: &Cause<'_>,
+    kind: EventType,
+    object: Value,
+    now: i64,
+) -> ApiResult<Event> {
+    let event = Event {
+        id: ids::event(),
+        account_id: cause.account_id.to_owned(),
+        app_id: cause.app_id.to_owned(),
+        livemode: cause.livemode,
+        created: now,
+        kind: kind.as_str().to_owned(),
+        object,
+        pending_webhooks: 0,
+        request_id: cause.request_id.map(str::to_owned),
+    };
+    store::events::insert(conn, &event).await?;
+    Ok(event)
+}

@@ -1,0 +1,229 @@
+//! Balance top-ups (seed 001): the recharge's charge, once paid, credits the user's balance;
+//! a recharge refund debits the balance and refunds the charge, in one transaction.
+
+use super::charges::{NewCharge, ensure_app, order_no_used, reload, settle_payment};
+use super::{Cause, record_event, render_recharge};
+use crate::domain::Caller;
+use crate::domain::channel::Flow;
+use crate::domain::event::EventType;
+use crate::domain::recharge::Recharge;
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::payments::refunds::{self, NewRefund};
+use crate::state::AppState;
+use crate::store;
+use serde_json::{Map, Value};
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone)]
+pub struct NewRecharge {
+    pub user: String,
+    pub from_user: Option<String>,
+    pub charge: NewCharge,
+    pub user_fee: i64,
+    pub balance_bonus: i64,
+    pub description: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: Caller,
+    new: NewRecharge,
+    base_url: String,
+) -> ApiResult<Value> {
+    if new.user_fee > new.charge.amount {
+        return Err(ApiError::invalid_param(
+            "user_fee",
+            format!(
+                "Parameter user_fee ({}) cannot exceed charge[amount] ({}).",
+                new.user_fee, new.charge.amount
+            ),
+        ));
+    }
+    if caller.livemode {
+        return super::charges::create(state, caller, new.charge, base_url).await;
+    }
+    let now = state.clock.now_secs();
+    state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let app_id = new.charge.app_id.clone();
+                ensure_app(conn, &caller, &app_id).await?;
+                if store::charges::find_by_order_no(conn, &app_id, false, &new.charge.order_no)
+                    .await?
+                    .is_some()
+                {
+                    return Err(order_no_used(&new.charge.order_no).with_param("charge[order_no]"));
+                }
+                store::recharges::ensure_user(conn, &app_id, false, &new.user, now).await?;
+                let recharge_id = ids::recharge();
+                let mut charge = new.charge.into_charge(&caller, now, &base_url)?;
+                charge.recharge_id = Some(recharge_id.clone());
+                let recharge = Recharge {
+                    id: recharge_id,
+                    app_id: app_id.clone(),
+                    livemode: false,
+                    created: now,
+                    user_id: new.user,
+                    from_user: new.from_user,
+                    amount: charge.amount + new.balance_bonus - new.user_fee,
+                    user_fee: new.user_fee,
+                    balance_bonus: new.balance_bonus,
+                    charge_id: charge.id.clone(),
+                    succeeded: false,
+                    time_succeeded: None,
+                    refunded: false,
+                    description: new.description,
+                    metadata: new.metadata,
+                };
+                store::charges::insert(conn, &charge).await?;
+                store::recharges::insert(conn, &recharge).await?;
+                if charge.channel.flow() == Flow::Scan {
+                    settle_payment(conn, &caller, charge, now).await?;
+                }
+                let recharge = store::recharges::get_by_id(conn, &recharge.id)
+                    .await?
+                    .ok_or_else(ApiError::internal)?;
+                render_recharge(conn, &recharge).await
+            })
+        })
+        .await
+}
+
+/// The recharge's charge was paid: credit the balance and record `recharge.succeeded`.
+pub async fn credit(
+    conn: &mut AnyConnection,
+    cause: &Cause<'_>,
+    recharge_id: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let recharge = store::recharges::get_by_id(conn, recharge_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    if !store::recharges::mark_succeeded(conn, recharge_id, now).await? {
+        return Ok(());
+    }
+    store::recharges::ensure_user(
+        conn,
+        &recharge.app_id,
+        recharge.livemode,
+        &recharge.user_id,
+        now,
+    )
+    .await?;
+    if !store::recharges::adjust_balance(
+        conn,
+        &recharge.app_id,
+        recharge.livemode,
+        &recharge.user_id,
+        recharge.amount,
+    )
+    .await?
+    {
+        return Err(ApiError::internal());
+    }
+    let recharge = store::recharges::get_by_id(conn, recharge_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let object = render_recharge(conn, &recharge).await?;
+    record_event(conn, cause, EventType::RechargeSucceeded, object, now).await?;
+    Ok(())
+}
+
+pub async fn refund(
+    state: &AppState,
+    caller: Caller,
+    app_id: String,
+    recharge_id: String,
+    new: NewRefund,
+) -> ApiResult<Value> {
+    let now = state.clock.now_secs();
+    let due_ms = state.clock.now_ms() + state.settings.test_refund_delay_ms;
+    let value = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                ensure_app(conn, &caller, &app_id).await?;
+                let recharge = store::recharges::get(conn, &app_id, caller.livemode, &recharge_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("recharge", &recharge_id))?;
+                if !recharge.succeeded {
+                    return Err(ApiError::invalid(format!(
+                        "Recharge {} is not paid yet; there is nothing to refund.",
+                        recharge.id
+                    )));
+                }
+                if recharge.refunded {
+                    return Err(ApiError::invalid(format!(
+                        "Recharge {} is already refunded. 可退金额为 0 (refundable amount is 0).",
+                        recharge.id
+                    )));
+                }
+                let debited = store::recharges::adjust_balance(
+                    conn,
+                    &app_id,
+                    caller.livemode,
+                    &recharge.user_id,
+                    -recharge.amount,
+                )
+                .await?;
+                if !debited {
+                    let balance = store::recharges::get_user(
+                        conn,
+                        &app_id,
+                        caller.livemode,
+                        &recharge.user_id,
+                    )
+                    .await?
+                    .map_or(0, |u| u.balance);
+                    return Err(ApiError::invalid(format!(
+                        "User {}'s balance {balance} is less than the {} this recharge credited; \
+                         the recharge cannot be refunded.",
+                        recharge.user_id, recharge.amount
+                    ))
+                    .with_code("balance_insufficient"));
+                }
+                store::recharges::mark_refunded(conn, &recharge.id).await?;
+                let charge = reload(conn, &recharge.charge_id).await?;
+                let refund = refunds::open(
+                    conn,
+                    &caller,
+                    &charge,
+                    NewRefund {
+                        amount: None,
+                        ..new
+                    },
+                    Some(&recharge.id),
+                    now,
+                    due_ms,
+                )
+                .await?;
+                Ok(refund.to_wire())
+            })
+        })
+        .await?;
+    state.jobs_wake.notify_one();
+    Ok(value)
+}
+
+/// Reads a recharge's refund, checking it belongs to that recharge.
+pub async fn retrieve_refund(
+    state: &AppState,
+    caller: &Caller,
+    app_id: &str,
+    recharge_id: &str,
+    refund_id: &str,
+) -> ApiResult<Value> {
+    let mut conn = state.db.reader().acquire().await?;
+    ensure_app(&mut conn, caller, app_id).await?;
+    store::recharges::get(&mut conn, app_id, caller.livemode, recharge_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("recharge", recharge_id))?;
+    let refund = store::refunds::get_by_id(&mut conn, refund_id)
+        .await?
+        .filter(|r| r.recharge_id.as_deref() == Some(recharge_id))
+        .ok_or_else(|| ApiError::not_found("refund", refund_id))?;
+    Ok(refund.to_wire())
+}

@@ -1,0 +1,199 @@
+//! Refunds: opened against a paid charge (never beyond what is still refundable, whatever the
+//! concurrency), then completed asynchronously by a job, as a channel's refund notice would.
+
+use super::{Cause, record_event};
+use crate::domain::Caller;
+use crate::domain::charge::Charge;
+use crate::domain::event::EventType;
+use crate::domain::refund::{Refund, RefundStatus};
+use crate::error::{ApiError, ApiResult};
+use crate::ids;
+use crate::state::AppState;
+use crate::store;
+use serde_json::{Map, Value};
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    /// `None`: everything still refundable.
+    pub amount: Option<i64>,
+    pub description: String,
+    pub metadata: Map<String, Value>,
+    pub funding_source: Option<String>,
+}
+
+pub async fn create(
+    state: &AppState,
+    caller: Caller,
+    charge_id: String,
+    new: NewRefund,
+) -> ApiResult<Value> {
+    let now = state.clock.now_secs();
+    let due_ms = state.clock.now_ms() + state.settings.test_refund_delay_ms;
+    let value = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let charge =
+                    store::charges::get(conn, &caller.account_id, caller.livemode, &charge_id)
+                        .await?
+                        .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                if let Some(recharge) = &charge.recharge_id {
+                    return Err(ApiError::invalid(format!(
+                        "Charge {} pays recharge {recharge}; refund it through \
+                         /v1/apps/{}/recharges/{recharge}/refunds so the balance follows.",
+                        charge.id, charge.app_id
+                    )));
+                }
+                let refund = open(conn, &caller, &charge, new, None, now, due_ms).await?;
+                Ok(refund.to_wire())
+            })
+        })
+        .await?;
+    state.jobs_wake.notify_one();
+    Ok(value)
+}
+
+/// Opens a pending refund inside the caller's transaction and schedules its completion.
+pub async fn open(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    charge: &Charge,
+    new: NewRefund,
+    recharge_id: Option<&str>,
+    now: i64,
+    complete_at_ms: i64,
+) -> ApiResult<Refund> {
+    if !charge.paid {
+        return Err(ApiError::invalid(format!(
+            "Charge {} is not paid; there is nothing to refund.",
+            charge.id
+        )));
+    }
+    let refundable = charge.refundable();
+    if refundable == 0 {
+        return Err(ApiError::invalid(format!(
+            "不能对订单号 {} 发起退款，因为已经全额退款了。可退金额为 0 (charge {} is already fully \
+             refunded; refundable amount is 0).",
+            charge.order_no, charge.id
+        )));
+    }
+    let amount = new.amount.unwrap_or(refundable);
+    if amount > refundable {
+        return Err(exceeds(charge, amount, refundable));
+    }
+    // The guard that holds under any concurrency: reserve only if still refundable.
+    if !store::charges::reserve_refund(conn, &charge.id, amount).await? {
+        let current = super::charges::reload(conn, &charge.id).await?;
+        return Err(exceeds(charge, amount, current.refundable()));
+    }
+    let refund = Refund {
+        id: ids::refund(),
+        charge_id: charge.id.clone(),
+        app_id: charge.app_id.clone(),
+        livemode: charge.livemode,
+        created: now,
+        amount,
+        status: RefundStatus::Pending,
+        time_succeed: None,
+        description: new.description,
+        failure_code: None,
+        failure_msg: None,
+        metadata: new.metadata,
+        funding_source: new.funding_source,
+        charge_order_no: charge.order_no.clone(),
+        transaction_no: None,
+        currency: charge.currency.clone(),
+        recharge_id: recharge_id.map(str::to_owned),
+    };
+    store::refunds::insert(conn, &refund).await?;
+    store::jobs::schedule(
+        conn,
+        store::jobs::REFUND_COMPLETE,
+        &refund.id,
+        complete_at_ms,
+        Some(&caller.request_id),
+        now,
+    )
+    .await?;
+    Ok(refund)
+}
+
+fn exceeds(charge: &Charge, amount: i64, refundable: i64) -> ApiError {
+    ApiError::invalid_param(
+        "amount",
+        format!(
+            "退款金额 {amount} 超过可退金额 {refundable}。可退金额为 {refundable} (refund amount \
+             {amount} exceeds the refundable amount {refundable} of charge {}).",
+            charge.id
+        ),
+    )
+}
+
+/// The channel has confirmed the refund (in test mode: the delay has passed).
+pub async fn complete(
+    conn: &mut AnyConnection,
+    refund_id: &str,
+    request_id: Option<&str>,
+    now: i64,
+) -> ApiResult<()> {
+    let Some(refund) = store::refunds::get_by_id(conn, refund_id).await? else {
+        return Ok(());
+    };
+    if refund.status != RefundStatus::Pending {
+        return Ok(());
+    }
+    store::refunds::mark_succeeded(conn, &refund.id, now, &ids::transaction_no()).await?;
+    store::charges::settle_refund(conn, &refund.charge_id, refund.amount).await?;
+    let charge = super::charges::reload(conn, &refund.charge_id).await?;
+    let refund = store::refunds::get_by_id(conn, refund_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let cause = Cause {
+        account_id: &charge.account_id,
+        app_id: &charge.app_id,
+        livemode: charge.livemode,
+        request_id,
+    };
+    record_event(
+        conn,
+        &cause,
+        EventType::RefundSucceeded,
+        refund.to_wire(),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    charge_id: &str,
+    page: &store::Page,
+) -> ApiResult<(Vec<Value>, bool)> {
+    let mut conn = state.db.reader().acquire().await?;
+    store::charges::get(&mut conn, &caller.account_id, caller.livemode, charge_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("charge", charge_id))?;
+    let mut refunds = store::refunds::list_for_charge(&mut conn, charge_id, page).await?;
+    let more = refunds.len() as i64 > page.limit;
+    refunds.truncate(usize::try_from(page.limit).unwrap_or(0));
+    Ok((refunds.iter().map(Refund::to_wire).collect(), more))
+}
+
+pub async fn retrieve(
+    state: &AppState,
+    caller: &Caller,
+    charge_id: &str,
+    refund_id: &str,
+) -> ApiResult<Value> {
+    let mut conn = state.db.reader().acquire().await?;
+    store::charges::get(&mut conn, &caller.account_id, caller.livemode, charge_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("charge", charge_id))?;
+    let refund = store::refunds::get(&mut conn, charge_id, refund_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("refund", refund_id))?;
+    Ok(refund.to_wire())
+}

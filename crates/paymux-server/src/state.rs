@@ -1,0 +1,75 @@
+//! What every request handler and background worker shares.
+
+use crate::clock::SharedClock;
+use crate::store::Db;
+use paymux_crypto::{SigningKey, VerifyingKey};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Tunables with their defaults; the binary fills them from flags, environment and config file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+    /// How far `Pingplusplus-Request-Timestamp` may be from now, in seconds (replay window).
+    pub signature_tolerance_secs: i64,
+    /// How long a test-mode refund stays pending before it succeeds, in milliseconds.
+    pub test_refund_delay_ms: i64,
+    /// The base URL merchants' browsers reach this gateway at (for mock-pay links);
+    /// by default taken from the request's Host header.
+    pub public_url: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            signature_tolerance_secs: 300,
+            test_refund_delay_ms: 1000,
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    /// Signs every API response and (later) every webhook.
+    pub platform_key: Arc<SigningKey>,
+    /// Wakes the job worker when new work is written.
+    pub jobs_wake: Arc<Notify>,
+    merchant_keys: Arc<Mutex<HashMap<String, Arc<VerifyingKey>>>>,
+}
+
+impl AppState {
+    pub fn new(db: Db, clock: SharedClock, settings: Settings, platform_key: SigningKey) -> Self {
+        Self {
+            db,
+            clock,
+            settings: Arc::new(settings),
+            platform_key: Arc::new(platform_key),
+            jobs_wake: Arc::new(Notify::new()),
+            merchant_keys: Arc::default(),
+        }
+    }
+
+    /// Parses a merchant public key once per distinct PEM (verification happens per request).
+    pub fn merchant_key(&self, pem: &str) -> Option<Arc<VerifyingKey>> {
+        let mut cache = self
+            .merchant_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(key) = cache.get(pem) {
+            return Some(key.clone());
+        }
+        let key = Arc::new(VerifyingKey::from_pem(pem).ok()?);
+        if cache.len() > 1024 {
+            cache.clear();
+        }
+        cache.insert(pem.to_owned(), key.clone());
+        Some(key)
+    }
+}

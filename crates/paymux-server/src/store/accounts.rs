@@ -1,0 +1,165 @@
+//! Accounts, their apps and secret keys, and the platform key pair.
+
+use crate::error::ApiResult;
+use sqlx::{AnyConnection, Row};
+
+/// What authenticating a secret key yields.
+#[derive(Debug, Clone)]
+pub struct KeyOwner {
+    pub account_id: String,
+    pub livemode: bool,
+    pub merchant_public_key_pem: Option<String>,
+    pub require_signature: bool,
+}
+
+pub fn hash_key(secret_key: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret_key.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn find_key_owner(
+    conn: &mut AnyConnection,
+    secret_key: &str,
+) -> ApiResult<Option<KeyOwner>> {
+    let row = sqlx::query(
+        "SELECT k.account_id, k.livemode, a.merchant_public_key_pem, \
+                a.require_signature_test, a.require_signature_live \
+         FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
+    )
+    .bind(hash_key(secret_key))
+    .fetch_optional(conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let livemode = super::flag(&row, "livemode")?;
+    let required_column = if livemode {
+        "require_signature_live"
+    } else {
+        "require_signature_test"
+    };
+    Ok(Some(KeyOwner {
+        account_id: row.try_get("account_id")?,
+        livemode,
+        merchant_public_key_pem: row.try_get("merchant_public_key_pem")?,
+        require_signature: super::flag(&row, required_column)?,
+    }))
+}
+
+pub async fn app_belongs_to(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    account_id: &str,
+) -> ApiResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM apps WHERE id = $1 AND account_id = $2")
+        .bind(app_id)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub async fn first_account(conn: &mut AnyConnection) -> ApiResult<Option<(String, String)>> {
+    let row = sqlx::query(
+        "SELECT a.id AS account_id, p.id AS app_id FROM accounts a \
+         JOIN apps p ON p.account_id = a.id ORDER BY a.created, p.created LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get("account_id")?, r.try_get("app_id")?)))
+        .transpose()
+}
+
+pub async fn insert_account(conn: &mut AnyConnection, id: &str, now: i64) -> ApiResult<()> {
+    sqlx::query("INSERT INTO accounts (id, created) VALUES ($1, $2)")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_app(
+    conn: &mut AnyConnection,
+    id: &str,
+    account_id: &str,
+    name: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query("INSERT INTO apps (id, account_id, name, created) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(account_id)
+        .bind(name)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_key(
+    conn: &mut AnyConnection,
+    secret_key: &str,
+    account_id: &str,
+    livemode: bool,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO api_keys (key_hash, account_id, livemode, created) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(hash_key(secret_key))
+    .bind(account_id)
+    .bind(i64::from(livemode))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_merchant_key(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    pem: Option<&str>,
+    require: Option<(bool, bool)>,
+) -> ApiResult<bool> {
+    let result = match require {
+        Some((test, live)) => sqlx::query(
+            "UPDATE accounts SET merchant_public_key_pem = $1, \
+             require_signature_test = $2, require_signature_live = $3 WHERE id = $4",
+        )
+        .bind(pem)
+        .bind(i64::from(test))
+        .bind(i64::from(live))
+        .bind(account_id),
+        None => sqlx::query("UPDATE accounts SET merchant_public_key_pem = $1 WHERE id = $2")
+            .bind(pem)
+            .bind(account_id),
+    }
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The platform key pair as (private PKCS#8 PEM, public SPKI PEM), if generated yet.
+pub async fn platform_key(conn: &mut AnyConnection) -> ApiResult<Option<(String, String)>> {
+    let row = sqlx::query("SELECT private_key_pem, public_key_pem FROM platform_keys WHERE id = 1")
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok((r.try_get("private_key_pem")?, r.try_get("public_key_pem")?)))
+        .transpose()
+}
+
+pub async fn insert_platform_key(
+    conn: &mut AnyConnection,
+    private_pem: &str,
+    public_pem: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created) \
+         VALUES (1, $1, $2, $3)",
+    )
+    .bind(private_pem)
+    .bind(public_pem)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

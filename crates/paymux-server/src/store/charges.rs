@@ -1,0 +1,312 @@
+//! Charges. Money-moving updates are conditional on the state they change, so no interleaving
+//! of requests (or nodes) can pay twice or refund more than was paid.
+
+use super::{Page, flag, json_map, to_text};
+use crate::domain::channel::Channel;
+use crate::domain::charge::Charge;
+use crate::error::{ApiError, ApiResult};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const COLUMNS: &str = "id, account_id, app_id, livemode, created, channel, order_no, client_ip, \
+    amount, currency, subject, body, description, extra, metadata, credential, time_expire, paid, \
+    time_paid, transaction_no, reversed, failure_code, failure_msg, amount_refunded, \
+    amount_refund_reserved, refunded, recharge_id";
+
+fn from_row(row: &AnyRow) -> ApiResult<Charge> {
+    let channel: String = row.try_get("channel")?;
+    Ok(Charge {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        app_id: row.try_get("app_id")?,
+        livemode: flag(row, "livemode")?,
+        created: row.try_get("created")?,
+        channel: Channel::parse(&channel).ok_or_else(|| {
+            tracing::error!(%channel, "stored charge has an unknown channel");
+            ApiError::internal()
+        })?,
+        order_no: row.try_get("order_no")?,
+        client_ip: row.try_get("client_ip")?,
+        amount: row.try_get("amount")?,
+        currency: row.try_get("currency")?,
+        subject: row.try_get("subject")?,
+        body: row.try_get("body")?,
+        description: row.try_get("description")?,
+        extra: json_map(row, "extra")?,
+        metadata: json_map(row, "metadata")?,
+        credential: json_map(row, "credential")?,
+        time_expire: row.try_get("time_expire")?,
+        paid: flag(row, "paid")?,
+        time_paid: row.try_get("time_paid")?,
+        transaction_no: row.try_get("transaction_no")?,
+        reversed: flag(row, "reversed")?,
+        failure_code: row.try_get("failure_code")?,
+        failure_msg: row.try_get("failure_msg")?,
+        amount_refunded: row.try_get("amount_refunded")?,
+        amount_refund_reserved: row.try_get("amount_refund_reserved")?,
+        refunded: flag(row, "refunded")?,
+        recharge_id: row.try_get("recharge_id")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, c: &Charge) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO charges (id, account_id, app_id, livemode, created, channel, order_no, \
+         client_ip, amount, currency, subject, body, description, extra, metadata, credential, \
+         time_expire, paid, time_paid, transaction_no, recharge_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21)",
+    )
+    .bind(&c.id)
+    .bind(&c.account_id)
+    .bind(&c.app_id)
+    .bind(i64::from(c.livemode))
+    .bind(c.created)
+    .bind(c.channel.as_str())
+    .bind(&c.order_no)
+    .bind(&c.client_ip)
+    .bind(c.amount)
+    .bind(&c.currency)
+    .bind(&c.subject)
+    .bind(&c.body)
+    .bind(c.description.as_deref())
+    .bind(to_text(&c.extra))
+    .bind(to_text(&c.metadata))
+    .bind(to_text(&c.credential))
+    .bind(c.time_expire)
+    .bind(i64::from(c.paid))
+    .bind(c.time_paid)
+    .bind(c.transaction_no.as_deref())
+    .bind(c.recharge_id.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A charge as its account sees it: another account's charge does not exist.
+pub async fn get(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    livemode: bool,
+    id: &str,
+) -> ApiResult<Option<Charge>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM charges WHERE id = $1 AND account_id = $2 AND livemode = $3"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(account_id)
+        .bind(i64::from(livemode))
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// A charge by id alone, for the test-mode mock-pay page (the id is the capability).
+pub async fn get_any(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Charge>> {
+    let sql = format!("SELECT {COLUMNS} FROM charges WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_order_no(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    order_no: &str,
+) -> ApiResult<Option<Charge>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM charges WHERE app_id = $1 AND livemode = $2 AND order_no = $3"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(app_id)
+        .bind(i64::from(livemode))
+        .bind(order_no)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub app_id: String,
+    pub livemode: bool,
+    pub channel: Option<String>,
+    pub paid: Option<bool>,
+    pub refunded: Option<bool>,
+    pub reversed: Option<bool>,
+    pub created_gte: Option<i64>,
+    pub created_lte: Option<i64>,
+}
+
+/// One page, newest first; returns up to `limit + 1` rows so the caller can tell `has_more`.
+pub async fn list(
+    conn: &mut AnyConnection,
+    filter: &ListFilter,
+    page: &Page,
+) -> ApiResult<Vec<Charge>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM charges WHERE app_id = $1 AND livemode = $2");
+    let mut n = 2;
+    let mut next = |clause: &str, sql: &mut String| {
+        n += 1;
+        sql.push_str(&clause.replace('?', &format!("${n}")));
+    };
+    if filter.channel.is_some() {
+        next(" AND channel = ?", &mut sql);
+    }
+    for (value, column) in [
+        (filter.paid, "paid"),
+        (filter.refunded, "refunded"),
+        (filter.reversed, "reversed"),
+    ] {
+        if value.is_some() {
+            next(&format!(" AND {column} = ?"), &mut sql);
+        }
+    }
+    if filter.created_gte.is_some() {
+        next(" AND created >= ?", &mut sql);
+    }
+    if filter.created_lte.is_some() {
+        next(" AND created <= ?", &mut sql);
+    }
+    let ascending = page.ending_before.is_some() && page.starting_after.is_none();
+    if page.starting_after.is_some() {
+        // (created, id) < cursor, spelled out for both engines.
+        n += 3;
+        sql.push_str(&format!(
+            " AND (created < ${} OR (created = ${} AND id < ${}))",
+            n - 2,
+            n - 1,
+            n
+        ));
+    } else if page.ending_before.is_some() {
+        n += 3;
+        sql.push_str(&format!(
+            " AND (created > ${} OR (created = ${} AND id > ${}))",
+            n - 2,
+            n - 1,
+            n
+        ));
+    }
+    let order = if ascending { "ASC" } else { "DESC" };
+    sql.push_str(&format!(
+        " ORDER BY created {order}, id {order} LIMIT ${}",
+        n + 1
+    ));
+
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(filter.app_id.clone())
+        .bind(i64::from(filter.livemode));
+    if let Some(channel) = &filter.channel {
+        query = query.bind(channel.clone());
+    }
+    for value in [filter.paid, filter.refunded, filter.reversed]
+        .into_iter()
+        .flatten()
+    {
+        query = query.bind(i64::from(value));
+    }
+    for value in [filter.created_gte, filter.created_lte]
+        .into_iter()
+        .flatten()
+    {
+        query = query.bind(value);
+    }
+    if let Some((created, id)) = page.starting_after.as_ref().or(page.ending_before.as_ref()) {
+        query = query.bind(*created).bind(*created).bind(id.clone());
+    }
+    query = query.bind(page.limit + 1);
+    let rows = query.fetch_all(conn).await?;
+    let mut charges = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    if ascending {
+        // Fetched oldest-first to find the page just before the cursor; show newest first.
+        charges.truncate(usize::try_from(page.limit + 1).unwrap_or(usize::MAX));
+        charges.reverse();
+    }
+    Ok(charges)
+}
+
+/// Marks an unpaid, open charge paid. False if it was not payable any more.
+pub async fn mark_paid(
+    conn: &mut AnyConnection,
+    id: &str,
+    time_paid: i64,
+    transaction_no: &str,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE charges SET paid = 1, time_paid = $1, transaction_no = $2 \
+         WHERE id = $3 AND paid = 0 AND reversed = 0 AND failure_code IS NULL",
+    )
+    .bind(time_paid)
+    .bind(transaction_no)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn mark_failed(
+    conn: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    message: &str,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE charges SET failure_code = $1, failure_msg = $2 \
+         WHERE id = $3 AND paid = 0 AND reversed = 0 AND failure_code IS NULL",
+    )
+    .bind(code)
+    .bind(message)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn mark_reversed(conn: &mut AnyConnection, id: &str) -> ApiResult<bool> {
+    let done = sqlx::query("UPDATE charges SET reversed = 1 WHERE id = $1 AND reversed = 0")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets aside `amount` of a paid charge for a new refund, only if that much is still
+/// refundable. This single conditional update is what makes over-refund impossible.
+pub async fn reserve_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE charges SET amount_refund_reserved = amount_refund_reserved + $1, refunded = 1 \
+         WHERE id = $2 AND paid = 1 AND amount_refund_reserved + $1 <= amount",
+    )
+    .bind(amount)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A reserved refund amount has reached the customer.
+pub async fn settle_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> ApiResult<()> {
+    let done = sqlx::query(
+        "UPDATE charges SET amount_refunded = amount_refunded + $1 \
+         WHERE id = $2 AND amount_refunded + $1 <= amount_refund_reserved",
+    )
+    .bind(amount)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        tracing::error!(charge = id, amount, "refund settles more than was reserved");
+        return Err(ApiError::internal());
+    }
+    Ok(())
+}

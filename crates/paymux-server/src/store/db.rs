@@ -1,0 +1,154 @@
+//! The database handle: a read pool, and one writer that group-commits.
+//!
+//! SQLite has a single writer, and a durable commit costs an fsync. Instead of each request
+//! waiting for its own fsync, every write is a closure sent to one writer task. The writer takes
+//! whatever has queued up, runs each closure inside its own SAVEPOINT of one transaction (so one
+//! request's failure rolls back only its own changes), commits once, and only then answers every
+//! caller. Under load many requests share one fsync; an idle system commits each at once.
+//! A caller hears "ok" only after its change is durable (WAL, `synchronous=FULL`).
+
+use crate::error::{ApiError, ApiResult};
+use futures_util::future::BoxFuture;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use std::path::Path;
+use std::str::FromStr;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes committed together; bounds one batch's latency.
+const MAX_BATCH: usize = 512;
+
+/// A unit of work for the writer. It returns whether to keep its changes, and a callback that
+/// answers the caller once the commit's fate is known.
+type WriteJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
+
+struct Outcome {
+    keep: bool,
+    answer: Box<dyn FnOnce(bool) + Send>,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    reader: AnyPool,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+impl Db {
+    /// Opens (creating if needed) the SQLite database under `data_dir` and migrates it.
+    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("paymux.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+
+        let mut writer = AnyConnectOptions::from_str(&url)?
+            .disable_statement_logging()
+            .connect()
+            .await?;
+        writer.execute(SQLITE_PRAGMAS).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut writer)
+            .await?;
+
+        let reader = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
+            .await?;
+
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run_writer(writer, rx));
+        Ok(Db { reader, writer: tx })
+    }
+
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Runs `work` in the writer's transaction. `Ok` is returned only after the commit is
+    /// durable; on `Err` the closure's changes are rolled back and nothing else is affected.
+    pub async fn write<T, F>(&self, work: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<ApiResult<T>>();
+        let job: WriteJob = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = work(conn).await;
+                Outcome {
+                    keep: result.is_ok(),
+                    answer: Box::new(move |committed| {
+                        let reply = if committed {
+                            result
+                        } else {
+                            Err(ApiError::unavailable())
+                        };
+                        let _ = tx.send(reply);
+                    }),
+                }
+            })
+        });
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        // A dropped job (writer gone, or its batch could not start) means nothing was written.
+        rx.await.unwrap_or_else(|_| Err(ApiError::unavailable()))
+    }
+}
+
+async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+            tracing::error!(%error, "could not begin a write transaction");
+            batch.clear();
+            continue;
+        }
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut healthy = true;
+        for job in batch.drain(..) {
+            if !healthy {
+                drop(job);
+                continue;
+            }
+            if let Err(error) = conn.execute("SAVEPOINT request").await {
+                tracing::error!(%error, "savepoint failed");
+                healthy = false;
+                continue;
+            }
+            let outcome = job(&mut conn).await;
+            let closed = if outcome.keep {
+                conn.execute("RELEASE request").await
+            } else {
+                match conn.execute("ROLLBACK TO request").await {
+                    Ok(_) => conn.execute("RELEASE request").await,
+                    Err(e) => Err(e),
+                }
+            };
+            if let Err(error) = closed {
+                tracing::error!(%error, "savepoint release failed");
+                healthy = false;
+            }
+            answers.push(outcome.answer);
+        }
+        let committed = healthy && conn.execute("COMMIT").await.is_ok();
+        if !committed {
+            tracing::error!("write batch rolled back");
+            let _ = conn.execute("ROLLBACK").await;
+        }
+        for answer in answers {
+            answer(committed);
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Events, written in the same transaction as the change they describe.
+
+use super::{Page, flag};
+use crate::domain::event::Event;
+use crate::error::ApiResult;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const COLUMNS: &str =
+    "id, account_id, app_id, livemode, created, type, object, pending_webhooks, request_id";
+
+fn from_row(row: &AnyRow) -> ApiResult<Event> {
+    let object: String = row.try_get("object")?;
+    Ok(Event {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        app_id: row.try_get("app_id")?,
+        livemode: flag(row, "livemode")?,
+        created: row.try_get("created")?,
+        kind: row.try_get("type")?,
+        object: serde_json::from_str(&object)?,
+        pending_webhooks: row.try_get("pending_webhooks")?,
+        request_id: row.try_get("request_id")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, e: &Event) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO events (id, account_id, app_id, livemode, created, type, object, \
+         pending_webhooks, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&e.id)
+    .bind(&e.account_id)
+    .bind(&e.app_id)
+    .bind(i64::from(e.livemode))
+    .bind(e.created)
+    .bind(&e.kind)
+    .bind(e.object.to_string())
+    .bind(e.pending_webhooks)
+    .bind(e.request_id.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    livemode: bool,
+    id: &str,
+) -> ApiResult<Option<Event>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE id = $1 AND account_id = $2 AND livemode = $3");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(account_id)
+        .bind(i64::from(livemode))
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// Newest first; up to `limit + 1` rows. `kind` filters by event type.
+pub async fn list(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    livemode: bool,
+    kind: Option<&str>,
+    page: &Page,
+) -> ApiResult<Vec<Event>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE account_id = $1 AND livemode = $2");
+    let mut n = 2;
+    if kind.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND type = ${n}"));
+    }
+    if page.starting_after.is_some() {
+        sql.push_str(&format!(
+            " AND (created < ${} OR (created = ${} AND id < ${}))",
+            n + 1,
+            n + 2,
+            n + 3
+        ));
+        n += 3;
+    }
+    sql.push_str(&format!(" ORDER BY created DESC, id DESC LIMIT ${}", n + 1));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account_id.to_owned())
+        .bind(i64::from(livemode));
+    if let Some(kind) = kind {
+        query = query.bind(kind.to_owned());
+    }
+    if let Some((created, id)) = &page.starting_after {
+        query = query.bind(*created).bind(*created).bind(id.clone());
+    }
+    let rows = query.bind(page.limit + 1).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}

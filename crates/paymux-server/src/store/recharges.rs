@@ -1,0 +1,218 @@
+//! Recharges and the app users whose balances they fill.
+
+use super::{flag, json_map, to_text};
+use crate::domain::recharge::{AppUser, Recharge};
+use crate::error::ApiResult;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const COLUMNS: &str = "id, app_id, livemode, created, user_id, from_user, amount, user_fee, \
+    balance_bonus, charge_id, succeeded, time_succeeded, refunded, description, metadata";
+
+fn from_row(row: &AnyRow) -> ApiResult<Recharge> {
+    Ok(Recharge {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        livemode: flag(row, "livemode")?,
+        created: row.try_get("created")?,
+        user_id: row.try_get("user_id")?,
+        from_user: row.try_get("from_user")?,
+        amount: row.try_get("amount")?,
+        user_fee: row.try_get("user_fee")?,
+        balance_bonus: row.try_get("balance_bonus")?,
+        charge_id: row.try_get("charge_id")?,
+        succeeded: flag(row, "succeeded")?,
+        time_succeeded: row.try_get("time_succeeded")?,
+        refunded: flag(row, "refunded")?,
+        description: row.try_get("description")?,
+        metadata: json_map(row, "metadata")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, r: &Recharge) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO recharges (id, app_id, livemode, created, user_id, from_user, amount, \
+         user_fee, balance_bonus, charge_id, description, metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&r.id)
+    .bind(&r.app_id)
+    .bind(i64::from(r.livemode))
+    .bind(r.created)
+    .bind(&r.user_id)
+    .bind(r.from_user.as_deref())
+    .bind(r.amount)
+    .bind(r.user_fee)
+    .bind(r.balance_bonus)
+    .bind(&r.charge_id)
+    .bind(r.description.as_deref())
+    .bind(to_text(&r.metadata))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    id: &str,
+) -> ApiResult<Option<Recharge>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM recharges WHERE id = $1 AND app_id = $2 AND livemode = $3");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(app_id)
+        .bind(i64::from(livemode))
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Recharge>> {
+    let sql = format!("SELECT {COLUMNS} FROM recharges WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub succeeded: Option<bool>,
+    pub refunded: Option<bool>,
+}
+
+/// Page-numbered listing (recharges use `page`/`per_page`); returns up to `per_page + 1`.
+pub async fn list(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    filter: &ListFilter,
+    offset: i64,
+    per_page: i64,
+) -> ApiResult<Vec<Recharge>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM recharges WHERE app_id = $1 AND livemode = $2");
+    let mut n = 2;
+    for (value, column) in [
+        (filter.succeeded, "succeeded"),
+        (filter.refunded, "refunded"),
+    ] {
+        if value.is_some() {
+            n += 1;
+            sql.push_str(&format!(" AND {column} = ${n}"));
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY created DESC, id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    ));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(app_id.to_owned())
+        .bind(i64::from(livemode));
+    for value in [filter.succeeded, filter.refunded].into_iter().flatten() {
+        query = query.bind(i64::from(value));
+    }
+    let rows = query
+        .bind(per_page + 1)
+        .bind(offset)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn mark_succeeded(conn: &mut AnyConnection, id: &str, now: i64) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE recharges SET succeeded = 1, time_succeeded = $1 WHERE id = $2 AND succeeded = 0",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn mark_refunded(conn: &mut AnyConnection, id: &str) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE recharges SET refunded = 1 WHERE id = $1 AND succeeded = 1 AND refunded = 0",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn get_user(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    user_id: &str,
+) -> ApiResult<Option<AppUser>> {
+    let row = sqlx::query(
+        "SELECT app_id, user_id, livemode, created, balance FROM app_users \
+         WHERE app_id = $1 AND livemode = $2 AND user_id = $3",
+    )
+    .bind(app_id)
+    .bind(i64::from(livemode))
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        Ok(AppUser {
+            app_id: row.try_get("app_id")?,
+            user_id: row.try_get("user_id")?,
+            livemode: flag(&row, "livemode")?,
+            created: row.try_get("created")?,
+            balance: row.try_get("balance")?,
+        })
+    })
+    .transpose()
+}
+
+/// Creates the user with a zero balance unless it exists.
+pub async fn ensure_user(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    user_id: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO app_users (app_id, livemode, user_id, created, balance) \
+         VALUES ($1, $2, $3, $4, 0) ON CONFLICT (app_id, livemode, user_id) DO NOTHING",
+    )
+    .bind(app_id)
+    .bind(i64::from(livemode))
+    .bind(user_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds `delta` (negative to debit) unless that would take the balance below zero.
+pub async fn adjust_balance(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    user_id: &str,
+    delta: i64,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE app_users SET balance = balance + $1 \
+         WHERE app_id = $2 AND livemode = $3 AND user_id = $4 AND balance + $1 >= 0",
+    )
+    .bind(delta)
+    .bind(app_id)
+    .bind(i64::from(livemode))
+    .bind(user_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

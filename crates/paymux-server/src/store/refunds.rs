@@ -1,0 +1,154 @@
+//! Refunds of charges (and of recharges, which refund their charge).
+
+use super::{Page, flag, json_map, to_text};
+use crate::domain::refund::{Refund, RefundStatus};
+use crate::error::{ApiError, ApiResult};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+const COLUMNS: &str = "id, charge_id, app_id, livemode, created, amount, status, time_succeed, \
+    description, failure_code, failure_msg, metadata, funding_source, charge_order_no, \
+    transaction_no, currency, recharge_id";
+
+fn from_row(row: &AnyRow) -> ApiResult<Refund> {
+    let status: String = row.try_get("status")?;
+    Ok(Refund {
+        id: row.try_get("id")?,
+        charge_id: row.try_get("charge_id")?,
+        app_id: row.try_get("app_id")?,
+        livemode: flag(row, "livemode")?,
+        created: row.try_get("created")?,
+        amount: row.try_get("amount")?,
+        status: RefundStatus::parse(&status).ok_or_else(ApiError::internal)?,
+        time_succeed: row.try_get("time_succeed")?,
+        description: row.try_get("description")?,
+        failure_code: row.try_get("failure_code")?,
+        failure_msg: row.try_get("failure_msg")?,
+        metadata: json_map(row, "metadata")?,
+        funding_source: row.try_get("funding_source")?,
+        charge_order_no: row.try_get("charge_order_no")?,
+        transaction_no: row.try_get("transaction_no")?,
+        currency: row.try_get("currency")?,
+        recharge_id: row.try_get("recharge_id")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, r: &Refund) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO refunds (id, charge_id, app_id, livemode, created, amount, status, \
+         time_succeed, description, metadata, funding_source, charge_order_no, transaction_no, \
+         currency, recharge_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&r.id)
+    .bind(&r.charge_id)
+    .bind(&r.app_id)
+    .bind(i64::from(r.livemode))
+    .bind(r.created)
+    .bind(r.amount)
+    .bind(r.status.as_str())
+    .bind(r.time_succeed)
+    .bind(&r.description)
+    .bind(to_text(&r.metadata))
+    .bind(r.funding_source.as_deref())
+    .bind(&r.charge_order_no)
+    .bind(r.transaction_no.as_deref())
+    .bind(&r.currency)
+    .bind(r.recharge_id.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, charge_id: &str, id: &str) -> ApiResult<Option<Refund>> {
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 AND charge_id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(charge_id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Refund>> {
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// A charge's refunds, newest first; up to `limit + 1` so the caller can tell `has_more`.
+pub async fn list_for_charge(
+    conn: &mut AnyConnection,
+    charge_id: &str,
+    page: &Page,
+) -> ApiResult<Vec<Refund>> {
+    let (cursor, ascending) = match (&page.starting_after, &page.ending_before) {
+        (Some(c), _) => (Some(c), false),
+        (None, Some(c)) => (Some(c), true),
+        (None, None) => (None, false),
+    };
+    let mut sql = format!("SELECT {COLUMNS} FROM refunds WHERE charge_id = $1");
+    if cursor.is_some() {
+        let op = if ascending { ">" } else { "<" };
+        sql.push_str(&format!(
+            " AND (created {op} $2 OR (created = $3 AND id {op} $4)) LIMIT $5"
+        ));
+    } else {
+        sql.push_str(" LIMIT $2");
+    }
+    let order = if ascending { "ASC" } else { "DESC" };
+    let sql = sql.replace(
+        " LIMIT",
+        &format!(" ORDER BY created {order}, id {order} LIMIT"),
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(charge_id.to_owned());
+    if let Some((created, id)) = cursor {
+        query = query.bind(*created).bind(*created).bind(id.clone());
+    }
+    let rows = query.bind(page.limit + 1).fetch_all(conn).await?;
+    let mut refunds = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    if ascending {
+        refunds.reverse();
+    }
+    Ok(refunds)
+}
+
+pub async fn list_for_recharge(
+    conn: &mut AnyConnection,
+    recharge_id: &str,
+) -> ApiResult<Vec<Refund>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM refunds WHERE recharge_id = $1 ORDER BY created DESC, id DESC"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(recharge_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Pending → succeeded. False if the refund was not pending.
+pub async fn mark_succeeded(
+    conn: &mut AnyConnection,
+    id: &str,
+    time_succeed: i64,
+    transaction_no: &str,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE refunds SET status = 'succeeded', time_succeed = $1, transaction_no = $2 \
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(time_succeed)
+    .bind(transaction_no)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -1,0 +1,240 @@
+//! The `paymux` command: `serve`, `init`, `keys`, `migrate`.
+//!
+//! Every storage and server flag can also come from the environment (`PAYMUX_…`) or a TOML
+//! config file (`--config`); a flag beats the environment, which beats the file.
+
+mod config;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use config::{FileConfig, Storage};
+use paymux_server::bootstrap::{self, RequireSignature};
+use paymux_server::server::{ServeOptions, serve};
+use paymux_server::{Settings, SharedClock, SystemClock};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "paymux",
+    version,
+    about = "A self-hosted, Ping++-compatible payment gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (bootstraps an account, app and keys on first start).
+    Serve(ServeArgs),
+    /// Create the account, app and keys without serving; prints them (again) as JSON.
+    Init {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print the credentials as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the merchant RSA public key that request signatures are checked with.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct StorageArgs {
+    /// Directory of the embedded SQLite database [default: ./paymux-data]
+    #[arg(long, env = "PAYMUX_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://… ; PostgreSQL is not supported yet)
+    #[arg(long, env = "PAYMUX_DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// TOML config file
+    #[arg(long, env = "PAYMUX_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "PAYMUX_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Base URL browsers reach the gateway at, for test-mode payment links [default: from the Host header]
+    #[arg(long, env = "PAYMUX_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Largest accepted request body in bytes [default: 65536]
+    #[arg(long, env = "PAYMUX_BODY_LIMIT_BYTES")]
+    body_limit_bytes: Option<usize>,
+    /// Accepted clock difference for signed requests, in seconds [default: 300]
+    #[arg(long, env = "PAYMUX_SIGNATURE_TOLERANCE_SECS")]
+    signature_tolerance_secs: Option<i64>,
+    /// How long test-mode refunds stay pending, in milliseconds [default: 1000]
+    #[arg(long, env = "PAYMUX_TEST_REFUND_DELAY_MS")]
+    test_refund_delay_ms: Option<i64>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Store the merchant RSA public key (PEM: BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY).
+    SetMerchantPublicKey {
+        /// The PEM file
+        file: PathBuf,
+        /// Which modes must sign every request [default: leave as it is]
+        #[arg(long, value_enum)]
+        require_signature: Option<Modes>,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Remove the merchant public key; signatures are no longer required.
+    ClearMerchantPublicKey {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Modes {
+    None,
+    Test,
+    Live,
+    Both,
+}
+
+impl From<Modes> for RequireSignature {
+    fn from(modes: Modes) -> Self {
+        RequireSignature {
+            test: matches!(modes, Modes::Test | Modes::Both),
+            live: matches!(modes, Modes::Live | Modes::Both),
+        }
+    }
+}
+
+fn storage(args: &StorageArgs) -> anyhow::Result<(Storage, FileConfig)> {
+    let file = FileConfig::load(args.config.as_deref())?;
+    let storage = Storage::resolve(
+        args.data_dir.clone().or_else(|| file.data_dir.clone()),
+        args.database_url
+            .clone()
+            .or_else(|| file.database_url.clone()),
+    )?;
+    Ok((storage, file))
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(error) = run(cli).await {
+        eprintln!("paymux: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve(args) => {
+            let (storage, file) = storage(&args.storage)?;
+            let defaults = Settings::default();
+            let settings = Settings {
+                body_limit_bytes: args
+                    .body_limit_bytes
+                    .or(file.body_limit_bytes)
+                    .unwrap_or(defaults.body_limit_bytes),
+                signature_tolerance_secs: args
+                    .signature_tolerance_secs
+                    .or(file.signature_tolerance_secs)
+                    .unwrap_or(defaults.signature_tolerance_secs),
+                test_refund_delay_ms: args
+                    .test_refund_delay_ms
+                    .or(file.test_refund_delay_ms)
+                    .unwrap_or(defaults.test_refund_delay_ms),
+                public_url: args.public_url.or(file.public_url),
+            };
+            if settings.test_refund_delay_ms < 0 || settings.signature_tolerance_secs < 0 {
+                bail!("durations cannot be negative");
+            }
+            let listen = match args.listen.or(file.listen) {
+                Some(listen) => listen,
+                None => "127.0.0.1:8080".parse()?,
+            };
+            serve(
+                ServeOptions {
+                    data_dir: storage.data_dir,
+                    listen,
+                    settings,
+                },
+                clock,
+            )
+            .await
+        }
+        Command::Init {
+            storage: args,
+            json,
+        } => {
+            let (storage, _) = storage(&args)?;
+            let db = storage.open().await?;
+            let (credentials, _) =
+                bootstrap::ensure(&db, &storage.data_dir, clock.now_secs()).await?;
+            if json {
+                println!("{}", serde_json::to_string(&credentials)?);
+            } else {
+                println!("account:         {}", credentials.account);
+                println!("app_id:          {}", credentials.app_id);
+                println!("test_secret_key: {}", credentials.test_secret_key);
+                println!("live_secret_key: {}", credentials.live_secret_key);
+                print!(
+                    "platform public key:\n{}",
+                    credentials.platform_public_key_pem
+                );
+            }
+            Ok(())
+        }
+        Command::Keys { command } => match command {
+            KeysCommand::SetMerchantPublicKey {
+                file,
+                require_signature,
+                storage: args,
+            } => {
+                let (storage, _) = storage(&args)?;
+                let pem = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                let db = storage.open().await?;
+                bootstrap::set_merchant_key(&db, Some(pem), require_signature.map(Into::into))
+                    .await?;
+                eprintln!("merchant public key set");
+                Ok(())
+            }
+            KeysCommand::ClearMerchantPublicKey { storage: args } => {
+                let (storage, _) = storage(&args)?;
+                let db = storage.open().await?;
+                bootstrap::set_merchant_key(&db, None, None).await?;
+                eprintln!("merchant public key cleared; request signatures are not required");
+                Ok(())
+            }
+        },
+        Command::Migrate { storage: args } => {
+            let (storage, _) = storage(&args)?;
+            storage.open().await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+    }
+}
