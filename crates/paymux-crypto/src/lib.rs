@@ -135,7 +135,7 @@ impl VerifyingKey {
 
 fn decode_base64_lenient(text: &str) -> Option<Vec<u8>> {
     let mut compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    while compact.len() % 4 != 0 {
+    while !compact.len().is_multiple_of(4) {
         compact.push('=');
     }
     B64.decode(compact.as_bytes()).ok()
@@ -167,6 +167,18 @@ mod tests {
         assert!(verifier.verify_base64(b"hello", &signature));
         assert!(!verifier.verify_base64(b"hellO", &signature));
         assert!(!verifier.verify_base64(b"hello", "not base64!"));
+    }
+
+    #[test]
+    fn accepts_pkcs1_public_and_private_keys() {
+        let key = SigningKey::generate().expect("keygen");
+        // `RSA PUBLIC KEY` holds the bare RFC 8017 structure, which the key pair exposes.
+        let pkcs1 = encode_pem("RSA PUBLIC KEY", key.pair.public_key().as_ref()).expect("pem");
+        let verifier = VerifyingKey::from_pem(&pkcs1).expect("PKCS#1 public key");
+        assert!(verifier.verify_base64(b"m", &key.sign_base64(b"m")));
+        // And with Windows line endings and a BOM, as keys pasted from some tools arrive.
+        let pasted = format!("\u{feff}{}", pkcs1.replace('\n', "\r\n"));
+        assert!(VerifyingKey::from_pem(&pasted).is_ok());
     }
 
     #[test]

@@ -112,20 +112,30 @@ describe('list', () => {
     await rejectsWith(pingpp.charges.list({ limit: 3 }), 'PingppInvalidRequest');
   });
 
-  test('limit and starting_after paginate newest first', async () => {
-    const created = [];
-    for (let i = 0; i < 5; i++) created.push(await create('alipay_qr'));
-    const newestFirst = created.map((c) => c.id).reverse();
-
+  test('limit and has_more', async () => {
+    for (let i = 0; i < 4; i++) await create('alipay_qr');
     const page = await list({ limit: 3 });
     assert.equal(page.object, 'list');
     assert.equal(page.url, '/v1/charges');
     assert.equal(page.has_more, true);
-    assert.deepEqual(page.data.map((c) => c.id), newestFirst.slice(0, 3));
+    assert.equal(page.data.length, 3);
+    assert.ok(page.data.every((c) => c.object === 'charge' && c.app === server.appId));
+  });
 
-    const page2 = await list({ limit: 2, starting_after: page.data.at(-1).id });
-    assert.deepEqual(page2.data.map((c) => c.id), newestFirst.slice(3, 5));
-    const createds = [...page.data, ...page2.data].map((c) => c.created);
+  test('starting_after continues right after the cursor', async () => {
+    for (let i = 0; i < 6; i++) await create('alipay_qr');
+    const everything = (await list({ limit: 20 })).data.map((c) => c.id);
+    const page = await list({ limit: 2, starting_after: everything[2] });
+    assert.deepEqual(page.data.map((c) => c.id), everything.slice(3, 5));
+    assert.equal(page.has_more, true);
+  });
+
+  test('newest first, also within the same second', async () => {
+    const created = [];
+    for (let i = 0; i < 5; i++) created.push((await create('alipay_qr')).id);
+    const page = await list({ limit: 5 });
+    assert.deepEqual(page.data.map((c) => c.id), [...created].reverse());
+    const createds = page.data.map((c) => c.created);
     assert.deepEqual(createds, [...createds].sort((a, b) => b - a));
   });
 

@@ -16,7 +16,7 @@ after(async () => { if (server) await server.stop(); });
 
 async function findEvent(type, objectId) {
   const matching = (events) => events.filter((e) => e.type === type && e.data.object.id === objectId);
-  const events = await waitFor(() => server.recentEvents(10), (evs) => matching(evs).length > 0,
+  const events = await waitFor(() => server.recentEvents(100), (evs) => matching(evs).length > 0,
     { what: `a ${type} event for ${objectId}` });
   const createds = events.map((e) => e.created);
   assert.deepEqual(createds, [...createds].sort((a, b) => b - a), 'event list is not newest first');
@@ -54,6 +54,16 @@ describe('events', () => {
     assert.equal(evt.data.object.charge, ch.id);
     assert.equal(evt.data.object.amount, 200);
     assert.equal(evt.data.object.status, 'succeeded');
+  });
+
+  test('the event list is newest first, also within the same second', async () => {
+    const charges = [];
+    for (let i = 0; i < 5; i++) charges.push(await pingpp.charges.create(chargeParams(server.appId, 'alipay_qr')));
+    await new Promise((resolve) => setTimeout(resolve, 300)); // let pending refunds of other tests settle
+    for (const ch of charges) await server.testPay(ch.id);
+    const events = await server.recentEvents(5);
+    assert.deepEqual(events.map((e) => [e.type, e.data.object.id]),
+      [...charges].reverse().map((ch) => ['charge.succeeded', ch.id]));
   });
 
   test('unknown event is an invalid request error', async () => {

@@ -144,6 +144,9 @@ class PaymuxServer {
     ], { stdio: ['ignore', 'pipe', stderrFd] });
     fs.closeSync(stderrFd);
     startedServers.push(this);
+    // never leave a server behind, even if the test process ends abruptly
+    const proc = this.proc;
+    process.once('exit', () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
 
     const stdoutLog = fs.createWriteStream(this.stdoutLog);
     const lines = readline.createInterface({ input: this.proc.stdout });

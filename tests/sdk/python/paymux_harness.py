@@ -9,6 +9,7 @@ Only the official ``pingpp`` package is used as the client under test; raw
 HTTP (``requests``) is used solely where the SDK has no method.
 """
 
+import atexit
 import itertools
 import json
 import os
@@ -159,6 +160,7 @@ class PaymuxServer:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
             text=True, bufsize=1)
         stderr.close()
+        atexit.register(self.stop)  # never leave a server behind
         ready = threading.Event()
 
         def pump():

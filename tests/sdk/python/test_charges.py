@@ -98,21 +98,32 @@ class TestList:
         with pytest.raises(pingpp.error.InvalidRequestError):
             pingpp.Charge.list(limit=3)
 
-    def test_limit_and_cursor_pagination_newest_first(self, server, create_charge):
-        created = [create_charge("alipay_qr") for _ in range(5)]
-        newest_first = [c.id for c in reversed(created)]
-
+    def test_limit_and_has_more(self, server, create_charge):
+        for _ in range(4):
+            create_charge("alipay_qr")
         page = pingpp.Charge.list(app={"id": server.app_id}, limit=3)
         assert page.object == "list"
         assert page.url == "/v1/charges"
         assert page.has_more is True
-        assert [c.id for c in page.data] == newest_first[:3]
-        assert all(isinstance(c, pingpp.Charge) for c in page.data)
+        assert len(page.data) == 3
+        assert all(isinstance(c, pingpp.Charge) and c.app == server.app_id for c in page.data)
 
-        page2 = pingpp.Charge.list(app={"id": server.app_id}, limit=2,
-                                   starting_after=page.data[-1].id)
-        assert [c.id for c in page2.data] == newest_first[3:5]
-        createds = [c.created for c in list(page.data) + list(page2.data)]
+    def test_starting_after_continues_right_after_the_cursor(self, server, create_charge):
+        for _ in range(6):
+            create_charge("alipay_qr")
+        everything = [c.id for c in pingpp.Charge.list(app={"id": server.app_id}, limit=20).data]
+        page = pingpp.Charge.list(app={"id": server.app_id}, limit=2,
+                                  starting_after=everything[2])
+        assert [c.id for c in page.data] == everything[3:5]
+        assert page.has_more is True
+
+    def test_newest_first(self, server, create_charge):
+        # Charges created within the same second must still come back in
+        # reverse creation order (most recent first).
+        created = [create_charge("alipay_qr").id for _ in range(5)]
+        page = pingpp.Charge.list(app={"id": server.app_id}, limit=5)
+        assert [c.id for c in page.data] == created[::-1]
+        createds = [c.created for c in page.data]
         assert createds == sorted(createds, reverse=True)
 
     def test_walking_all_pages_yields_each_charge_once(self, server, create_charge):

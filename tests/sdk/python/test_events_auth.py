@@ -1,5 +1,7 @@
 """Events (retrieve through the SDK) and API-key authentication."""
 
+import time
+
 import pingpp
 import pytest
 import requests
@@ -13,7 +15,7 @@ def find_event(server, type_, object_id):
         return [e for e in events
                 if e["type"] == type_ and e["data"]["object"]["id"] == object_id]
 
-    events = wait_for(lambda: server.recent_events(limit=10), lambda evs: matching(evs),
+    events = wait_for(lambda: server.recent_events(limit=100), lambda evs: matching(evs),
                       what="a %s event for %s" % (type_, object_id))
     createds = [e["created"] for e in events]
     assert createds == sorted(createds, reverse=True), "event list is not newest first"
@@ -53,6 +55,16 @@ def test_refund_succeeded_event_retrieve(server, create_charge):
     assert obj.charge == ch.id
     assert obj.amount == 200
     assert obj.status == "succeeded"
+
+
+def test_event_list_is_newest_first(server, create_charge):
+    charges = [create_charge("alipay_qr") for _ in range(5)]
+    time.sleep(0.3)  # let any refund still pending from other tests settle
+    for ch in charges:
+        server.test_pay(ch.id)
+    events = server.recent_events(limit=5)
+    assert [(e["type"], e["data"]["object"]["id"]) for e in events] == \
+        [("charge.succeeded", ch.id) for ch in reversed(charges)]
 
 
 def test_retrieve_unknown_event_is_404(server):

@@ -201,9 +201,7 @@ pub async fn list(
         starting_after: resolve(cursor.starting_after, "starting_after").await?,
         ending_before: resolve(cursor.ending_before, "ending_before").await?,
     };
-    let mut rows = store::charges::list(&mut conn, &filter, &page).await?;
-    let has_more = rows.len() as i64 > page.limit;
-    rows.truncate(usize::try_from(page.limit).unwrap_or(0));
+    let (rows, has_more) = store::charges::list(&mut conn, &filter, &page).await?;
     let mut data = Vec::with_capacity(rows.len());
     for charge in &rows {
         data.push(render_charge(&mut conn, charge).await?);

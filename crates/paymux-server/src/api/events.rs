@@ -49,7 +49,7 @@ pub async fn list(
         ending_before: None,
     };
     let kind = query.string("type");
-    let mut events = store::events::list(
+    let (events, more) = store::events::list(
         &mut conn,
         &caller.account_id,
         caller.livemode,
@@ -57,8 +57,6 @@ pub async fn list(
         &page,
     )
     .await?;
-    let more = events.len() as i64 > page.limit;
-    events.truncate(usize::try_from(page.limit).unwrap_or(0));
     let data = events.iter().map(|e| e.to_wire()).collect();
     ok(&list_object("/v1/events", more, data))
 }

@@ -50,9 +50,9 @@ pub fn document(operations: &[Operation]) -> Value {
         });
         if op.method == Method::POST {
             operation["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
-            operation["parameters"]
-                .as_array_mut()
-                .map(|p| p.extend(signature_headers()));
+            if let Some(parameters) = operation["parameters"].as_array_mut() {
+                parameters.extend(signature_headers());
+            }
         }
         let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
         entry[op.method.as_str().to_ascii_lowercase()] = operation;

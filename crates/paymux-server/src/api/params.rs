@@ -33,7 +33,7 @@ impl BodyParams {
             Value::Object(map) => Ok(Self::from_map(map, "")),
             Value::Array(items) if items.is_empty() => Ok(Self::from_map(Map::new(), "")),
             _ => Err(ApiError::invalid(
-                "请求体解析失败: the request body must be a JSON object.",
+                "请求体解析失败: 不是一个合法的 json 对象 (the request body must be a JSON object).",
             )),
         }
     }

@@ -91,7 +91,7 @@ pub async fn list(
     };
     let mut conn = state.db.reader().acquire().await?;
     ensure_app(&mut conn, &call.caller, &app).await?;
-    let mut rows = store::recharges::list(
+    let (rows, more) = store::recharges::list(
         &mut conn,
         &app,
         call.caller.livemode,
@@ -100,8 +100,6 @@ pub async fn list(
         per_page,
     )
     .await?;
-    let more = rows.len() as i64 > per_page;
-    rows.truncate(usize::try_from(per_page).unwrap_or(0));
     let mut data = Vec::with_capacity(rows.len());
     for recharge in &rows {
         data.push(render_recharge(&mut conn, recharge).await?);

@@ -109,7 +109,7 @@ fn credential(channel: Channel, id: &str, livemode: bool, base_url: &str) -> Map
     credential
 }
 
-fn live_channel_unavailable(channel: Channel) -> ApiError {
+pub fn live_channel_unavailable(channel: Channel) -> ApiError {
     ApiError::channel(format!(
         "Channel {} is not configured for live mode on this gateway; use a test key (sk_test_…) \
          or configure the channel.",
@@ -126,6 +126,8 @@ pub async fn create(
     base_url: String,
 ) -> ApiResult<Value> {
     if caller.livemode {
+        let mut conn = state.db.reader().acquire().await?;
+        ensure_app(&mut conn, &caller, &new.app_id).await?;
         return Err(live_channel_unavailable(new.channel));
     }
     let now = state.clock.now_secs();

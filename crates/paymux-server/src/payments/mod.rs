@@ -27,9 +27,7 @@ pub async fn render_charge(conn: &mut AnyConnection, charge: &Charge) -> ApiResu
         limit: EMBEDDED_REFUNDS,
         ..Page::default()
     };
-    let mut refunds = store::refunds::list_for_charge(conn, &charge.id, &page).await?;
-    let more = refunds.len() > EMBEDDED_REFUNDS as usize;
-    refunds.truncate(EMBEDDED_REFUNDS as usize);
+    let (refunds, more) = store::refunds::list_for_charge(conn, &charge.id, &page).await?;
     Ok(charge.to_wire(refunds.iter().map(|r| r.to_wire()).collect(), more))
 }
 

@@ -42,7 +42,9 @@ pub async fn create(
         ));
     }
     if caller.livemode {
-        return super::charges::create(state, caller, new.charge, base_url).await;
+        let mut conn = state.db.reader().acquire().await?;
+        ensure_app(&mut conn, &caller, &new.charge.app_id).await?;
+        return Err(super::charges::live_channel_unavailable(new.charge.channel));
     }
     let now = state.clock.now_secs();
     state

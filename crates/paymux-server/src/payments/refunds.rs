@@ -176,9 +176,7 @@ pub async fn list(
     store::charges::get(&mut conn, &caller.account_id, caller.livemode, charge_id)
         .await?
         .ok_or_else(|| ApiError::not_found("charge", charge_id))?;
-    let mut refunds = store::refunds::list_for_charge(&mut conn, charge_id, page).await?;
-    let more = refunds.len() as i64 > page.limit;
-    refunds.truncate(usize::try_from(page.limit).unwrap_or(0));
+    let (refunds, more) = store::refunds::list_for_charge(&mut conn, charge_id, page).await?;
     Ok((refunds.iter().map(Refund::to_wire).collect(), more))
 }
 

@@ -1,7 +1,7 @@
 //! Charges. Money-moving updates are conditional on the state they change, so no interleaving
 //! of requests (or nodes) can pay twice or refund more than was paid.
 
-use super::{Page, flag, json_map, to_text};
+use super::{Page, finish_page, flag, json_map, to_text};
 use crate::domain::channel::Channel;
 use crate::domain::charge::Charge;
 use crate::error::{ApiError, ApiResult};
@@ -148,12 +148,12 @@ pub struct ListFilter {
     pub created_lte: Option<i64>,
 }
 
-/// One page, newest first; returns up to `limit + 1` rows so the caller can tell `has_more`.
+/// One page, newest first, and whether more exist beyond it.
 pub async fn list(
     conn: &mut AnyConnection,
     filter: &ListFilter,
     page: &Page,
-) -> ApiResult<Vec<Charge>> {
+) -> ApiResult<(Vec<Charge>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM charges WHERE app_id = $1 AND livemode = $2");
     let mut n = 2;
     let mut next = |clause: &str, sql: &mut String| {
@@ -226,13 +226,8 @@ pub async fn list(
     }
     query = query.bind(page.limit + 1);
     let rows = query.fetch_all(conn).await?;
-    let mut charges = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
-    if ascending {
-        // Fetched oldest-first to find the page just before the cursor; show newest first.
-        charges.truncate(usize::try_from(page.limit + 1).unwrap_or(usize::MAX));
-        charges.reverse();
-    }
-    Ok(charges)
+    let charges = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    Ok(finish_page(charges, page.limit, ascending))
 }
 
 /// Marks an unpaid, open charge paid. False if it was not payable any more.

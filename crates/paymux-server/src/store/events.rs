@@ -62,14 +62,14 @@ pub async fn get(
         .transpose()
 }
 
-/// Newest first; up to `limit + 1` rows. `kind` filters by event type.
+/// A page, newest first, and whether more exist. `kind` filters by event type.
 pub async fn list(
     conn: &mut AnyConnection,
     account_id: &str,
     livemode: bool,
     kind: Option<&str>,
     page: &Page,
-) -> ApiResult<Vec<Event>> {
+) -> ApiResult<(Vec<Event>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE account_id = $1 AND livemode = $2");
     let mut n = 2;
     if kind.is_some() {
@@ -96,5 +96,6 @@ pub async fn list(
         query = query.bind(*created).bind(*created).bind(id.clone());
     }
     let rows = query.bind(page.limit + 1).fetch_all(conn).await?;
-    rows.iter().map(from_row).collect()
+    let events = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    Ok(super::finish_page(events, page.limit, false))
 }

@@ -29,6 +29,19 @@ pub(crate) fn to_text(map: &Map<String, Value>) -> String {
     Value::Object(map.clone()).to_string()
 }
 
+/// Cuts a page fetched with `LIMIT limit + 1` down to `limit` rows and says whether more
+/// exist. `ascending` pages (fetched oldest-first to find what lies just before a cursor)
+/// drop their extra row at the far end, then turn newest-first.
+pub(crate) fn finish_page<T>(mut rows: Vec<T>, limit: i64, ascending: bool) -> (Vec<T>, bool) {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if ascending {
+        rows.reverse();
+    }
+    (rows, more)
+}
+
 /// Newest-first cursor pagination over `(created, id)`, the order every Ping++ list uses.
 #[derive(Debug, Clone, Default)]
 pub struct Page {

@@ -88,7 +88,7 @@ pub struct ListFilter {
     pub refunded: Option<bool>,
 }
 
-/// Page-numbered listing (recharges use `page`/`per_page`); returns up to `per_page + 1`.
+/// Page-numbered listing (recharges use `page`/`per_page`), and whether more pages exist.
 pub async fn list(
     conn: &mut AnyConnection,
     app_id: &str,
@@ -96,7 +96,7 @@ pub async fn list(
     filter: &ListFilter,
     offset: i64,
     per_page: i64,
-) -> ApiResult<Vec<Recharge>> {
+) -> ApiResult<(Vec<Recharge>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM recharges WHERE app_id = $1 AND livemode = $2");
     let mut n = 2;
     for (value, column) in [
@@ -124,7 +124,8 @@ pub async fn list(
         .bind(offset)
         .fetch_all(conn)
         .await?;
-    rows.iter().map(from_row).collect()
+    let recharges = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    Ok(super::finish_page(recharges, per_page, false))
 }
 
 pub async fn mark_succeeded(conn: &mut AnyConnection, id: &str, now: i64) -> ApiResult<bool> {

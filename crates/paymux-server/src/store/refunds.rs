@@ -1,6 +1,6 @@
 //! Refunds of charges (and of recharges, which refund their charge).
 
-use super::{Page, flag, json_map, to_text};
+use super::{Page, finish_page, flag, json_map, to_text};
 use crate::domain::refund::{Refund, RefundStatus};
 use crate::error::{ApiError, ApiResult};
 use sqlx::any::AnyRow;
@@ -83,12 +83,12 @@ pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<R
         .transpose()
 }
 
-/// A charge's refunds, newest first; up to `limit + 1` so the caller can tell `has_more`.
+/// A page of a charge's refunds, newest first, and whether more exist beyond it.
 pub async fn list_for_charge(
     conn: &mut AnyConnection,
     charge_id: &str,
     page: &Page,
-) -> ApiResult<Vec<Refund>> {
+) -> ApiResult<(Vec<Refund>, bool)> {
     let (cursor, ascending) = match (&page.starting_after, &page.ending_before) {
         (Some(c), _) => (Some(c), false),
         (None, Some(c)) => (Some(c), true),
@@ -113,11 +113,8 @@ pub async fn list_for_charge(
         query = query.bind(*created).bind(*created).bind(id.clone());
     }
     let rows = query.bind(page.limit + 1).fetch_all(conn).await?;
-    let mut refunds = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
-    if ascending {
-        refunds.reverse();
-    }
-    Ok(refunds)
+    let refunds = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    Ok(finish_page(refunds, page.limit, ascending))
 }
 
 pub async fn list_for_recharge(
