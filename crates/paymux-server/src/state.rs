@@ -19,6 +19,10 @@ pub struct Settings {
     /// The base URL merchants' browsers reach this gateway at (for mock-pay links);
     /// by default taken from the request's Host header.
     pub public_url: Option<String>,
+    /// Sign every response body (`X-Pingplusplus-Signature`), as Ping++ does. One RSA-2048
+    /// signature per response is the gateway's largest CPU cost; only the Java SDK checks it,
+    /// and only when configured to.
+    pub sign_responses: bool,
 }
 
 impl Default for Settings {
@@ -28,6 +32,7 @@ impl Default for Settings {
             signature_tolerance_secs: 300,
             test_refund_delay_ms: 1000,
             public_url: None,
+            sign_responses: true,
         }
     }
 }

@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     pub signature_tolerance_secs: Option<i64>,
     pub test_refund_delay_ms: Option<i64>,
+    pub sign_responses: Option<bool>,
 }
 
 impl FileConfig {

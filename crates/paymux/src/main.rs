@@ -82,6 +82,9 @@ struct ServeArgs {
     /// How long test-mode refunds stay pending, in milliseconds [default: 1000]
     #[arg(long, env = "PAYMUX_TEST_REFUND_DELAY_MS")]
     test_refund_delay_ms: Option<i64>,
+    /// Sign every response body with the platform key (X-Pingplusplus-Signature) [default: true]
+    #[arg(long, env = "PAYMUX_SIGN_RESPONSES")]
+    sign_responses: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -167,6 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .or(file.test_refund_delay_ms)
                     .unwrap_or(defaults.test_refund_delay_ms),
                 public_url: args.public_url.or(file.public_url),
+                sign_responses: args
+                    .sign_responses
+                    .or(file.sign_responses)
+                    .unwrap_or(defaults.sign_responses),
             };
             if settings.test_refund_delay_ms < 0 || settings.signature_tolerance_secs < 0 {
                 bail!("durations cannot be negative");

@@ -214,7 +214,7 @@ async fn wire_conventions(State(state): State<AppState>, request: Request, next:
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ua| ua.contains("NodeBindings"));
-    let sign = request.uri().path().starts_with("/v1");
+    let sign = state.settings.sign_responses && request.uri().path().starts_with("/v1");
     let response = next.run(request).await;
     let (mut parts, body) = response.into_parts();
     let body = if sign {

@@ -30,14 +30,6 @@ pub struct NewCharge {
 }
 
 impl NewCharge {
-    /// Ping++'s duplicate test: the same 6-tuple within the channel's window.
-    fn same_as(&self, existing: &Charge) -> bool {
-        existing.channel == self.channel
-            && existing.amount == self.amount
-            && existing.subject == self.subject
-            && existing.body == self.body
-    }
-
     pub(crate) fn into_charge(
         self,
         caller: &Caller,
@@ -135,15 +127,20 @@ pub async fn create(
         .db
         .write(move |conn| {
             Box::pin(async move {
-                ensure_app(conn, &caller, &new.app_id).await?;
-                if let Some(existing) =
-                    store::charges::find_by_order_no(conn, &new.app_id, false, &new.order_no)
-                        .await?
-                {
-                    return duplicate(conn, &new, &existing, now).await;
-                }
                 let charge = new.into_charge(&caller, now, &base_url)?;
-                store::charges::insert(conn, &charge).await?;
+                if !store::charges::insert_new(conn, &charge).await? {
+                    // Not inserted: say why (unknown app, or an order_no already used).
+                    ensure_app(conn, &caller, &charge.app_id).await?;
+                    let existing = store::charges::find_by_order_no(
+                        conn,
+                        &charge.app_id,
+                        false,
+                        &charge.order_no,
+                    )
+                    .await?
+                    .ok_or_else(ApiError::internal)?;
+                    return duplicate(conn, &charge, &existing, now).await;
+                }
                 let charge = if charge.channel.flow() == Flow::Scan {
                     // A scan payment settles while the merchant waits; in test mode at once.
                     settle_payment(conn, &caller, charge, now).await?
@@ -156,15 +153,20 @@ pub async fn create(
         .await
 }
 
-/// A create with an order_no already used by this app.
+/// A create whose order_no this app already used: Ping++ returns the first charge when the
+/// 6-tuple (app, order_no, channel, amount, subject, body) repeats within the channel's window.
 async fn duplicate(
     conn: &mut AnyConnection,
-    new: &NewCharge,
+    new: &Charge,
     existing: &Charge,
     now: i64,
 ) -> ApiResult<Value> {
+    let same = existing.channel == new.channel
+        && existing.amount == new.amount
+        && existing.subject == new.subject
+        && existing.body == new.body;
     let window = new.channel.dedup_window_secs();
-    if new.same_as(existing) && existing.recharge_id.is_none() && now - existing.created <= window {
+    if same && existing.recharge_id.is_none() && now - existing.created <= window {
         return render_charge(conn, existing).await;
     }
     Err(order_no_used(&new.order_no))

@@ -143,7 +143,10 @@ pub async fn complete(
     if refund.status != RefundStatus::Pending {
         return Ok(());
     }
-    store::refunds::mark_succeeded(conn, &refund.id, now, &ids::transaction_no()).await?;
+    // Only the completion that flips pending → succeeded settles the money.
+    if !store::refunds::mark_succeeded(conn, &refund.id, now, &ids::transaction_no()).await? {
+        return Ok(());
+    }
     store::charges::settle_refund(conn, &refund.charge_id, refund.amount).await?;
     let charge = super::charges::reload(conn, &refund.charge_id).await?;
     let refund = store::refunds::get_by_id(conn, refund_id)

@@ -50,12 +50,25 @@ fn from_row(row: &AnyRow) -> ApiResult<Charge> {
 }
 
 pub async fn insert(conn: &mut AnyConnection, c: &Charge) -> ApiResult<()> {
-    sqlx::query(
+    if insert_new(conn, c).await? {
+        Ok(())
+    } else {
+        tracing::error!(charge = %c.id, "charge insert matched no app or reused an order_no");
+        Err(ApiError::internal())
+    }
+}
+
+/// Inserts the charge only if its app belongs to its account and its order_no is unused in
+/// that app and mode; false otherwise. One statement for the common case of a new charge.
+pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> ApiResult<bool> {
+    let done = sqlx::query(
         "INSERT INTO charges (id, account_id, app_id, livemode, created, channel, order_no, \
          client_ip, amount, currency, subject, body, description, extra, metadata, credential, \
          time_expire, paid, time_paid, transaction_no, recharge_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21 \
+         WHERE EXISTS (SELECT 1 FROM apps WHERE id = $3 AND account_id = $2) \
+         ON CONFLICT (app_id, livemode, order_no) DO NOTHING",
     )
     .bind(&c.id)
     .bind(&c.account_id)
@@ -80,7 +93,7 @@ pub async fn insert(conn: &mut AnyConnection, c: &Charge) -> ApiResult<()> {
     .bind(c.recharge_id.as_deref())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// A charge as its account sees it: another account's charge does not exist.
@@ -93,27 +106,21 @@ pub async fn get(
     let sql = format!(
         "SELECT {COLUMNS} FROM charges WHERE id = $1 AND account_id = $2 AND livemode = $3"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(account_id)
-        .bind(i64::from(livemode))
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(
+        conn,
+        super::sql(sql)
+            .bind(id)
+            .bind(account_id)
+            .bind(i64::from(livemode)),
+        from_row,
+    )
+    .await
 }
 
 /// A charge by id alone, for the test-mode mock-pay page (the id is the capability).
 pub async fn get_any(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Charge>> {
     let sql = format!("SELECT {COLUMNS} FROM charges WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
 
 pub async fn find_by_order_no(
@@ -125,15 +132,15 @@ pub async fn find_by_order_no(
     let sql = format!(
         "SELECT {COLUMNS} FROM charges WHERE app_id = $1 AND livemode = $2 AND order_no = $3"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(app_id)
-        .bind(i64::from(livemode))
-        .bind(order_no)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(
+        conn,
+        super::sql(sql)
+            .bind(app_id)
+            .bind(i64::from(livemode))
+            .bind(order_no),
+        from_row,
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -203,7 +210,7 @@ pub async fn list(
         n + 1
     ));
 
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = super::sql(sql)
         .bind(filter.app_id.clone())
         .bind(i64::from(filter.livemode));
     if let Some(channel) = &filter.channel {
@@ -225,8 +232,7 @@ pub async fn list(
         query = query.bind(*created).bind(*created).bind(id.clone());
     }
     query = query.bind(page.limit + 1);
-    let rows = query.fetch_all(conn).await?;
-    let charges = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    let charges = super::all(conn, query, from_row).await?;
     Ok(finish_page(charges, page.limit, ascending))
 }
 

@@ -110,39 +110,39 @@ impl Db {
 async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        if let Err(error) = conn.execute("BEGIN IMMEDIATE").await {
+        // Every statement is a round trip to SQLite's thread, so the savepoint bookkeeping
+        // between two requests travels as one: `RELEASE request; SAVEPOINT request`.
+        // (After `ROLLBACK TO`, the savepoint is still open, so the same step follows.)
+        if let Err(error) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT request").await {
             tracing::error!(%error, "could not begin a write transaction");
+            let _ = conn.execute("ROLLBACK").await;
             batch.clear();
             continue;
         }
         let mut answers = Vec::with_capacity(batch.len());
         let mut healthy = true;
-        for job in batch.drain(..) {
+        let jobs = batch.len();
+        for (i, job) in batch.drain(..).enumerate() {
             if !healthy {
-                drop(job);
-                continue;
-            }
-            if let Err(error) = conn.execute("SAVEPOINT request").await {
-                tracing::error!(%error, "savepoint failed");
-                healthy = false;
                 continue;
             }
             let outcome = job(&mut conn).await;
-            let closed = if outcome.keep {
-                conn.execute("RELEASE request").await
-            } else {
-                match conn.execute("ROLLBACK TO request").await {
-                    Ok(_) => conn.execute("RELEASE request").await,
-                    Err(e) => Err(e),
-                }
-            };
-            if let Err(error) = closed {
-                tracing::error!(%error, "savepoint release failed");
+            if !outcome.keep
+                && let Err(error) = conn.execute("ROLLBACK TO request").await
+            {
+                tracing::error!(%error, "rollback to savepoint failed");
                 healthy = false;
             }
             answers.push(outcome.answer);
+            if healthy
+                && i + 1 < jobs
+                && let Err(error) = conn.execute("RELEASE request; SAVEPOINT request").await
+            {
+                tracing::error!(%error, "savepoint failed");
+                healthy = false;
+            }
         }
-        let committed = healthy && conn.execute("COMMIT").await.is_ok();
+        let committed = healthy && conn.execute("RELEASE request; COMMIT").await.is_ok();
         if !committed {
             tracing::error!("write batch rolled back");
             let _ = conn.execute("ROLLBACK").await;

@@ -51,15 +51,15 @@ pub async fn get(
 ) -> ApiResult<Option<Event>> {
     let sql =
         format!("SELECT {COLUMNS} FROM events WHERE id = $1 AND account_id = $2 AND livemode = $3");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(account_id)
-        .bind(i64::from(livemode))
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(
+        conn,
+        super::sql(sql)
+            .bind(id)
+            .bind(account_id)
+            .bind(i64::from(livemode)),
+        from_row,
+    )
+    .await
 }
 
 /// A page, newest first, and whether more exist. `kind` filters by event type.
@@ -86,7 +86,7 @@ pub async fn list(
         n += 3;
     }
     sql.push_str(&format!(" ORDER BY created DESC, id DESC LIMIT ${}", n + 1));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = super::sql(sql)
         .bind(account_id.to_owned())
         .bind(i64::from(livemode));
     if let Some(kind) = kind {
@@ -95,7 +95,6 @@ pub async fn list(
     if let Some((created, id)) = &page.starting_after {
         query = query.bind(*created).bind(*created).bind(id.clone());
     }
-    let rows = query.bind(page.limit + 1).fetch_all(conn).await?;
-    let events = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    let events = super::all(conn, query.bind(page.limit + 1), from_row).await?;
     Ok(super::finish_page(events, page.limit, false))
 }

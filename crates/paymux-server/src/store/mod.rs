@@ -13,8 +13,38 @@ pub use db::Db;
 
 use crate::error::ApiResult;
 use serde_json::{Map, Value};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::{Any, AnyConnection, Row};
+
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
+
+/// A query built at run time (column lists are constants spliced in, values are bound).
+pub(crate) fn sql(text: String) -> Query<'static> {
+    sqlx::query(sqlx::AssertSqlSafe(text))
+}
+
+/// Runs a query that matches at most one row, mapping it.
+pub(crate) async fn optional<T>(
+    conn: &mut AnyConnection,
+    query: Query<'_>,
+    map: fn(&AnyRow) -> ApiResult<T>,
+) -> ApiResult<Option<T>> {
+    query
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(map)
+        .transpose()
+}
+
+/// Runs a query, mapping every row.
+pub(crate) async fn all<T>(
+    conn: &mut AnyConnection,
+    query: Query<'_>,
+    map: fn(&AnyRow) -> ApiResult<T>,
+) -> ApiResult<Vec<T>> {
+    query.fetch_all(conn).await?.iter().map(map).collect()
+}
 
 pub(crate) fn flag(row: &AnyRow, column: &str) -> ApiResult<bool> {
     Ok(row.try_get::<i64, _>(column)? != 0)

@@ -60,26 +60,20 @@ pub async fn get(
 ) -> ApiResult<Option<Recharge>> {
     let sql =
         format!("SELECT {COLUMNS} FROM recharges WHERE id = $1 AND app_id = $2 AND livemode = $3");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(app_id)
-        .bind(i64::from(livemode))
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(
+        conn,
+        super::sql(sql)
+            .bind(id)
+            .bind(app_id)
+            .bind(i64::from(livemode)),
+        from_row,
+    )
+    .await
 }
 
 pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Recharge>> {
     let sql = format!("SELECT {COLUMNS} FROM recharges WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -113,18 +107,14 @@ pub async fn list(
         n + 1,
         n + 2
     ));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = super::sql(sql)
         .bind(app_id.to_owned())
         .bind(i64::from(livemode));
     for value in [filter.succeeded, filter.refunded].into_iter().flatten() {
         query = query.bind(i64::from(value));
     }
-    let rows = query
-        .bind(per_page + 1)
-        .bind(offset)
-        .fetch_all(conn)
-        .await?;
-    let recharges = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    let query = query.bind(per_page + 1).bind(offset);
+    let recharges = super::all(conn, query, from_row).await?;
     Ok(super::finish_page(recharges, per_page, false))
 }
 

@@ -62,25 +62,12 @@ pub async fn insert(conn: &mut AnyConnection, r: &Refund) -> ApiResult<()> {
 
 pub async fn get(conn: &mut AnyConnection, charge_id: &str, id: &str) -> ApiResult<Option<Refund>> {
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 AND charge_id = $2");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .bind(charge_id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(conn, super::sql(sql).bind(id).bind(charge_id), from_row).await
 }
 
 pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Refund>> {
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
+    super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
 
 /// A page of a charge's refunds, newest first, and whether more exist beyond it.
@@ -108,12 +95,11 @@ pub async fn list_for_charge(
         " LIMIT",
         &format!(" ORDER BY created {order}, id {order} LIMIT"),
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(charge_id.to_owned());
+    let mut query = super::sql(sql).bind(charge_id.to_owned());
     if let Some((created, id)) = cursor {
         query = query.bind(*created).bind(*created).bind(id.clone());
     }
-    let rows = query.bind(page.limit + 1).fetch_all(conn).await?;
-    let refunds = rows.iter().map(from_row).collect::<ApiResult<Vec<_>>>()?;
+    let refunds = super::all(conn, query.bind(page.limit + 1), from_row).await?;
     Ok(finish_page(refunds, page.limit, ascending))
 }
 
@@ -124,11 +110,7 @@ pub async fn list_for_recharge(
     let sql = format!(
         "SELECT {COLUMNS} FROM refunds WHERE recharge_id = $1 ORDER BY created DESC, id DESC"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(recharge_id)
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(from_row).collect()
+    super::all(conn, super::sql(sql).bind(recharge_id), from_row).await
 }
 
 /// Pending → succeeded. False if the refund was not pending.

@@ -37,6 +37,21 @@ async fn every_response_is_signed_with_the_platform_key() {
 }
 
 #[tokio::test]
+async fn response_signing_can_be_switched_off() {
+    let server = TestServer::start_with(&["--sign-responses", "false"]).await;
+    let response = server
+        .request(
+            Method::GET,
+            &format!("/v1/charges?app[id]={}", server.creds.app_id),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("x-pingplusplus-signature").is_none());
+}
+
+#[tokio::test]
 async fn node_sdk_connections_are_closed_after_each_response() {
     let server = TestServer::start().await;
     let response = server

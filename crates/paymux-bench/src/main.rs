@@ -1,0 +1,638 @@
+//! `paymux-bench`: durable charge creates over HTTP with many concurrent clients, reported next
+//! to the same machine's ceilings (bare SQLite inserts, RSA-2048 signatures).
+//!
+//! `paymux-bench charges` starts a fresh `paymux serve` on a temporary data directory, makes the
+//! account require RSA-signed requests (`--signed true`), and runs N tokio tasks that each
+//! POST `/v1/charges` in a loop over one shared keep-alive connection pool. Every response must
+//! be `200` with an unpaid charge; any other answer counts as an error and fails the run.
+//!
+//! The client shares the machine's cores with the server, and an RSA-2048 signature costs
+//! ~0.45 ms of CPU, so signing on the fly would cap the benchmark at the client's signing rate.
+//! The signed requests are therefore all signed before the clock starts, with one timestamp
+//! (the server accepts ±300 s): `--presign` of them, by default 8,000 per second of warm-up plus
+//! run. If they run out early, the run ends there and says so.
+
+mod ceilings;
+mod server;
+
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use paymux_crypto::SigningKey;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
+
+#[derive(Parser)]
+#[command(name = "paymux-bench", about = "Load benchmark for the paymux gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create charges over HTTP against a fresh `paymux serve`, then print the ceilings.
+    Charges(ChargesArgs),
+    /// Only measure the ceilings (bare durable inserts, RSA-2048 sign/s).
+    Ceilings {
+        /// Seconds per SQLite and RSA measurement
+        #[arg(long, default_value = "3s", value_parser = parse_duration)]
+        each: Duration,
+        /// Directory for the SQLite files (use the disk the gateway stores on) [default: temp dir]
+        #[arg(long)]
+        data_root: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ChargesArgs {
+    /// The `paymux` binary to benchmark
+    #[arg(long, default_value = "target/release/paymux")]
+    server_bin: PathBuf,
+    /// Concurrent clients (tokio tasks), each with one request in flight
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Measured run time (e.g. 10s, 500ms)
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured warm-up before it (connections, caches)
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Require and send RSA-signed requests (Pingplusplus-Signature)
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    signed: bool,
+    /// Have the server sign every response body (its `--sign-responses`)
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    sign_responses: bool,
+    /// Signed requests to prepare before the run [default: 8,000 per second of warm-up + run]
+    #[arg(long)]
+    presign: Option<usize>,
+    /// Parent of the temporary data directory (use the disk you care about) [default: temp dir]
+    #[arg(long)]
+    data_root: Option<PathBuf>,
+    /// Seconds per ceiling measurement (SQLite single-row, SQLite batched, RSA)
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    ceiling_time: Duration,
+    /// Skip the ceilings
+    #[arg(long)]
+    no_ceilings: bool,
+    /// Quick check that everything works (2 clients, 1 s, short ceilings, no openssl)
+    #[arg(long)]
+    smoke: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s or 500ms"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Charges(args) => charges(args).await,
+        Command::Ceilings { each, data_root } => only_ceilings(each, data_root).await,
+    };
+    if let Err(error) = result {
+        eprintln!("paymux-bench: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn temp_dir(root: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
+    let builder = tempfile::Builder::new()
+        .prefix("paymux-bench-")
+        .tempdir_in(root.map(Path::to_owned).unwrap_or_else(std::env::temp_dir));
+    builder.context("cannot create a temporary directory")
+}
+
+async fn only_ceilings(each: Duration, data_root: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = temp_dir(data_root.as_deref())?;
+    let c = ceilings::measure(dir.path(), each, true).await?;
+    print_ceilings(&c);
+    Ok(())
+}
+
+/// One prepared request: the exact body bytes and, when signed, its headers.
+struct Prepared {
+    body: String,
+    signature: Option<String>,
+}
+
+fn charge_body(app_id: &str, n: usize) -> String {
+    serde_json::json!({
+        "order_no": format!("bench{n:012}"),
+        "app": {"id": app_id},
+        "channel": "alipay_qr",
+        "amount": 100,
+        "client_ip": "127.0.0.1",
+        "currency": "cny",
+        "subject": "bench",
+        "body": "bench",
+    })
+    .to_string()
+}
+
+/// Signs `count` requests on all cores: RSA-SHA256 over body ++ "/v1/charges" ++ timestamp.
+fn presign(key: &SigningKey, app_id: &str, timestamp: &str, count: usize) -> Vec<Prepared> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = count.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..count)
+            .step_by(chunk)
+            .map(|first| {
+                scope.spawn(move || {
+                    (first..(first + chunk).min(count))
+                        .map(|n| {
+                            let body = charge_body(app_id, n);
+                            let message = format!("{body}{CHARGES_PATH}{timestamp}");
+                            let signature = key.sign_base64(message.as_bytes());
+                            Prepared {
+                                body,
+                                signature: Some(signature),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+const CHARGES_PATH: &str = "/v1/charges";
+
+/// What the workers share.
+struct Shared {
+    client: reqwest::Client,
+    url: String,
+    authorization: String,
+    app_id: String,
+    timestamp: String,
+    /// Pre-signed requests, or `None` for unsigned runs (bodies are made on the fly).
+    pool: Option<Vec<Prepared>>,
+    next: AtomicUsize,
+    measure_from: Instant,
+    deadline: Instant,
+    stop: AtomicBool,
+    stopped: Notify,
+    /// When the pre-signed requests ran out, if they did.
+    exhausted_at: Mutex<Option<Instant>>,
+}
+
+#[derive(Default)]
+struct WorkerResult {
+    /// (start, latency) of successful requests started in the measured window.
+    measured: Vec<(Instant, Duration)>,
+    /// Successful requests in any phase.
+    ok: u64,
+    errors: u64,
+    first_errors: Vec<String>,
+}
+
+/// The fields of the response that must be right.
+#[derive(Deserialize)]
+struct ChargeReply {
+    object: String,
+    paid: bool,
+}
+
+async fn create_charge(
+    shared: &Shared,
+    body: String,
+    signature: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut request = shared
+        .client
+        .post(&shared.url)
+        .header("Authorization", &shared.authorization)
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(signature) = signature {
+        request = request
+            .header("Pingplusplus-Request-Timestamp", &shared.timestamp)
+            .header("Pingplusplus-Signature", signature);
+    }
+    let response = request.send().await.context("request failed")?;
+    let status = response.status();
+    let bytes = response.bytes().await.context("reading the response")?;
+    if status != reqwest::StatusCode::OK {
+        bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
+    }
+    let reply: ChargeReply = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "response is not a charge: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })?;
+    if reply.object != "charge" || reply.paid {
+        bail!(
+            "expected an unpaid charge, got: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+    Ok(())
+}
+
+async fn worker(shared: Arc<Shared>) -> WorkerResult {
+    let mut result = WorkerResult::default();
+    loop {
+        let now = Instant::now();
+        if now >= shared.deadline || shared.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let n = shared.next.fetch_add(1, Ordering::Relaxed);
+        let (body, signature) = match &shared.pool {
+            None => (charge_body(&shared.app_id, n), None),
+            Some(pool) => match pool.get(n) {
+                Some(p) => (p.body.clone(), p.signature.as_deref()),
+                None => {
+                    let mut exhausted = shared
+                        .exhausted_at
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    exhausted.get_or_insert(now);
+                    shared.stop.store(true, Ordering::Relaxed);
+                    shared.stopped.notify_one();
+                    break;
+                }
+            },
+        };
+        let started = Instant::now();
+        match create_charge(&shared, body, signature).await {
+            Ok(()) => {
+                result.ok += 1;
+                if started >= shared.measure_from {
+                    result.measured.push((started, started.elapsed()));
+                }
+            }
+            Err(error) => {
+                result.errors += 1;
+                if result.first_errors.len() < 3 {
+                    result.first_errors.push(format!("{error:#}"));
+                }
+            }
+        }
+    }
+    result
+}
+
+/// The `q`-quantile (0..=1) of sorted latencies, in milliseconds.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1].as_secs_f64() * 1000.0
+}
+
+struct CpuSample {
+    server: Option<f64>,
+    client: Option<f64>,
+    machine: Option<f64>,
+    threads: std::collections::BTreeMap<String, f64>,
+}
+
+fn cpu_sample(pid: u32) -> CpuSample {
+    CpuSample {
+        server: server::process_cpu(&pid.to_string()),
+        client: server::process_cpu("self"),
+        machine: server::machine_cpu(),
+        threads: server::thread_cpu(pid),
+    }
+}
+
+async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
+    let mut with_openssl = true;
+    if args.smoke {
+        args.clients = 2;
+        args.duration = Duration::from_secs(1);
+        args.warmup = Duration::from_millis(200);
+        args.ceiling_time = Duration::from_millis(300);
+        args.presign = Some(args.presign.unwrap_or(2_000));
+        with_openssl = false;
+    }
+    if args.clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    let dir = temp_dir(args.data_root.as_deref())?;
+    let data_dir = dir.path().join("data");
+    let paymux = server::Paymux::new(&args.server_bin, &data_dir)?;
+    let credentials = paymux.init().await?;
+
+    let timestamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs()
+        .to_string();
+    let pool = if args.signed {
+        let key = SigningKey::generate().context("cannot generate the merchant RSA key")?;
+        let pem_file = dir.path().join("merchant_public.pem");
+        std::fs::write(&pem_file, key.public_key_pem()?)
+            .with_context(|| format!("cannot write {}", pem_file.display()))?;
+        paymux.set_merchant_key(&pem_file, "test").await?;
+        let count = args.presign.unwrap_or_else(|| {
+            ((args.warmup + args.duration).as_secs_f64() * 8_000.0).ceil() as usize
+        });
+        eprintln!("pre-signing {count} requests on all cores…");
+        let started = Instant::now();
+        let app_id = credentials.app_id.clone();
+        let ts = timestamp.clone();
+        let pool = tokio::task::spawn_blocking(move || presign(&key, &app_id, &ts, count))
+            .await
+            .context("pre-signing failed")?;
+        eprintln!(
+            "  {} signed in {:.1} s",
+            pool.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Some(pool)
+    } else {
+        None
+    };
+
+    let log = dir.path().join("server.log");
+    let mut server = paymux.serve(&log, args.sign_responses).await?;
+    eprintln!(
+        "server pid {} at {}; {} clients, {}, warm-up {:?}, run {:?}",
+        server.pid,
+        server.base_url,
+        args.clients,
+        if args.signed { "signed" } else { "unsigned" },
+        args.warmup,
+        args.duration
+    );
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(args.clients)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let begin = Instant::now();
+    let shared = Arc::new(Shared {
+        client,
+        url: format!("{}{CHARGES_PATH}", server.base_url),
+        authorization: format!("Bearer {}", credentials.test_secret_key),
+        app_id: credentials.app_id.clone(),
+        timestamp,
+        pool,
+        next: AtomicUsize::new(0),
+        measure_from: begin + args.warmup,
+        deadline: begin + args.warmup + args.duration,
+        stop: AtomicBool::new(false),
+        stopped: Notify::new(),
+        exhausted_at: Mutex::new(None),
+    });
+    let workers: Vec<_> = (0..args.clients)
+        .map(|_| tokio::spawn(worker(shared.clone())))
+        .collect();
+
+    tokio::time::sleep_until(shared.measure_from.into()).await;
+    let before = cpu_sample(server.pid);
+    tokio::select! {
+        () = tokio::time::sleep_until(shared.deadline.into()) => {}
+        () = shared.stopped.notified() => {}
+    }
+    let after = cpu_sample(server.pid);
+    let window_end = shared
+        .exhausted_at
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .map_or(shared.deadline, |at| at.min(shared.deadline));
+
+    let mut latencies = Vec::new();
+    let (mut ok, mut errors, mut first_errors) = (0u64, 0u64, Vec::new());
+    for handle in workers {
+        let result = handle.await.context("a client task panicked")?;
+        ok += result.ok;
+        errors += result.errors;
+        first_errors.extend(result.first_errors);
+        latencies.extend(
+            result
+                .measured
+                .into_iter()
+                .filter(|(start, _)| *start < window_end)
+                .map(|(_, latency)| latency),
+        );
+    }
+    server.check_alive()?;
+    server.stop().await?;
+
+    latencies.sort_unstable();
+    let window = window_end
+        .saturating_duration_since(shared.measure_from)
+        .as_secs_f64();
+    let throughput = if window > 0.0 {
+        latencies.len() as f64 / window
+    } else {
+        0.0
+    };
+    let (p50, p90, p99, max) = (
+        quantile_ms(&latencies, 0.50),
+        quantile_ms(&latencies, 0.90),
+        quantile_ms(&latencies, 0.99),
+        quantile_ms(&latencies, 1.0),
+    );
+    let measured = latencies.len();
+    // CPU seconds spent in the window, over the window's wall time (2.0 = two cores busy).
+    let cpu_window = window_end
+        .min(Instant::now())
+        .saturating_duration_since(shared.measure_from)
+        .as_secs_f64()
+        .max(f64::EPSILON);
+    let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+    let server_cpu = used(before.server, after.server);
+    let client_cpu = used(before.client, after.client);
+    let machine_cpu = used(before.machine, after.machine);
+
+    println!();
+    println!(
+        "charges: {} clients, signed requests: {}, signed responses: {}, warm-up {:.1} s, measured {:.2} s",
+        args.clients,
+        args.signed,
+        args.sign_responses,
+        args.warmup.as_secs_f64(),
+        window
+    );
+    if let Some(at) = *shared
+        .exhausted_at
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    {
+        println!(
+            "  NOTE: the pre-signed requests ran out {:.2} s into the measured run; it ended \
+             there (raise --presign)",
+            at.saturating_duration_since(shared.measure_from)
+                .as_secs_f64()
+        );
+    }
+    println!("  requests   {measured} measured ({ok} ok in all, {errors} errors)");
+    println!("  throughput {} req/s", thousands(throughput));
+    println!("  latency    p50 {p50:.2} ms  p90 {p90:.2} ms  p99 {p99:.2} ms  max {max:.2} ms");
+    if let Some(cpu) = server_cpu {
+        println!(
+            "  server CPU {:.2} s = {:.2} cores, {:.0} µs per request",
+            cpu,
+            cpu / cpu_window,
+            cpu / measured.max(1) as f64 * 1e6
+        );
+        let mut threads: Vec<(String, f64)> = after
+            .threads
+            .iter()
+            .map(|(name, secs)| {
+                let was = before.threads.get(name).copied().unwrap_or(0.0);
+                (name.clone(), secs - was)
+            })
+            .filter(|(_, secs)| *secs > 0.0)
+            .collect();
+        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let listed: Vec<String> = threads
+            .iter()
+            .map(|(name, secs)| format!("{name} {secs:.2} s"))
+            .collect();
+        println!("    by thread: {}", listed.join(", "));
+    }
+    if let Some(cpu) = client_cpu {
+        println!(
+            "  client CPU {:.2} s = {:.2} cores (this benchmark process, same machine)",
+            cpu,
+            cpu / cpu_window
+        );
+    }
+    if let (Some(all), Some(server), Some(client)) = (machine_cpu, server_cpu, client_cpu) {
+        println!(
+            "  other CPU  {:.2} cores (everything else on the machine; should be near 0)",
+            ((all - server - client) / cpu_window).max(0.0)
+        );
+    }
+    println!();
+    println!(
+        "| clients | signed requests | signed responses | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/req |"
+    );
+    println!("|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {} | {p50:.2} | {p90:.2} | {p99:.2} | {max:.2} | {errors} | {} |",
+        args.clients,
+        if args.signed { "yes" } else { "no" },
+        if args.sign_responses { "yes" } else { "no" },
+        thousands(throughput),
+        server_cpu.map_or("–".to_owned(), |cpu| format!(
+            "{:.0}",
+            cpu / measured.max(1) as f64 * 1e6
+        )),
+    );
+
+    if !args.no_ceilings {
+        eprintln!("\nmeasuring ceilings…");
+        let c = ceilings::measure(dir.path(), args.ceiling_time, with_openssl).await?;
+        print_ceilings(&c);
+    }
+
+    if errors > 0 {
+        bail!(
+            "{errors} of {} requests failed; first: {}",
+            ok + errors,
+            first_errors.join(" | ")
+        );
+    }
+    if measured == 0 {
+        bail!("no request completed in the measured window");
+    }
+    Ok(())
+}
+
+fn print_ceilings(c: &ceilings::Ceilings) {
+    let openssl = c.openssl_sign.map_or_else(|| "–".to_owned(), thousands);
+    println!();
+    println!("ceilings on this machine:");
+    println!(
+        "  bare durable insert (SQLite WAL, synchronous=FULL, 1 row per commit)   {} rows/s",
+        thousands(c.insert_single)
+    );
+    println!(
+        "  batched durable insert (SQLite WAL, synchronous=FULL, 100 per commit) {} rows/s",
+        thousands(c.insert_batch100)
+    );
+    println!(
+        "  RSA-2048 sign/s, one core (paymux_crypto)                              {}",
+        thousands(c.rsa_sign)
+    );
+    println!("  RSA-2048 sign/s, one core (openssl speed)                              {openssl}");
+    println!();
+    println!(
+        "| bare insert rows/s (1/commit) | batched rows/s (100/commit) | RSA-2048 sign/s 1 core (paymux_crypto) | openssl speed sign/s |"
+    );
+    println!("|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} | {openssl} |",
+        thousands(c.insert_single),
+        thousands(c.insert_batch100),
+        thousands(c.rsa_sign)
+    );
+}
+
+/// 12345.6 → "12,346".
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_numbers() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(thousands(4321.4), "4,321");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert!((quantile_ms(&v, 0.5) - 50.0).abs() < 1e-9);
+        assert!((quantile_ms(&v, 0.99) - 99.0).abs() < 1e-9);
+        assert!((quantile_ms(&v, 1.0) - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn body_order_no_is_8_to_20_alphanumerics() {
+        let body = charge_body("app_x", 42);
+        let value: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let order_no = value["order_no"].as_str().expect("order_no");
+        assert!((8..=20).contains(&order_no.len()));
+        assert!(order_no.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}
