@@ -25,24 +25,15 @@ fn credentials_path(data_dir: &Path) -> PathBuf {
     data_dir.join("credentials.json")
 }
 
-/// Returns the installation's credentials, creating them on first use; `true` if created now.
-pub async fn ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<(Credentials, bool)> {
+/// Creates the account, app, keys and platform key pair unless they exist; returns the
+/// credentials when it created them now. Nodes joining an existing database need no file.
+pub async fn ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Option<Credentials>> {
     let platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
     let existing = db
         .write(|conn| Box::pin(accounts::first_account(conn)))
         .await?;
     if existing.is_some() {
-        let path = credentials_path(data_dir);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "the account exists but {} (the only copy of its secret keys) cannot be read",
-                path.display()
-            )
-        })?;
-        let mut credentials: Credentials = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid", path.display()))?;
-        credentials.platform_public_key_pem = platform_public_key_pem;
-        return Ok((credentials, false));
+        return Ok(None);
     }
     let credentials = Credentials {
         account: ids::account(),
@@ -67,7 +58,27 @@ pub async fn ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<(Crede
         })
     })
     .await?;
-    Ok((credentials, true))
+    Ok(Some(credentials))
+}
+
+/// The credentials as `paymux init` prints them: bootstrapping first if needed, otherwise
+/// from `credentials.json`, written where the account was created.
+pub async fn credentials(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Credentials> {
+    if let Some(created) = ensure(db, data_dir, now).await? {
+        return Ok(created);
+    }
+    let path = credentials_path(data_dir);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "the account exists, but {} (the only copy of its secret keys, written where the \
+             account was created) cannot be read",
+            path.display()
+        )
+    })?;
+    let mut credentials: Credentials =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+    credentials.platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
+    Ok(credentials)
 }
 
 /// The platform key pair, generated once and kept in the database (shared by every node).
@@ -91,6 +102,10 @@ pub async fn ensure_platform_key(db: &Db, now: i64) -> anyhow::Result<SigningKey
 
 fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
+    // With PostgreSQL nothing else creates the data directory.
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

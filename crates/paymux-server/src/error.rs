@@ -142,8 +142,23 @@ impl std::error::Error for ApiError {}
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        // Unreachable or dropped connections, failed reconnect handshakes, and PostgreSQL's
+        // connection-exception (08…) and shutdown (57P0…) states: the database is away, the
+        // request changed nothing, and a retry may succeed.
+        let unavailable = match &error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+            _ => false,
+        };
         match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            _ if unavailable => {
                 tracing::error!(error = %error, "database unavailable");
                 Self::unavailable()
             }

@@ -36,11 +36,12 @@ pub async fn run(state: AppState) {
 /// Runs every job due now; returns when the next one falls due. Tests with a manual clock call
 /// this directly.
 pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
+    let lease_ms = state.settings.job_lease_ms;
     loop {
         let now_ms = state.clock.now_ms();
         let due = state
             .db
-            .write(move |conn| Box::pin(store::jobs::due(conn, now_ms, BATCH)))
+            .write(move |conn| Box::pin(store::jobs::claim(conn, now_ms, now_ms + lease_ms, BATCH)))
             .await?;
         for job in &due {
             run_one(state, job.clone()).await;

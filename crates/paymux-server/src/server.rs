@@ -13,11 +13,9 @@ pub struct ServeOptions {
     pub settings: Settings,
 }
 
-pub async fn serve(options: ServeOptions, clock: SharedClock) -> anyhow::Result<()> {
-    let db = Db::open_sqlite(&options.data_dir).await?;
-    let (credentials, created) =
-        bootstrap::ensure(&db, &options.data_dir, clock.now_secs()).await?;
-    if created {
+/// Serves on `db` until SIGINT or SIGTERM; `options.data_dir` holds `credentials.json`.
+pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow::Result<()> {
+    if let Some(credentials) = bootstrap::ensure(&db, &options.data_dir, clock.now_secs()).await? {
         println!(
             "paymux: created account {} with app {}",
             credentials.account, credentials.app_id

@@ -23,6 +23,8 @@ pub struct Settings {
     /// signature per response is the gateway's largest CPU cost; only the Java SDK checks it,
     /// and only when configured to.
     pub sign_responses: bool,
+    /// How long a worker holds a job it claimed before another node may take it over, in ms.
+    pub job_lease_ms: i64,
 }
 
 impl Default for Settings {
@@ -33,6 +35,7 @@ impl Default for Settings {
             test_refund_delay_ms: 1000,
             public_url: None,
             sign_responses: true,
+            job_lease_ms: 30_000,
         }
     }
 }

@@ -23,7 +23,7 @@ async fn setup() -> (
     let dir = tempfile::tempdir().expect("dir");
     let db = Db::open_sqlite(dir.path()).await.expect("db");
     let clock = Arc::new(ManualClock::new(START_MS));
-    let (creds, _) = bootstrap::ensure(&db, dir.path(), START_MS / 1000)
+    let creds = bootstrap::credentials(&db, dir.path(), START_MS / 1000)
         .await
         .expect("bootstrap");
     let key = bootstrap::ensure_platform_key(&db, START_MS / 1000)

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use paymux_server::store::Db;
+use paymux_server::store::db::is_postgres_url;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ pub struct FileConfig {
     pub signature_tolerance_secs: Option<i64>,
     pub test_refund_delay_ms: Option<i64>,
     pub sign_responses: Option<bool>,
+    pub database_pool_size: Option<u32>,
+    pub job_lease_secs: Option<i64>,
 }
 
 impl FileConfig {
@@ -31,31 +34,44 @@ impl FileConfig {
     }
 }
 
+/// Where the data lives: the embedded SQLite database under `data_dir`, or PostgreSQL.
+/// `data_dir` also holds `credentials.json` (the one clear copy of the secret keys) either way.
 pub struct Storage {
     pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub pool_size: u32,
 }
 
 impl Storage {
     pub fn resolve(
         data_dir: Option<PathBuf>,
         database_url: Option<String>,
+        pool_size: Option<u32>,
     ) -> anyhow::Result<Self> {
-        match database_url {
-            None => Ok(Self {
-                data_dir: data_dir.unwrap_or_else(|| PathBuf::from("paymux-data")),
-            }),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                bail!(
-                    "PostgreSQL is not supported by this build yet; use the embedded SQLite store (--data-dir)"
-                )
-            }
-            Some(url) => bail!(
-                "unsupported --database-url {url:?}; use --data-dir for the embedded SQLite store"
-            ),
+        if let Some(url) = &database_url
+            && !is_postgres_url(url)
+        {
+            bail!(
+                "unsupported --database-url (expected postgres://…); the embedded SQLite store is chosen with --data-dir"
+            );
         }
+        let pool_size = pool_size.unwrap_or(16);
+        if pool_size == 0 {
+            bail!("--database-pool-size must be at least 1");
+        }
+        Ok(Self {
+            data_dir: data_dir.unwrap_or_else(|| PathBuf::from("paymux-data")),
+            database_url,
+            pool_size,
+        })
     }
 
     pub async fn open(&self) -> anyhow::Result<Db> {
-        Db::open_sqlite(&self.data_dir).await
+        match &self.database_url {
+            Some(url) => Db::open_postgres(url, self.pool_size)
+                .await
+                .context("cannot open the PostgreSQL database"),
+            None => Db::open_sqlite(&self.data_dir).await,
+        }
     }
 }

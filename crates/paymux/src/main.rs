@@ -55,9 +55,12 @@ struct StorageArgs {
     /// Directory of the embedded SQLite database [default: ./paymux-data]
     #[arg(long, env = "PAYMUX_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// Database URL (sqlite://… ; PostgreSQL is not supported yet)
+    /// PostgreSQL URL (postgres://user@host/db); without it the embedded SQLite store is used
     #[arg(long, env = "PAYMUX_DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// PostgreSQL connections per process [default: 16]
+    #[arg(long, env = "PAYMUX_DATABASE_POOL_SIZE", global = true)]
+    database_pool_size: Option<u32>,
     /// TOML config file
     #[arg(long, env = "PAYMUX_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -85,6 +88,9 @@ struct ServeArgs {
     /// Sign every response body with the platform key (X-Pingplusplus-Signature) [default: true]
     #[arg(long, env = "PAYMUX_SIGN_RESPONSES")]
     sign_responses: Option<bool>,
+    /// How long a node holds a background job before another node may take it over, in seconds [default: 30]
+    #[arg(long, env = "PAYMUX_JOB_LEASE_SECS")]
+    job_lease_secs: Option<i64>,
 }
 
 #[derive(Subcommand)]
@@ -130,6 +136,7 @@ fn storage(args: &StorageArgs) -> anyhow::Result<(Storage, FileConfig)> {
         args.database_url
             .clone()
             .or_else(|| file.database_url.clone()),
+        args.database_pool_size.or(file.database_pool_size),
     )?;
     Ok((storage, file))
 }
@@ -174,15 +181,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .sign_responses
                     .or(file.sign_responses)
                     .unwrap_or(defaults.sign_responses),
+                job_lease_ms: args
+                    .job_lease_secs
+                    .or(file.job_lease_secs)
+                    .map_or(defaults.job_lease_ms, |secs| secs.saturating_mul(1000)),
             };
             if settings.test_refund_delay_ms < 0 || settings.signature_tolerance_secs < 0 {
                 bail!("durations cannot be negative");
+            }
+            if settings.job_lease_ms < 1000 {
+                bail!("--job-lease-secs must be at least 1");
             }
             let listen = match args.listen.or(file.listen) {
                 Some(listen) => listen,
                 None => "127.0.0.1:8080".parse()?,
             };
+            let db = storage.open().await?;
             serve(
+                db,
                 ServeOptions {
                     data_dir: storage.data_dir,
                     listen,
@@ -198,8 +214,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let (storage, _) = storage(&args)?;
             let db = storage.open().await?;
-            let (credentials, _) =
-                bootstrap::ensure(&db, &storage.data_dir, clock.now_secs()).await?;
+            let credentials =
+                bootstrap::credentials(&db, &storage.data_dir, clock.now_secs()).await?;
             if json {
                 println!("{}", serde_json::to_string(&credentials)?);
             } else {

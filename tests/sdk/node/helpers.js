@@ -2,10 +2,13 @@
 // Shared helpers for the Node SDK conformance tests (run with `node --test`).
 //
 // Each test file starts its own paymux server (`paymux init` + `paymux serve`)
-// and drives it with the official `pingpp` npm package. Raw HTTP (fetch) is
-// used only where the SDK has no method: test-mode payment and the event list.
+// on SQLite or, when $PAYMUX_SDK_DATABASE_URL is set, on a fresh PostgreSQL
+// database of its own, and drives it with the official `pingpp` npm package.
+// Raw HTTP (fetch) is used only where the SDK has no method: test-mode payment
+// and the event list.
 
 const { spawn, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -102,6 +105,39 @@ function paymuxBin() {
   return path.isAbsolute(bin) ? bin : path.join(REPO_ROOT, bin);
 }
 
+/** Hide the password of any postgres://user:password@ URL in `text`. */
+const redact = (text) => text.replace(/(postgres(?:ql)?:\/\/[^:/@\s]*):[^/\s]*@/g, '$1:***@');
+
+/** A fresh database on the PostgreSQL server of $PAYMUX_SDK_DATABASE_URL. */
+class PostgresDatabase {
+  constructor(adminUrl) {
+    // scheme://[user[:password]@]host[:port] [/database] [?query]
+    const m = /^(postgres(?:ql)?:\/\/[^/?#]*)(?:\/[^?#]*)?(.*)$/.exec(adminUrl);
+    if (!m) throw new Error('PAYMUX_SDK_DATABASE_URL must be a postgres:// URL');
+    this.adminUrl = adminUrl;
+    this.name = `paymux_sdk_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
+    this.url = `${m[1]}/${this.name}${m[2]}`; // same user/host/port/query
+    this.dropped = false;
+    this.psql(`CREATE DATABASE "${this.name}"`);
+  }
+
+  psql(sql) {
+    try {
+      execFileSync('psql', [this.adminUrl, '-X', '-v', 'ON_ERROR_STOP=1', '-qc', sql],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    } catch (e) {
+      throw new Error(`psql ${redact(this.adminUrl)} -c '${sql}' failed (exit ${e.status}): ${e.stderr ?? e.message}`);
+    }
+  }
+
+  /** DROP DATABASE ... WITH (FORCE); errors are ignored. Idempotent. */
+  drop() {
+    if (this.dropped) return;
+    this.dropped = true;
+    try { this.psql(`DROP DATABASE IF EXISTS "${this.name}" WITH (FORCE)`); } catch { /* ignored */ }
+  }
+}
+
 const startedServers = [];
 
 class PaymuxServer {
@@ -116,18 +152,31 @@ class PaymuxServer {
     this.port = null;
     this.info = null;
     this.logsShown = false;
+    const adminUrl = process.env.PAYMUX_SDK_DATABASE_URL;
+    this.database = adminUrl ? new PostgresDatabase(adminUrl) : null;
+    // never leave a database behind, even if the test process ends abruptly
+    process.once('exit', () => this.dropDatabase());
+  }
+
+  /** --data-dir (always) and --database-url (PostgreSQL mode) for every paymux command. */
+  storageArgs() {
+    return ['--data-dir', this.dataDir, ...(this.database ? ['--database-url', this.database.url] : [])];
+  }
+
+  dropDatabase() {
+    if (this.database && !process.env.PAYMUX_SDK_KEEP_DATA) this.database.drop();
   }
 
   cli(...args) {
     try {
       return execFileSync(this.binary, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
     } catch (e) {
-      throw new Error(`${this.binary} ${args.join(' ')} failed (exit ${e.status}):\nstdout: ${e.stdout}\nstderr: ${e.stderr}`);
+      throw new Error(`${redact(`${this.binary} ${args.join(' ')}`)} failed (exit ${e.status}):\nstdout: ${e.stdout}\nstderr: ${e.stderr}`);
     }
   }
 
   async start() {
-    const out = this.cli('init', '--data-dir', this.dataDir, '--json');
+    const out = this.cli('init', ...this.storageArgs(), '--json');
     try {
       this.info = JSON.parse(out);
     } catch (e) {
@@ -139,7 +188,7 @@ class PaymuxServer {
 
     const stderrFd = fs.openSync(this.stderrLog, 'w');
     this.proc = spawn(this.binary, [
-      'serve', '--data-dir', this.dataDir, '--listen', '127.0.0.1:0',
+      'serve', ...this.storageArgs(), '--listen', '127.0.0.1:0',
       '--test-refund-delay-ms', String(REFUND_DELAY_MS),
     ], { stdio: ['ignore', 'pipe', stderrFd] });
     fs.closeSync(stderrFd);
@@ -176,8 +225,10 @@ class PaymuxServer {
       await exited;
       clearTimeout(timer);
     }
+    this.dropDatabase();
     if (process.env.PAYMUX_SDK_KEEP_DATA) {
       console.log(`paymux data kept in ${this.workdir}`);
+      if (this.database) console.log(`paymux PostgreSQL database kept: ${redact(this.database.url)}`);
     } else {
       fs.rmSync(this.workdir, { recursive: true, force: true });
     }
@@ -192,11 +243,11 @@ class PaymuxServer {
   }
 
   setMerchantPublicKey(pubPath, requireSignature = 'test') {
-    this.cli('keys', 'set-merchant-public-key', '--data-dir', this.dataDir, '--require-signature', requireSignature, pubPath);
+    this.cli('keys', 'set-merchant-public-key', ...this.storageArgs(), '--require-signature', requireSignature, pubPath);
   }
 
   clearMerchantPublicKey() {
-    this.cli('keys', 'clear-merchant-public-key', '--data-dir', this.dataDir);
+    this.cli('keys', 'clear-merchant-public-key', ...this.storageArgs());
   }
 
   get appId() { return this.info.app_id; }

@@ -1,9 +1,10 @@
 """Shared helpers for the Python SDK conformance tests.
 
-Starts a throw-away paymux server (``paymux init`` + ``paymux serve``), and
-provides raw-HTTP helpers for the few things no SDK method exists for
-(test-mode payment, the event list), order-number generation, per-channel
-``extra`` parameters and a polling helper.
+Starts a throw-away paymux server (``paymux init`` + ``paymux serve``) on
+SQLite or -- when ``$PAYMUX_SDK_DATABASE_URL`` is set -- on a fresh PostgreSQL
+database of its own, and provides raw-HTTP helpers for the few things no SDK
+method exists for (test-mode payment, the event list), order-number
+generation, per-channel ``extra`` parameters and a polling helper.
 
 Only the official ``pingpp`` package is used as the client under test; raw
 HTTP (``requests``) is used solely where the SDK has no method.
@@ -14,11 +15,13 @@ import itertools
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -126,8 +129,46 @@ def paymux_bin():
     return path
 
 
+def redact(text):
+    """Hide the password of any postgres://user:password@ URL in `text`."""
+    return re.sub(r"(postgres(?:ql)?://[^:/@\s]*):[^/\s]*@", r"\1:***@", text)
+
+
+class PostgresDatabase:
+    """A fresh database on the PostgreSQL server of $PAYMUX_SDK_DATABASE_URL."""
+
+    def __init__(self, admin_url):
+        parts = urllib.parse.urlsplit(admin_url)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise RuntimeError("PAYMUX_SDK_DATABASE_URL must be a postgres:// URL")
+        self.admin_url = admin_url
+        self.name = "paymux_sdk_%d_%s" % (os.getpid(), secrets.token_hex(4))
+        # same user/host/port/query, database path replaced
+        self.url = urllib.parse.urlunsplit(parts._replace(path="/" + self.name))
+        self.dropped = False
+        self._psql('CREATE DATABASE "%s"' % self.name)
+
+    def _psql(self, sql):
+        res = subprocess.run(["psql", self.admin_url, "-X", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+                             capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        if res.returncode != 0:
+            raise RuntimeError("psql %s -c '%s' failed (exit %d): %s"
+                               % (redact(self.admin_url), sql, res.returncode, res.stderr))
+
+    def drop(self):
+        """DROP DATABASE ... WITH (FORCE); errors are ignored. Idempotent."""
+        if not self.dropped:
+            self.dropped = True
+            try:
+                self._psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name)
+            except (RuntimeError, OSError, subprocess.SubprocessError):
+                pass
+
+
 class PaymuxServer:
-    """One paymux server process with its own temporary data directory."""
+    """One paymux server process with its own temporary data directory (and,
+    with $PAYMUX_SDK_DATABASE_URL, its own PostgreSQL database)."""
 
     def __init__(self, binary):
         self.binary = binary
@@ -139,10 +180,20 @@ class PaymuxServer:
         self.proc = None
         self.port = None
         self.info = None
+        admin_url = os.environ.get("PAYMUX_SDK_DATABASE_URL")
+        self.database = PostgresDatabase(admin_url) if admin_url else None
+        atexit.register(self.stop)  # never leave a server (or database) behind
+
+    def storage_args(self):
+        """--data-dir (always) and --database-url (PostgreSQL mode) for every paymux command."""
+        args = ["--data-dir", self.data_dir]
+        if self.database:
+            args += ["--database-url", self.database.url]
+        return args
 
     # -- lifecycle -------------------------------------------------------
     def start(self):
-        out = self.cli("init", "--data-dir", self.data_dir, "--json")
+        out = self.cli("init", *self.storage_args(), "--json")
         try:
             self.info = json.loads(out)
         except ValueError:
@@ -154,13 +205,12 @@ class PaymuxServer:
 
         stderr = open(self.stderr_log, "w")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--data-dir", self.data_dir,
+            [self.binary, "serve", *self.storage_args(),
              "--listen", "127.0.0.1:0",
              "--test-refund-delay-ms", str(REFUND_DELAY_MS)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
             text=True, bufsize=1)
         stderr.close()
-        atexit.register(self.stop)  # never leave a server behind
         ready = threading.Event()
 
         def pump():
@@ -191,10 +241,14 @@ class PaymuxServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.database and not os.environ.get("PAYMUX_SDK_KEEP_DATA"):
+            self.database.drop()
 
     def cleanup(self):
         if os.environ.get("PAYMUX_SDK_KEEP_DATA"):
             print("paymux data kept in", self.workdir)
+            if self.database:
+                print("paymux PostgreSQL database kept:", redact(self.database.url))
         else:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -212,22 +266,22 @@ class PaymuxServer:
 
     # -- CLI -------------------------------------------------------------
     def cli(self, *args):
-        """Run `paymux ARGS...` (callers pass --data-dir themselves); return stdout."""
+        """Run `paymux ARGS...` (callers pass storage_args() themselves); return stdout."""
         cmd = [self.binary] + list(args)
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                              stdin=subprocess.DEVNULL)
         if res.returncode != 0:
             raise RuntimeError("%s failed (exit %d):\nstdout: %s\nstderr: %s"
-                               % (" ".join(cmd), res.returncode, res.stdout, res.stderr))
+                               % (redact(" ".join(cmd)), res.returncode, res.stdout, res.stderr))
         return res.stdout
 
     def set_merchant_public_key(self, public_key_path, require_signature="test"):
         """`keys set-merchant-public-key --require-signature test|none PUBKEY`."""
-        self.cli("keys", "set-merchant-public-key", "--data-dir", self.data_dir,
+        self.cli("keys", "set-merchant-public-key", *self.storage_args(),
                  "--require-signature", require_signature, public_key_path)
 
     def clear_merchant_public_key(self):
-        self.cli("keys", "clear-merchant-public-key", "--data-dir", self.data_dir)
+        self.cli("keys", "clear-merchant-public-key", *self.storage_args())
 
     # -- convenience -----------------------------------------------------
     @property

@@ -52,17 +52,14 @@ pub async fn create(
         .write(move |conn| {
             Box::pin(async move {
                 let app_id = new.charge.app_id.clone();
-                ensure_app(conn, &caller, &app_id).await?;
-                if store::charges::find_by_order_no(conn, &app_id, false, &new.charge.order_no)
-                    .await?
-                    .is_some()
-                {
-                    return Err(order_no_used(&new.charge.order_no).with_param("charge[order_no]"));
-                }
-                store::recharges::ensure_user(conn, &app_id, false, &new.user, now).await?;
                 let recharge_id = ids::recharge();
                 let mut charge = new.charge.into_charge(&caller, now, &base_url)?;
                 charge.recharge_id = Some(recharge_id.clone());
+                if !store::charges::insert_new(conn, &charge).await? {
+                    ensure_app(conn, &caller, &app_id).await?;
+                    return Err(order_no_used(&charge.order_no).with_param("charge[order_no]"));
+                }
+                store::recharges::ensure_user(conn, &app_id, false, &new.user, now).await?;
                 let recharge = Recharge {
                     id: recharge_id,
                     app_id: app_id.clone(),
@@ -80,7 +77,6 @@ pub async fn create(
                     description: new.description,
                     metadata: new.metadata,
                 };
-                store::charges::insert(conn, &charge).await?;
                 store::recharges::insert(conn, &recharge).await?;
                 if charge.channel.flow() == Flow::Scan {
                     settle_payment(conn, &caller, charge, now).await?;

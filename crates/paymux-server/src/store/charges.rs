@@ -49,15 +49,6 @@ fn from_row(row: &AnyRow) -> ApiResult<Charge> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, c: &Charge) -> ApiResult<()> {
-    if insert_new(conn, c).await? {
-        Ok(())
-    } else {
-        tracing::error!(charge = %c.id, "charge insert matched no app or reused an order_no");
-        Err(ApiError::internal())
-    }
-}
-
 /// Inserts the charge only if its app belongs to its account and its order_no is unused in
 /// that app and mode; false otherwise. One statement for the common case of a new charge.
 pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> ApiResult<bool> {

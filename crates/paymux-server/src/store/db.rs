@@ -1,4 +1,7 @@
-//! The database handle: a read pool, and one writer that group-commits.
+//! The database handle: a read pool, and a writer.
+//!
+//! On PostgreSQL every write is a transaction from the pool; the server group-commits
+//! concurrent transactions itself, and conditional updates keep money safe across nodes.
 //!
 //! SQLite has a single writer, and a durable commit costs an fsync. Instead of each request
 //! waiting for its own fsync, every write is a closure sent to one writer task. The writer takes
@@ -30,7 +33,20 @@ struct Outcome {
 #[derive(Clone)]
 pub struct Db {
     reader: AnyPool,
-    writer: mpsc::Sender<WriteJob>,
+    writer: Writer,
+}
+
+#[derive(Clone)]
+enum Writer {
+    /// The group-committing writer task of an SQLite database.
+    Sqlite(mpsc::Sender<WriteJob>),
+    /// A PostgreSQL pool: one transaction per write.
+    Postgres(AnyPool),
+}
+
+/// Which engine a database URL names.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
@@ -67,7 +83,25 @@ impl Db {
 
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run_writer(writer, rx));
-        Ok(Db { reader, writer: tx })
+        Ok(Db {
+            reader,
+            writer: Writer::Sqlite(tx),
+        })
+    }
+
+    /// Connects to PostgreSQL with a pool of `max_connections` and migrates the schema.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(AnyConnectOptions::from_str(url)?.disable_statement_logging())
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Db {
+            reader: pool.clone(),
+            writer: Writer::Postgres(pool),
+        })
     }
 
     pub fn reader(&self) -> &AnyPool {
@@ -81,6 +115,24 @@ impl Db {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
     {
+        let sender = match &self.writer {
+            Writer::Sqlite(sender) => sender,
+            Writer::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let result = work(&mut tx).await;
+                return match result {
+                    Ok(value) => {
+                        tx.commit().await?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        // Dropping the transaction would roll back too; say so explicitly.
+                        let _ = tx.rollback().await;
+                        Err(error)
+                    }
+                };
+            }
+        };
         let (tx, rx) = oneshot::channel::<ApiResult<T>>();
         let job: WriteJob = Box::new(move |conn| {
             Box::pin(async move {
@@ -98,7 +150,7 @@ impl Db {
                 }
             })
         });
-        self.writer
+        sender
             .send(job)
             .await
             .map_err(|_| ApiError::unavailable())?;

@@ -37,16 +37,34 @@ pub async fn schedule(
     Ok(())
 }
 
-/// Due jobs whose lease has lapsed, oldest first.
-pub async fn due(conn: &mut AnyConnection, now_ms: i64, limit: i64) -> ApiResult<Vec<Job>> {
-    let rows = sqlx::query(
-        "SELECT id, kind, target_id, attempts, request_id FROM jobs \
-         WHERE due_at_ms <= $1 AND lease_until_ms <= $1 ORDER BY due_at_ms LIMIT $2",
-    )
-    .bind(now_ms)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+/// Claims up to `limit` due jobs whose lease has lapsed, leasing them until `lease_until_ms`:
+/// until then no other worker (on any node) takes them. A worker that dies mid-job simply lets
+/// the lease run out, and the job is claimed again.
+pub async fn claim(
+    conn: &mut AnyConnection,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: i64,
+) -> ApiResult<Vec<Job>> {
+    // PostgreSQL: concurrent claimers skip each other's rows instead of waiting on them.
+    // SQLite has one writer, so its claims never overlap.
+    let skip_locked = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE jobs SET lease_until_ms = $2, attempts = attempts + 1 WHERE id IN \
+         (SELECT id FROM jobs WHERE due_at_ms <= $1 AND lease_until_ms <= $1 \
+          ORDER BY due_at_ms LIMIT $3{skip_locked}) \
+         RETURNING id, kind, target_id, attempts, request_id"
+    );
+    let rows = super::sql(sql)
+        .bind(now_ms)
+        .bind(lease_until_ms)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(Job {
@@ -60,11 +78,14 @@ pub async fn due(conn: &mut AnyConnection, now_ms: i64, limit: i64) -> ApiResult
         .collect()
 }
 
-/// When the earliest job falls due, if any.
+/// When the earliest job can next be claimed (due, and any lease lapsed), if any.
 pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
-    let row = sqlx::query("SELECT MIN(due_at_ms) AS due FROM jobs")
-        .fetch_one(conn)
-        .await?;
+    let row = sqlx::query(
+        "SELECT MIN(CASE WHEN lease_until_ms > due_at_ms THEN lease_until_ms ELSE due_at_ms END) \
+         AS due FROM jobs",
+    )
+    .fetch_one(conn)
+    .await?;
     Ok(row.try_get::<Option<i64>, _>("due")?)
 }
 
@@ -76,9 +97,9 @@ pub async fn finish(conn: &mut AnyConnection, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Tries again later after a failure.
+/// Tries again later after a failure (the lease is given up).
 pub async fn retry_at(conn: &mut AnyConnection, id: &str, due_at_ms: i64) -> ApiResult<()> {
-    sqlx::query("UPDATE jobs SET due_at_ms = $1, attempts = attempts + 1 WHERE id = $2")
+    sqlx::query("UPDATE jobs SET due_at_ms = $1, lease_until_ms = 0 WHERE id = $2")
         .bind(due_at_ms)
         .bind(id)
         .execute(conn)

@@ -55,9 +55,7 @@ async fn another_accounts_objects_are_invisible() {
     let server = TestServer::start().await;
     let charge = server.paid_charge(100).await;
     // A second account with its own key and app, written into the same database.
-    let db = paymux_server::store::Db::open_sqlite(server.dir.path())
-        .await
-        .expect("open");
+    let db = server.open_db().await;
     db.write(|conn| {
         Box::pin(async move {
             use paymux_server::store::accounts::*;
@@ -134,15 +132,14 @@ async fn required_signatures_refuse_unsigned_bad_and_stale_requests() {
     let key = SigningKey::generate().expect("key");
     let pem_path = server.dir.path().join("merchant.pem");
     std::fs::write(&pem_path, key.public_key_pem().expect("pem")).expect("write");
-    let (ok, _, stderr) = cli(&[
+    let mut args = vec![
         "keys",
         "set-merchant-public-key",
-        "--data-dir",
-        server.data_dir(),
         pem_path.to_str().expect("utf8"),
-        "--require-signature",
-        "test",
-    ]);
+    ];
+    args.extend(["--require-signature", "test"]);
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
     assert!(ok, "{stderr}");
 
     let body = server.charge_body("alipay_qr", json!({})).to_string();
@@ -256,12 +253,9 @@ async fn required_signatures_refuse_unsigned_bad_and_stale_requests() {
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{error}");
     assert_error(&error, "channel_error");
 
-    let (ok, _, stderr) = cli(&[
-        "keys",
-        "clear-merchant-public-key",
-        "--data-dir",
-        server.data_dir(),
-    ]);
+    let mut args = vec!["keys", "clear-merchant-public-key"];
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
     assert!(ok, "{stderr}");
     let (status, _) = server.get(&format!("/v1/charges/{id}")).await;
     assert_eq!(
@@ -269,6 +263,16 @@ async fn required_signatures_refuse_unsigned_bad_and_stale_requests() {
         StatusCode::OK,
         "unsigned requests work again without a restart"
     );
+}
+
+#[test]
+fn init_creates_a_missing_data_directory_and_is_idempotent() {
+    let parent = tempfile::tempdir().expect("dir");
+    let dir = parent.path().join("not/yet/there");
+    let first = crate::helpers::init(&dir);
+    let again = crate::helpers::init(&dir);
+    assert_eq!(first.test_secret_key, again.test_secret_key);
+    assert_eq!(first.platform_public_key_pem, again.platform_public_key_pem);
 }
 
 #[test]

@@ -25,6 +25,40 @@ pub struct TestServer {
     pub creds: Credentials,
     pub dir: TempDir,
     pub http: reqwest::Client,
+    /// `--data-dir DIR`, plus `--database-url URL` when the tests run on PostgreSQL.
+    storage: Vec<String>,
+    database: Option<String>,
+}
+
+/// When set (e.g. `postgres://postgres@127.0.0.1:5432/test`), every test server gets a fresh
+/// PostgreSQL database of its own instead of SQLite.
+const DATABASE_ENV: &str = "PAYMUX_TEST_DATABASE_URL";
+
+/// Creates a fresh database next to the one `admin_url` names; returns its name and URL.
+async fn create_database(admin_url: &str) -> (String, String) {
+    use sqlx::{Connection, Executor};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "paymux_t_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{DATABASE_ENV}={admin_url}: {e}"));
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .expect("create database");
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+    let url = match query {
+        Some(q) => format!("{prefix}/{name}?{q}"),
+        None => format!("{prefix}/{name}"),
+    };
+    (name, url)
 }
 
 /// Runs a paymux subcommand to completion; returns (success, stdout, stderr).
@@ -41,22 +75,26 @@ pub fn cli(args: &[&str]) -> (bool, String, String) {
 }
 
 pub fn init(dir: &Path) -> Credentials {
-    let (ok, stdout, stderr) = cli(&["init", "--data-dir", dir.to_str().expect("utf8"), "--json"]);
+    init_with(&["--data-dir", dir.to_str().expect("utf8")])
+}
+
+pub fn init_with(storage: &[&str]) -> Credentials {
+    let args: Vec<&str> = ["init", "--json"]
+        .into_iter()
+        .chain(storage.iter().copied())
+        .collect();
+    let (ok, stdout, stderr) = cli(&args);
     assert!(ok, "init failed: {stderr}");
     let creds: Credentials = serde_json::from_str(&stdout).expect("init prints JSON");
     assert!(creds.account.starts_with("acct_") && creds.app_id.starts_with("app_"));
     creds
 }
 
-/// Starts `paymux serve` and waits for its "listening" line. Its logs (stderr) go to
-/// `DIR/serve.log` at the level `PAYMUX_TEST_LOG` names (default `warn`).
-pub async fn spawn_serve(dir: &Path, extra: &[&str]) -> (Child, String) {
-    spawn_serve_logging(dir, extra, None).await
-}
-
-/// As `spawn_serve`, with the log level given.
-pub async fn spawn_serve_logging(
+/// Starts `paymux serve` on `storage` and waits for its "listening" line. Its logs (stderr) go
+/// to `DIR/serve.log` at `level`, else the level `PAYMUX_TEST_LOG` names (default `warn`).
+async fn spawn_serve(
     dir: &Path,
+    storage: &[String],
     extra: &[&str],
     level: Option<&str>,
 ) -> (Child, String) {
@@ -70,14 +108,13 @@ pub async fn spawn_serve_logging(
         .or_else(|| std::env::var("PAYMUX_TEST_LOG").ok())
         .unwrap_or_else(|| "warn".into());
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--data-dir",
-            dir.to_str().expect("utf8"),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--test-refund-delay-ms", "50"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(storage)
+        .args(if extra.contains(&"--test-refund-delay-ms") {
+            &[][..]
+        } else {
+            &["--test-refund-delay-ms", "50"][..]
+        })
         .args(extra)
         .env("RUST_LOG", level)
         .stdout(Stdio::piped())
@@ -113,14 +150,85 @@ impl TestServer {
 
     pub async fn start_full(extra: &[&str], log_level: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let creds = init(dir.path());
-        let (child, base) = spawn_serve_logging(dir.path(), extra, log_level).await;
+        let mut storage = vec![
+            "--data-dir".to_owned(),
+            dir.path().to_str().expect("utf8").to_owned(),
+        ];
+        let mut database = None;
+        if let Ok(admin_url) = std::env::var(DATABASE_ENV) {
+            let (name, url) = create_database(&admin_url).await;
+            storage.extend(["--database-url".to_owned(), url]);
+            database = Some(name);
+        }
+        let args: Vec<&str> = storage.iter().map(String::as_str).collect();
+        let creds = init_with(&args);
+        let (child, base) = spawn_serve(dir.path(), &storage, extra, log_level).await;
         Self {
             child,
             base,
             creds,
             dir,
             http: reqwest::Client::new(),
+            storage,
+            database,
+        }
+    }
+
+    /// This server's PostgreSQL URL, if it runs on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        let i = self.storage.iter().position(|a| a == "--database-url")?;
+        Some(&self.storage[i + 1])
+    }
+
+    /// Whether this server runs on PostgreSQL (`PAYMUX_TEST_DATABASE_URL`).
+    pub fn on_postgres(&self) -> bool {
+        self.database.is_some()
+    }
+
+    /// Starts another `paymux serve` process on this server's database: a second node, with a
+    /// data directory of its own (as on another machine: no `credentials.json`).
+    pub async fn spawn_node(&self, extra: &[&str]) -> Node {
+        self.spawn_node_at(self.database_url().expect("PostgreSQL"), extra)
+            .await
+    }
+
+    /// As `spawn_node`, reaching the database at `database_url` (e.g. through a proxy).
+    pub async fn spawn_node_at(&self, database_url: &str, extra: &[&str]) -> Node {
+        let log_dir = tempfile::tempdir().expect("tempdir");
+        let storage = vec![
+            "--data-dir".to_owned(),
+            log_dir.path().to_str().expect("utf8").to_owned(),
+            "--database-url".to_owned(),
+            database_url.to_owned(),
+        ];
+        let (child, base) = spawn_serve(log_dir.path(), &storage, extra, None).await;
+        Node {
+            child,
+            base,
+            _log_dir: log_dir,
+        }
+    }
+
+    /// A request to `base` (this server or another node) with this server's test key.
+    pub fn request_to(&self, base: &str, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&self.creds.test_secret_key)
+    }
+
+    /// The storage flags of this server, for running other subcommands against its data.
+    pub fn storage_args(&self) -> Vec<&str> {
+        self.storage.iter().map(String::as_str).collect()
+    }
+
+    /// This server's database, opened in-process (to set up what the API cannot).
+    pub async fn open_db(&self) -> paymux_server::store::Db {
+        use paymux_server::store::Db;
+        match self.storage.iter().position(|a| a == "--database-url") {
+            Some(i) => Db::open_postgres(&self.storage[i + 1], 2)
+                .await
+                .expect("open"),
+            None => Db::open_sqlite(self.dir.path()).await.expect("open"),
         }
     }
 
@@ -129,14 +237,10 @@ impl TestServer {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }
 
-    pub fn data_dir(&self) -> &str {
-        self.dir.path().to_str().expect("utf8")
-    }
-
     /// Kills the server without warning (SIGKILL) and starts it again on the same data.
     pub async fn crash_and_restart(&mut self) {
         self.child.kill().await.expect("kill -9");
-        let (child, base) = spawn_serve(self.dir.path(), &[]).await;
+        let (child, base) = spawn_serve(self.dir.path(), &self.storage, &[], None).await;
         self.child = child;
         self.base = base;
     }
@@ -232,6 +336,36 @@ impl TestServer {
         let path = format!("/v1/charges?app[id]={}&limit=100", self.creds.app_id);
         let (_, list) = self.get(&path).await;
         list["data"].as_array().expect("data").len()
+    }
+}
+
+/// Another server process on the same database.
+pub struct Node {
+    pub child: Child,
+    pub base: String,
+    _log_dir: TempDir,
+}
+
+impl Node {
+    /// What this node has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._log_dir.path().join("serve.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        if let (Some(name), Ok(admin_url)) = (&self.database, std::env::var(DATABASE_ENV)) {
+            // Best effort; scripts/test.sh also drops leftovers of crashed runs.
+            let _ = std::process::Command::new("psql")
+                .args([
+                    admin_url.as_str(),
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                ])
+                .output();
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod charges;
 mod helpers;
+mod nodes;
 mod recharges;
 mod refunds;
 mod wire;
