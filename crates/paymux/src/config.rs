@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub sign_responses: Option<bool>,
     pub database_pool_size: Option<u32>,
     pub job_lease_secs: Option<i64>,
+    pub database_statement_timeout_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -40,6 +41,7 @@ pub struct Storage {
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub pool_size: u32,
+    pub statement_timeout_ms: u64,
 }
 
 impl Storage {
@@ -47,6 +49,7 @@ impl Storage {
         data_dir: Option<PathBuf>,
         database_url: Option<String>,
         pool_size: Option<u32>,
+        statement_timeout_ms: Option<u64>,
     ) -> anyhow::Result<Self> {
         if let Some(url) = &database_url
             && !is_postgres_url(url)
@@ -63,15 +66,34 @@ impl Storage {
             data_dir: data_dir.unwrap_or_else(|| PathBuf::from("paymux-data")),
             database_url,
             pool_size,
+            statement_timeout_ms: statement_timeout_ms.unwrap_or(10_000),
         })
     }
 
     pub async fn open(&self) -> anyhow::Result<Db> {
         match &self.database_url {
-            Some(url) => Db::open_postgres(url, self.pool_size)
+            Some(url) => Db::open_postgres(url, self.pool_size, self.statement_timeout_ms)
                 .await
                 .context("cannot open the PostgreSQL database"),
             None => Db::open_sqlite(&self.data_dir).await,
         }
     }
+}
+
+/// The data directory an SQLite source names: `sqlite://DIR`, `DIR`, or `DIR/paymux.db`.
+/// It must already hold a database: copying from a typo must not create an empty one.
+pub fn sqlite_data_dir(spec: &str) -> anyhow::Result<PathBuf> {
+    let path = PathBuf::from(spec.strip_prefix("sqlite://").unwrap_or(spec));
+    let dir = if path.extension().is_some_and(|e| e == "db") {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        path
+    };
+    if !dir.join("paymux.db").is_file() {
+        bail!(
+            "{} holds no paymux.db; name a paymux data directory",
+            dir.display()
+        );
+    }
+    Ok(dir)
 }

@@ -48,6 +48,25 @@ enum Command {
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Move data between databases.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy a whole SQLite data directory into an empty PostgreSQL database, then verify
+    /// row counts and money sums. Stop the server first (or accept the copy as of its start).
+    Copy {
+        /// The SQLite store: sqlite://DATA_DIR, a data directory, or its paymux.db file
+        #[arg(long)]
+        from: String,
+        /// The PostgreSQL database (postgres://…); must be empty
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -61,6 +80,9 @@ struct StorageArgs {
     /// PostgreSQL connections per process [default: 16]
     #[arg(long, env = "PAYMUX_DATABASE_POOL_SIZE", global = true)]
     database_pool_size: Option<u32>,
+    /// PostgreSQL statement timeout in milliseconds [default: 10000]
+    #[arg(long, env = "PAYMUX_DATABASE_STATEMENT_TIMEOUT_MS", global = true)]
+    database_statement_timeout_ms: Option<u64>,
     /// TOML config file
     #[arg(long, env = "PAYMUX_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -137,6 +159,8 @@ fn storage(args: &StorageArgs) -> anyhow::Result<(Storage, FileConfig)> {
             .clone()
             .or_else(|| file.database_url.clone()),
         args.database_pool_size.or(file.database_pool_size),
+        args.database_statement_timeout_ms
+            .or(file.database_statement_timeout_ms),
     )?;
     Ok((storage, file))
 }
@@ -253,6 +277,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        Command::Db {
+            command: DbCommand::Copy { from, to },
+        } => {
+            let source = config::sqlite_data_dir(&from)?;
+            let target = Storage::resolve(None, Some(to), None, None)?;
+            let from_db = paymux_server::store::Db::open_sqlite(&source).await?;
+            let to_db = target.open().await?;
+            let report = paymux_server::store::copy::copy(&from_db, &to_db).await?;
+            for (table, rows) in &report.tables {
+                eprintln!("{table:>14}: {rows} rows");
+            }
+            eprintln!(
+                "copied and verified (row counts and money sums match). The secret keys' clear copy stays in {}",
+                source.join("credentials.json").display()
+            );
+            Ok(())
+        }
         Command::Migrate { storage: args } => {
             let (storage, _) = storage(&args)?;
             storage.open().await?;

@@ -90,10 +90,24 @@ impl Db {
     }
 
     /// Connects to PostgreSQL with a pool of `max_connections` and migrates the schema.
-    pub async fn open_postgres(url: &str, max_connections: u32) -> anyhow::Result<Db> {
+    /// Every statement is cut off after `statement_timeout_ms`, so a stuck query cannot hold
+    /// a connection (and the rows it locked) indefinitely.
+    pub async fn open_postgres(
+        url: &str,
+        max_connections: u32,
+        statement_timeout_ms: u64,
+    ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
+        let set_timeout = format!("SET statement_timeout = {statement_timeout_ms}");
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                let set_timeout = set_timeout.clone();
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(set_timeout)).await?;
+                    Ok(())
+                })
+            })
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_with(AnyConnectOptions::from_str(url)?.disable_statement_logging())
             .await?;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod charges;
+pub mod copy;
 pub mod db;
 pub mod events;
 pub mod jobs;

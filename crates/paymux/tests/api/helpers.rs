@@ -32,10 +32,10 @@ pub struct TestServer {
 
 /// When set (e.g. `postgres://postgres@127.0.0.1:5432/test`), every test server gets a fresh
 /// PostgreSQL database of its own instead of SQLite.
-const DATABASE_ENV: &str = "PAYMUX_TEST_DATABASE_URL";
+pub const DATABASE_ENV: &str = "PAYMUX_TEST_DATABASE_URL";
 
 /// Creates a fresh database next to the one `admin_url` names; returns its name and URL.
-async fn create_database(admin_url: &str) -> (String, String) {
+pub async fn create_database(admin_url: &str) -> (String, String) {
     use sqlx::{Connection, Executor};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = format!(
@@ -90,9 +90,10 @@ pub fn init_with(storage: &[&str]) -> Credentials {
     creds
 }
 
-/// Starts `paymux serve` on `storage` and waits for its "listening" line. Its logs (stderr) go
+/// Starts `paymux serve` on `storage` and waits for its "listening" line.
+/// (Used directly by tests that move a data directory between engines.) Its logs (stderr) go
 /// to `DIR/serve.log` at `level`, else the level `PAYMUX_TEST_LOG` names (default `warn`).
-async fn spawn_serve(
+pub async fn spawn_serve(
     dir: &Path,
     storage: &[String],
     extra: &[&str],
@@ -149,13 +150,22 @@ impl TestServer {
     }
 
     pub async fn start_full(extra: &[&str], log_level: Option<&str>) -> Self {
+        Self::start_on(std::env::var(DATABASE_ENV).is_ok(), extra, log_level).await
+    }
+
+    /// A server on SQLite whatever the environment says.
+    pub async fn start_sqlite(extra: &[&str]) -> Self {
+        Self::start_on(false, extra, None).await
+    }
+
+    async fn start_on(postgres: bool, extra: &[&str], log_level: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut storage = vec![
             "--data-dir".to_owned(),
             dir.path().to_str().expect("utf8").to_owned(),
         ];
         let mut database = None;
-        if let Ok(admin_url) = std::env::var(DATABASE_ENV) {
+        if let (true, Ok(admin_url)) = (postgres, std::env::var(DATABASE_ENV)) {
             let (name, url) = create_database(&admin_url).await;
             storage.extend(["--database-url".to_owned(), url]);
             database = Some(name);
@@ -225,7 +235,7 @@ impl TestServer {
     pub async fn open_db(&self) -> paymux_server::store::Db {
         use paymux_server::store::Db;
         match self.storage.iter().position(|a| a == "--database-url") {
-            Some(i) => Db::open_postgres(&self.storage[i + 1], 2)
+            Some(i) => Db::open_postgres(&self.storage[i + 1], 2, 10_000)
                 .await
                 .expect("open"),
             None => Db::open_sqlite(self.dir.path()).await.expect("open"),

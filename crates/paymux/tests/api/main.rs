@@ -3,6 +3,7 @@
 
 mod auth;
 mod charges;
+mod copy;
 mod helpers;
 mod nodes;
 mod recharges;
