@@ -28,11 +28,23 @@ fn credentials_path(data_dir: &Path) -> PathBuf {
 /// Creates the account, app, keys and platform key pair unless they exist; returns the
 /// credentials when it created them now. Nodes joining an existing database need no file.
 pub async fn ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Option<Credentials>> {
-    let platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
-    let existing = db
+    match try_ensure(db, data_dir, now).await {
+        // Another node bootstrapped at the same moment and won: its account is the one.
+        Err(_) if installed(db).await? => Ok(None),
+        result => result,
+    }
+}
+
+async fn installed(db: &Db) -> anyhow::Result<bool> {
+    Ok(db
         .write(|conn| Box::pin(accounts::first_account(conn)))
-        .await?;
-    if existing.is_some() {
+        .await?
+        .is_some())
+}
+
+async fn try_ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Option<Credentials>> {
+    let platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
+    if installed(db).await? {
         return Ok(None);
     }
     let credentials = Credentials {
@@ -42,22 +54,36 @@ pub async fn ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Option
         live_secret_key: ids::secret_key(true),
         platform_public_key_pem,
     };
-    // The file first: if the database write then fails, the next run simply starts over.
-    write_private_file(
-        &credentials_path(data_dir),
-        &serde_json::to_vec_pretty(&credentials)?,
-    )?;
+    // The keys are written (and synced) before the database commit, so a committed account
+    // always has its keys on disk; the file takes its final name only once the commit succeeded,
+    // so a bootstrap that loses a race never replaces the winner's file.
+    let final_path = credentials_path(data_dir);
+    let staged = final_path.with_extension(format!("{}.pending", credentials.account));
+    write_private_file(&staged, &serde_json::to_vec_pretty(&credentials)?)?;
     let c = credentials.clone();
-    db.write(move |conn| {
-        Box::pin(async move {
-            accounts::insert_account(conn, &c.account, now).await?;
-            accounts::insert_app(conn, &c.app_id, &c.account, "default", now).await?;
-            accounts::insert_key(conn, &c.test_secret_key, &c.account, false, now).await?;
-            accounts::insert_key(conn, &c.live_secret_key, &c.account, true, now).await?;
-            Ok(())
+    let committed = db
+        .write(move |conn| {
+            Box::pin(async move {
+                accounts::insert_account(conn, &c.account, now).await?;
+                accounts::claim_installation(conn, &c.account, now).await?;
+                accounts::insert_app(conn, &c.app_id, &c.account, "default", now).await?;
+                accounts::insert_key(conn, &c.test_secret_key, &c.account, false, now).await?;
+                accounts::insert_key(conn, &c.live_secret_key, &c.account, true, now).await?;
+                Ok(())
+            })
         })
-    })
-    .await?;
+        .await;
+    if let Err(error) = committed {
+        let _ = std::fs::remove_file(&staged);
+        return Err(error.into());
+    }
+    std::fs::rename(&staged, &final_path).with_context(|| {
+        format!(
+            "the account was created, but its keys could not be moved from {} to {}",
+            staged.display(),
+            final_path.display()
+        )
+    })?;
     Ok(Some(credentials))
 }
 
@@ -92,31 +118,34 @@ pub async fn ensure_platform_key(db: &Db, now: i64) -> anyhow::Result<SigningKey
                 let key = SigningKey::generate().map_err(|_| ApiError::internal())?;
                 let private = key.to_pkcs8_pem().map_err(|_| ApiError::internal())?;
                 let public = key.public_key_pem().map_err(|_| ApiError::internal())?;
+                // A node starting at the same moment may have stored its own first: use that.
                 accounts::insert_platform_key(conn, &private, &public, now).await?;
-                Ok(private)
+                let (stored, _) = accounts::platform_key(conn)
+                    .await?
+                    .ok_or_else(ApiError::internal)?;
+                Ok(stored)
             })
         })
         .await?;
     Ok(SigningKey::from_pem(&stored)?)
 }
 
+/// Writes `bytes` to `path`, readable by the owner only, and syncs it to disk.
 fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     // With PostgreSQL nothing else creates the data directory.
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! In-process tests of rules that the HTTP API cannot reach on its own: time is a manual clock,
 //! and a user's balance is lowered directly, as spending it through a later API would.
+//! On PostgreSQL when `PAYMUX_TEST_DATABASE_URL` is set, else on SQLite.
 
 use paymux_server::domain::Caller;
 use paymux_server::domain::channel::Channel;
@@ -13,6 +14,27 @@ use std::sync::Arc;
 
 const START_MS: i64 = 1_800_000_000_000;
 
+/// A new, empty database beside the one `admin_url` names (PostgreSQL runs of these tests).
+async fn fresh_database(admin_url: &str) -> String {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let name = format!("paymux_t_{}_{}", std::process::id(), rand_suffix());
+    let mut conn = sqlx::AnyConnection::connect(admin_url)
+        .await
+        .expect("connect");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .await
+        .expect("create database");
+    let base = admin_url.split('?').next().unwrap_or(admin_url);
+    format!("{}/{name}", base.rsplit_once('/').map_or(base, |(p, _)| p))
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 async fn setup() -> (
     AppState,
     Arc<ManualClock>,
@@ -21,7 +43,12 @@ async fn setup() -> (
     tempfile::TempDir,
 ) {
     let dir = tempfile::tempdir().expect("dir");
-    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    let db = match std::env::var("PAYMUX_TEST_DATABASE_URL") {
+        Ok(admin_url) => Db::open_postgres(&fresh_database(&admin_url).await, 4, 10_000)
+            .await
+            .expect("db"),
+        Err(_) => Db::open_sqlite(dir.path()).await.expect("db"),
+    };
     let clock = Arc::new(ManualClock::new(START_MS));
     let creds = bootstrap::credentials(&db, dir.path(), START_MS / 1000)
         .await

@@ -77,6 +77,20 @@ pub async fn insert_account(conn: &mut AnyConnection, id: &str, now: i64) -> Api
     Ok(())
 }
 
+/// Marks the installation as bootstrapped by `account_id`; fails if another bootstrap did.
+pub async fn claim_installation(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    now: i64,
+) -> ApiResult<()> {
+    sqlx::query("INSERT INTO installation (id, account_id, created) VALUES (1, $1, $2)")
+        .bind(account_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_app(
     conn: &mut AnyConnection,
     id: &str,
@@ -154,7 +168,7 @@ pub async fn insert_platform_key(
 ) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created) \
-         VALUES (1, $1, $2, $3)",
+         VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
     )
     .bind(private_pem)
     .bind(public_pem)

@@ -295,3 +295,49 @@ async fn a_lost_database_gives_503_and_the_node_recovers_without_a_restart() {
     }
     assert!(recovered, "the node serves again once the database is back");
 }
+
+#[tokio::test]
+async fn nodes_starting_together_on_an_empty_database_bootstrap_one_account() {
+    let Ok(admin_url) = std::env::var(crate::helpers::DATABASE_ENV) else {
+        eprintln!("skipped: needs PostgreSQL; set PAYMUX_TEST_DATABASE_URL");
+        return;
+    };
+    let (_, url) = crate::helpers::create_database(&admin_url).await;
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
+    let starts = dirs.iter().map(|dir| {
+        let storage = [
+            "--data-dir",
+            dir.path().to_str().expect("utf8"),
+            "--database-url",
+            &url,
+        ]
+        .map(str::to_owned);
+        async move { crate::helpers::spawn_serve(dir.path(), &storage, &[], None).await }
+    });
+    let nodes = futures_util::future::join_all(starts).await;
+    assert_eq!(nodes.len(), 4, "every node started");
+
+    let with_keys = dirs
+        .iter()
+        .filter(|d| d.path().join("credentials.json").exists())
+        .count();
+    assert_eq!(
+        with_keys, 1,
+        "one node created the account and holds its keys"
+    );
+    let db = paymux_server::store::Db::open_postgres(&url, 1, 10_000)
+        .await
+        .expect("open");
+    let accounts: i64 = db
+        .write(|conn| {
+            Box::pin(async move {
+                let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts")
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(row.0)
+            })
+        })
+        .await
+        .expect("count");
+    assert_eq!(accounts, 1);
+}
