@@ -205,15 +205,6 @@ impl BodyParams {
             }
         }
     }
-
-    /// The fields not yet taken, for echoing validated `extra` objects back.
-    pub fn into_map(self) -> Map<String, Value> {
-        self.map
-    }
-
-    pub fn contains(&self, key: &str) -> bool {
-        self.map.get(key).is_some_and(|v| !v.is_null())
-    }
 }
 
 /// Query-string parameters as the SDKs send them: brackets percent-encoded or literal,

@@ -135,10 +135,16 @@ impl Db {
                 let mut tx = pool.begin().await?;
                 let result = work(&mut tx).await;
                 return match result {
-                    Ok(value) => {
-                        tx.commit().await?;
-                        Ok(value)
-                    }
+                    Ok(value) => match tx.commit().await {
+                        Ok(()) => Ok(value),
+                        // The connection failed during COMMIT: whether it took effect is
+                        // unknown, so do not claim "nothing changed" (a retry is safe: creates
+                        // deduplicate on order_no and money moves are conditional).
+                        Err(error) => {
+                            tracing::error!(%error, "commit outcome unknown");
+                            Err(ApiError::internal())
+                        }
+                    },
                     Err(error) => {
                         // Dropping the transaction would roll back too; say so explicitly.
                         let _ = tx.rollback().await;

@@ -10,14 +10,7 @@ use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_paymux");
 
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Credentials {
-    pub account: String,
-    pub app_id: String,
-    pub test_secret_key: String,
-    pub live_secret_key: String,
-    pub platform_public_key_pem: String,
-}
+pub use paymux_server::bootstrap::Credentials;
 
 pub struct TestServer {
     child: Child,
