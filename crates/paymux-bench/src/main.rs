@@ -1,10 +1,12 @@
 //! `paymux-bench`: durable charge creates over HTTP with many concurrent clients, reported next
-//! to the same machine's ceilings (bare SQLite inserts, RSA-2048 signatures).
+//! to the same machine's ceilings (bare SQLite and PostgreSQL inserts, RSA-2048 signatures).
 //!
-//! `paymux-bench charges` starts a fresh `paymux serve` on a temporary data directory, makes the
-//! account require RSA-signed requests (`--signed true`), and runs N tokio tasks that each
-//! POST `/v1/charges` in a loop over one shared keep-alive connection pool. Every response must
-//! be `200` with an unpaid charge; any other answer counts as an error and fails the run.
+//! `paymux-bench charges` starts a fresh `paymux serve` on a temporary data directory (SQLite),
+//! or with `--database-url` on a fresh PostgreSQL database `paymux_bench_<pid>` that it drops
+//! afterwards. It makes the account require RSA-signed requests (`--signed true`), and runs N
+//! tokio tasks that each POST `/v1/charges` in a loop over one shared keep-alive connection
+//! pool. Every response must be `200` with an unpaid charge; any other answer counts as an error
+//! and fails the run.
 //!
 //! The client shares the machine's cores with the server, and an RSA-2048 signature costs
 //! ~0.45 ms of CPU, so signing on the fly would cap the benchmark at the client's signing rate.
@@ -19,6 +21,7 @@ use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use paymux_crypto::SigningKey;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,12 +41,15 @@ enum Command {
     Charges(ChargesArgs),
     /// Only measure the ceilings (bare durable inserts, RSA-2048 sign/s).
     Ceilings {
-        /// Seconds per SQLite and RSA measurement
+        /// Seconds per insert and RSA measurement
         #[arg(long, default_value = "3s", value_parser = parse_duration)]
         each: Duration,
         /// Directory for the SQLite files (use the disk the gateway stores on) [default: temp dir]
         #[arg(long)]
         data_root: Option<PathBuf>,
+        /// Also measure PostgreSQL, in a fresh database next to the one this URL names
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -73,7 +79,14 @@ struct ChargesArgs {
     /// Parent of the temporary data directory (use the disk you care about) [default: temp dir]
     #[arg(long)]
     data_root: Option<PathBuf>,
-    /// Seconds per ceiling measurement (SQLite single-row, SQLite batched, RSA)
+    /// Run on PostgreSQL: a fresh database `paymux_bench_<pid>` next to the one this URL names
+    /// (postgres://user@host:port/db), dropped afterwards [default: SQLite in the data directory]
+    #[arg(long)]
+    database_url: Option<String>,
+    /// The server's PostgreSQL pool (its `--database-pool-size`) [default: the server's, 16]
+    #[arg(long, requires = "database_url")]
+    pool_size: Option<u32>,
+    /// Seconds per ceiling measurement (each insert configuration, RSA)
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     ceiling_time: Duration,
     /// Skip the ceilings
@@ -104,8 +117,20 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Charges(args) => charges(args).await,
-        Command::Ceilings { each, data_root } => only_ceilings(each, data_root).await,
+        Command::Charges(args) => {
+            let database_url = args.database_url.clone();
+            with_database(database_url.as_deref(), |db| charges(args, db)).await
+        }
+        Command::Ceilings {
+            each,
+            data_root,
+            database_url,
+        } => {
+            with_database(database_url.as_deref(), |db| {
+                only_ceilings(each, data_root, db)
+            })
+            .await
+        }
     };
     if let Err(error) = result {
         eprintln!("paymux-bench: {error:#}");
@@ -120,9 +145,49 @@ fn temp_dir(root: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
     builder.context("cannot create a temporary directory")
 }
 
-async fn only_ceilings(each: Duration, data_root: Option<PathBuf>) -> anyhow::Result<()> {
+/// Runs `work` with a fresh PostgreSQL database next to `admin_url` (or with none), and drops
+/// the database afterwards: after success, an error, or Ctrl-C.
+async fn with_database<F, Fut>(admin_url: Option<&str>, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Option<Database>) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let Some(admin_url) = admin_url else {
+        return work(None).await;
+    };
+    let db = server::TempDatabase::create(admin_url).await?;
+    let result = tokio::select! {
+        result = work(Some(Database { url: db.url.clone() })) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    // The server (killed on drop) may still be connected; dropping disconnects it.
+    let dropped = db.drop().await;
+    result.and(dropped)
+}
+
+/// The PostgreSQL database a run uses.
+struct Database {
+    url: String,
+}
+
+/// Connection counts of the PostgreSQL insert ceilings: one, 16, 64, and the server's pool.
+fn postgres_ceiling_connections(pool_size: Option<u32>) -> Vec<usize> {
+    let mut counts = vec![1, 16, 64];
+    counts.extend(pool_size.and_then(|n| usize::try_from(n).ok()));
+    counts.sort_unstable();
+    counts.dedup();
+    counts
+}
+
+async fn only_ceilings(
+    each: Duration,
+    data_root: Option<PathBuf>,
+    db: Option<Database>,
+) -> anyhow::Result<()> {
     let dir = temp_dir(data_root.as_deref())?;
-    let c = ceilings::measure(dir.path(), each, true).await?;
+    let connections = postgres_ceiling_connections(None);
+    let postgres = db.as_ref().map(|db| (db.url.as_str(), &connections[..]));
+    let c = ceilings::measure(dir.path(), postgres, each, true).await?;
     print_ceilings(&c);
     Ok(())
 }
@@ -307,19 +372,28 @@ struct CpuSample {
     server: Option<f64>,
     client: Option<f64>,
     machine: Option<f64>,
-    threads: std::collections::BTreeMap<String, f64>,
+    threads: BTreeMap<String, f64>,
+    /// Every `postgres` process by pid (backends, WAL writer, …), on PostgreSQL runs.
+    database: Option<BTreeMap<u32, f64>>,
 }
 
-fn cpu_sample(pid: u32) -> CpuSample {
+fn cpu_sample(pid: u32, on_postgres: bool) -> CpuSample {
     CpuSample {
         server: server::process_cpu(&pid.to_string()),
         client: server::process_cpu("self"),
         machine: server::machine_cpu(),
         threads: server::thread_cpu(pid),
+        database: on_postgres.then(|| server::processes_cpu("postgres")),
     }
 }
 
-async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
+/// CPU seconds the `postgres` processes used between two samples.
+fn database_cpu(before: &CpuSample, after: &CpuSample) -> Option<f64> {
+    let (before, after) = (before.database.as_ref()?, after.database.as_ref()?);
+    Some(server::processes_cpu_since(before, after))
+}
+
+async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<()> {
     let mut with_openssl = true;
     if args.smoke {
         args.clients = 2;
@@ -334,7 +408,11 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
     }
     let dir = temp_dir(args.data_root.as_deref())?;
     let data_dir = dir.path().join("data");
-    let paymux = server::Paymux::new(&args.server_bin, &data_dir)?;
+    let paymux = server::Paymux::new(
+        &args.server_bin,
+        &data_dir,
+        db.as_ref().map(|db| (db.url.as_str(), args.pool_size)),
+    )?;
     let credentials = paymux.init().await?;
 
     let timestamp = SystemTime::now()
@@ -371,9 +449,10 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
     let log = dir.path().join("server.log");
     let mut server = paymux.serve(&log, args.sign_responses).await?;
     eprintln!(
-        "server pid {} at {}; {} clients, {}, warm-up {:?}, run {:?}",
+        "server pid {} at {} on {}; {} clients, {}, warm-up {:?}, run {:?}",
         server.pid,
         server.base_url,
+        if db.is_some() { "PostgreSQL" } else { "SQLite" },
         args.clients,
         if args.signed { "signed" } else { "unsigned" },
         args.warmup,
@@ -408,12 +487,12 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
         .collect();
 
     tokio::time::sleep_until(shared.measure_from.into()).await;
-    let before = cpu_sample(server.pid);
+    let before = cpu_sample(server.pid, db.is_some());
     tokio::select! {
         () = tokio::time::sleep_until(shared.deadline.into()) => {}
         () = shared.stopped.notified() => {}
     }
-    let after = cpu_sample(server.pid);
+    let after = cpu_sample(server.pid, db.is_some());
     let window_end = shared
         .exhausted_at
         .lock()
@@ -464,10 +543,17 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
     let server_cpu = used(before.server, after.server);
     let client_cpu = used(before.client, after.client);
     let machine_cpu = used(before.machine, after.machine);
+    let database_cpu = database_cpu(&before, &after);
+    let per_request = |cpu: f64| cpu / measured.max(1) as f64 * 1e6;
 
     println!();
+    let storage = match (&db, args.pool_size) {
+        (None, _) => "SQLite".to_owned(),
+        (Some(_), Some(size)) => format!("PostgreSQL, pool {size}"),
+        (Some(_), None) => "PostgreSQL, server's default pool".to_owned(),
+    };
     println!(
-        "charges: {} clients, signed requests: {}, signed responses: {}, warm-up {:.1} s, measured {:.2} s",
+        "charges on {storage}: {} clients, signed requests: {}, signed responses: {}, warm-up {:.1} s, measured {:.2} s",
         args.clients,
         args.signed,
         args.sign_responses,
@@ -494,7 +580,7 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
             "  server CPU {:.2} s = {:.2} cores, {:.0} µs per request",
             cpu,
             cpu / cpu_window,
-            cpu / measured.max(1) as f64 * 1e6
+            per_request(cpu)
         );
         let mut threads: Vec<(String, f64)> = after
             .threads
@@ -519,32 +605,56 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
             cpu / cpu_window
         );
     }
+    if let Some(cpu) = database_cpu {
+        println!(
+            "  PostgreSQL CPU {:.2} s = {:.2} cores, {:.0} µs per request (all `postgres` processes)",
+            cpu,
+            cpu / cpu_window,
+            per_request(cpu)
+        );
+    }
     if let (Some(all), Some(server), Some(client)) = (machine_cpu, server_cpu, client_cpu) {
         println!(
             "  other CPU  {:.2} cores (everything else on the machine; should be near 0)",
-            ((all - server - client) / cpu_window).max(0.0)
+            ((all - server - client - database_cpu.unwrap_or(0.0)) / cpu_window).max(0.0)
         );
     }
+    let yes_no = |flag: bool| if flag { "yes" } else { "no" }.to_owned();
+    let mut row = vec![("clients", "---:", args.clients.to_string())];
+    if db.is_some() {
+        let pool = args.pool_size.map_or("16".to_owned(), |n| n.to_string());
+        row.push(("pool", "---:", pool));
+    }
+    row.extend([
+        ("signed requests", ":---:", yes_no(args.signed)),
+        ("signed responses", ":---:", yes_no(args.sign_responses)),
+        ("req/s", "---:", thousands(throughput)),
+        ("p50 ms", "---:", format!("{p50:.2}")),
+        ("p90 ms", "---:", format!("{p90:.2}")),
+        ("p99 ms", "---:", format!("{p99:.2}")),
+        ("max ms", "---:", format!("{max:.2}")),
+        ("errors", "---:", errors.to_string()),
+        (
+            "server CPU µs/req",
+            "---:",
+            micros(server_cpu.map(per_request)),
+        ),
+    ]);
+    if db.is_some() {
+        row.push((
+            "PostgreSQL CPU µs/req",
+            "---:",
+            micros(database_cpu.map(per_request)),
+        ));
+    }
     println!();
-    println!(
-        "| clients | signed requests | signed responses | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU µs/req |"
-    );
-    println!("|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|");
-    println!(
-        "| {} | {} | {} | {} | {p50:.2} | {p90:.2} | {p99:.2} | {max:.2} | {errors} | {} |",
-        args.clients,
-        if args.signed { "yes" } else { "no" },
-        if args.sign_responses { "yes" } else { "no" },
-        thousands(throughput),
-        server_cpu.map_or("–".to_owned(), |cpu| format!(
-            "{:.0}",
-            cpu / measured.max(1) as f64 * 1e6
-        )),
-    );
+    print_table(&[row]);
 
     if !args.no_ceilings {
         eprintln!("\nmeasuring ceilings…");
-        let c = ceilings::measure(dir.path(), args.ceiling_time, with_openssl).await?;
+        let connections = postgres_ceiling_connections(args.pool_size);
+        let postgres = db.as_ref().map(|db| (db.url.as_str(), &connections[..]));
+        let c = ceilings::measure(dir.path(), postgres, args.ceiling_time, with_openssl).await?;
         print_ceilings(&c);
     }
 
@@ -561,34 +671,65 @@ async fn charges(mut args: ChargesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A cell of a markdown table: its column's header and alignment, and its value.
+type Cell<'a> = (&'a str, &'a str, String);
+
+/// A markdown table; the first row's cells name the columns.
+fn print_table(rows: &[Vec<Cell>]) {
+    let Some(first) = rows.first() else { return };
+    let line = |cells: Vec<&str>| println!("| {} |", cells.join(" | "));
+    line(first.iter().map(|c| c.0).collect());
+    println!(
+        "|{}|",
+        first.iter().map(|c| c.1).collect::<Vec<_>>().join("|")
+    );
+    for row in rows {
+        line(row.iter().map(|c| c.2.as_str()).collect());
+    }
+}
+
+/// Whole microseconds, or "–" when unknown.
+fn micros(us: Option<f64>) -> String {
+    us.map_or("–".to_owned(), |us| format!("{us:.0}"))
+}
+
 fn print_ceilings(c: &ceilings::Ceilings) {
-    let openssl = c.openssl_sign.map_or_else(|| "–".to_owned(), thousands);
     println!();
     println!("ceilings on this machine:");
-    println!(
-        "  bare durable insert (SQLite WAL, synchronous=FULL, 1 row per commit)   {} rows/s",
-        thousands(c.insert_single)
-    );
-    println!(
-        "  batched durable insert (SQLite WAL, synchronous=FULL, 100 per commit) {} rows/s",
-        thousands(c.insert_batch100)
-    );
-    println!(
-        "  RSA-2048 sign/s, one core (paymux_crypto)                              {}",
-        thousands(c.rsa_sign)
-    );
-    println!("  RSA-2048 sign/s, one core (openssl speed)                              {openssl}");
     println!();
-    println!(
-        "| bare insert rows/s (1/commit) | batched rows/s (100/commit) | RSA-2048 sign/s 1 core (paymux_crypto) | openssl speed sign/s |"
-    );
-    println!("|---:|---:|---:|---:|");
-    println!(
-        "| {} | {} | {} | {openssl} |",
-        thousands(c.insert_single),
-        thousands(c.insert_batch100),
-        thousands(c.rsa_sign)
-    );
+    let inserts: Vec<Vec<Cell>> = c
+        .inserts
+        .iter()
+        .map(|i| {
+            vec![
+                ("bare durable insert", ":---", i.engine.to_owned()),
+                ("connections", "---:", i.connections.to_string()),
+                ("rows per commit", "---:", i.rows_per_commit.to_string()),
+                ("rows/s", "---:", thousands(i.rows_per_sec)),
+                (
+                    "p99 ms per commit",
+                    "---:",
+                    format!("{:.2}", i.p99_commit_ms),
+                ),
+                ("client CPU µs/row", "---:", micros(i.client_cpu_us)),
+                ("PostgreSQL CPU µs/row", "---:", micros(i.postgres_cpu_us)),
+            ]
+        })
+        .collect();
+    print_table(&inserts);
+    println!();
+    print_table(&[vec![
+        (
+            "RSA-2048 sign/s 1 core (paymux_crypto)",
+            "---:",
+            thousands(c.rsa_sign),
+        ),
+        (
+            "openssl speed sign/s",
+            "---:",
+            c.openssl_sign.map_or_else(|| "–".to_owned(), thousands),
+        ),
+    ]]);
 }
 
 /// 12345.6 → "12,346".

@@ -1,8 +1,10 @@
-//! Driving the `paymux` binary: `init`, `keys set-merchant-public-key`, `serve`, and reading the
-//! server process's CPU time from `/proc`.
+//! Driving the `paymux` binary: `init`, `keys set-merchant-public-key`, `serve`, on the SQLite
+//! store in its data directory or on a throwaway PostgreSQL database; and reading the CPU time
+//! of the server (and of PostgreSQL) from `/proc`.
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -19,11 +21,19 @@ pub struct Credentials {
 
 pub struct Paymux {
     bin: PathBuf,
-    data_dir: PathBuf,
+    /// `--data-dir DIR`, plus `--database-url URL [--database-pool-size N]` on PostgreSQL.
+    storage: Vec<String>,
 }
 
 impl Paymux {
-    pub fn new(bin: &Path, data_dir: &Path) -> anyhow::Result<Self> {
+    /// `database`: a PostgreSQL URL and pool size (`None`: the server's default); without
+    /// it, the server uses SQLite in `data_dir`. On PostgreSQL `data_dir` still holds
+    /// `credentials.json`.
+    pub fn new(
+        bin: &Path,
+        data_dir: &Path,
+        database: Option<(&str, Option<u32>)>,
+    ) -> anyhow::Result<Self> {
         if !bin.is_file() {
             bail!(
                 "server binary {} not found; build it with `cargo build --release -p paymux` \
@@ -31,17 +41,41 @@ impl Paymux {
                 bin.display()
             );
         }
+        let data_dir = data_dir
+            .to_str()
+            .context("data directory path is not UTF-8")?;
+        let mut storage = vec!["--data-dir".to_owned(), data_dir.to_owned()];
+        if let Some((url, pool_size)) = database {
+            storage.extend(["--database-url".to_owned(), url.to_owned()]);
+            if let Some(size) = pool_size {
+                storage.extend(["--database-pool-size".to_owned(), size.to_string()]);
+            }
+        }
         Ok(Self {
             bin: bin.to_owned(),
-            data_dir: data_dir.to_owned(),
+            storage,
         })
     }
 
+    /// `paymux ARGS… STORAGE…`, with no storage settings from the environment: what the
+    /// benchmark runs on is only what it says.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command.args(args).args(&self.storage);
+        for var in [
+            "PAYMUX_DATA_DIR",
+            "PAYMUX_DATABASE_URL",
+            "PAYMUX_DATABASE_POOL_SIZE",
+            "PAYMUX_CONFIG",
+        ] {
+            command.env_remove(var);
+        }
+        command
+    }
+
     async fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = Command::new(&self.bin)
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
+        let output = self
+            .command(args)
             .output()
             .await
             .with_context(|| format!("cannot run {}", self.bin.display()))?;
@@ -81,12 +115,11 @@ impl Paymux {
     pub async fn serve(&self, log: &Path, sign_responses: bool) -> anyhow::Result<Server> {
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
-        let mut child = Command::new(&self.bin)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .args([
+        let mut child = self
+            .command(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
                 "--sign-responses",
                 if sign_responses { "true" } else { "false" },
             ])
@@ -169,6 +202,71 @@ fn log_tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+/// A PostgreSQL database of its own for one benchmark run, `paymux_bench_<pid>`, next to the
+/// one the admin URL names. Call `drop` when done, also after an error.
+pub struct TempDatabase {
+    admin_url: String,
+    name: String,
+    /// The admin URL with this database's name in place of its own.
+    pub url: String,
+}
+
+impl TempDatabase {
+    pub async fn create(admin_url: &str) -> anyhow::Result<Self> {
+        let name = format!("paymux_bench_{}", std::process::id());
+        let url = with_database(admin_url, &name)?;
+        let mut conn = admin(admin_url).await?;
+        // Left over from a run that was killed (pids repeat).
+        conn.execute(drop_statement(&name)).await?;
+        conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .await
+            .with_context(|| format!("cannot create database {name}"))?;
+        conn.close().await?;
+        Ok(Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    /// Drops the database, disconnecting whatever is still connected to it.
+    pub async fn drop(self) -> anyhow::Result<()> {
+        let mut conn = admin(&self.admin_url).await?;
+        conn.execute(drop_statement(&self.name))
+            .await
+            .with_context(|| format!("cannot drop database {}", self.name))?;
+        conn.close().await?;
+        Ok(())
+    }
+}
+
+async fn admin(url: &str) -> anyhow::Result<AnyConnection> {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(url)
+        .await
+        .with_context(|| format!("cannot connect to {url}"))
+}
+
+fn drop_statement(name: &str) -> AssertSqlSafe<String> {
+    AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+}
+
+/// `postgres://user@host:port/db?opts` with `name` in place of `db`.
+fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_at = base.find("://").context("not a URL")? + 3;
+    let prefix = match base[authority_at..].find('/') {
+        Some(slash) => &base[..authority_at + slash],
+        None => base,
+    };
+    Ok(match query {
+        Some(query) => format!("{prefix}/{name}?{query}"),
+        None => format!("{prefix}/{name}"),
+    })
+}
+
 /// `/proc` reports CPU time in USER_HZ ticks, which is 100 on every Linux platform.
 const TICKS_PER_SEC: f64 = 100.0;
 
@@ -211,6 +309,36 @@ pub fn machine_cpu() -> Option<f64> {
     Some(busy / TICKS_PER_SEC)
 }
 
+/// CPU seconds used so far by each process called `comm` (e.g. every `postgres` backend),
+/// by pid.
+pub fn processes_cpu(comm: &str) -> BTreeMap<u32, f64> {
+    let mut by_pid = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return by_pid;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if let Some((name, secs)) = parse_stat(&stat)
+            && name == comm
+        {
+            by_pid.insert(pid, secs);
+        }
+    }
+    by_pid
+}
+
+/// CPU seconds the processes of a `processes_cpu` sample used since an earlier one (a process
+/// started in between counts from zero; one that ended in between is lost).
+pub fn processes_cpu_since(before: &BTreeMap<u32, f64>, after: &BTreeMap<u32, f64>) -> f64 {
+    after
+        .iter()
+        .map(|(pid, secs)| secs - before.get(pid).copied().unwrap_or(0.0))
+        .sum()
+}
+
 /// CPU seconds per thread name (threads of one name summed), e.g. `tokio-runtime-w`.
 pub fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
     let mut by_name = BTreeMap::new();
@@ -228,7 +356,25 @@ pub fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_stat;
+    use super::{parse_stat, with_database};
+
+    #[test]
+    fn database_url_with_another_name() {
+        let to = |url| with_database(url, "paymux_bench_1").expect("a URL");
+        assert_eq!(
+            to("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/paymux_bench_1"
+        );
+        assert_eq!(
+            to("postgresql://u:p@db/test?sslmode=disable"),
+            "postgresql://u:p@db/paymux_bench_1?sslmode=disable"
+        );
+        assert_eq!(
+            to("postgres://db:5432"),
+            "postgres://db:5432/paymux_bench_1"
+        );
+        assert!(with_database("db", "x").is_err());
+    }
 
     #[test]
     fn stat_line_with_spaces_in_comm() {
