@@ -25,23 +25,15 @@ pub struct Ceilings {
 pub enum Engine<'a> {
     /// A fresh SQLite file in this directory (WAL, synchronous=FULL), one connection.
     Sqlite(&'a Path),
-    /// A table in the PostgreSQL database at this URL (synchronous_commit as configured,
-    /// `on` by default).
+    /// A table in the PostgreSQL database at this URL (synchronous_commit as the server has
+    /// it: `on` by default).
     Postgres(&'a str),
-}
-
-impl Engine<'_> {
-    pub fn label(&self) -> &'static str {
-        match self {
-            Engine::Sqlite(_) => "SQLite WAL, synchronous=FULL",
-            Engine::Postgres(_) => "PostgreSQL, synchronous_commit=on",
-        }
-    }
 }
 
 /// One bare insert measurement.
 pub struct InsertCeiling {
-    pub engine: &'static str,
+    /// The engine and its durability setting, e.g. "PostgreSQL, synchronous_commit=on".
+    pub engine: String,
     /// Concurrent connections, one tokio task each.
     pub connections: usize,
     pub rows_per_commit: usize,
@@ -97,8 +89,9 @@ const SCHEMA: &str = "CREATE TABLE ceiling_charges (id TEXT PRIMARY KEY, app TEX
 const INSERT: &str = "INSERT INTO ceiling_charges (id, app, amount, currency, channel, status, \
      metadata, created) VALUES ($1, $2, $3, 'cny', 'alipay_qr', 'pending', $4, $5)";
 
-/// Opens a pool of exactly `connections` to an empty `ceiling_charges` table.
-async fn open(engine: Engine<'_>, connections: usize) -> anyhow::Result<AnyPool> {
+/// Opens a pool of up to `connections` to an empty `ceiling_charges` table; returns it and the
+/// engine's label.
+async fn open(engine: Engine<'_>, connections: usize) -> anyhow::Result<(AnyPool, String)> {
     sqlx::any::install_default_drivers();
     let options = AnyPoolOptions::new().max_connections(u32::try_from(connections)?);
     let pool = match engine {
@@ -124,7 +117,16 @@ async fn open(engine: Engine<'_>, connections: usize) -> anyhow::Result<AnyPool>
     };
     pool.execute("DROP TABLE IF EXISTS ceiling_charges").await?;
     pool.execute(SCHEMA).await?;
-    Ok(pool)
+    let label = match engine {
+        Engine::Sqlite(_) => "SQLite WAL, synchronous=FULL".to_owned(),
+        Engine::Postgres(_) => {
+            let setting: String = sqlx::query_scalar("SHOW synchronous_commit")
+                .fetch_one(&pool)
+                .await?;
+            format!("PostgreSQL, synchronous_commit={setting}")
+        }
+    };
+    Ok((pool, label))
 }
 
 fn remove_sqlite(path: &Path) {
@@ -141,7 +143,7 @@ async fn insert_rate(
     rows_per_commit: usize,
     each: Duration,
 ) -> anyhow::Result<InsertCeiling> {
-    let pool = open(engine, connections).await?;
+    let (pool, label) = open(engine, connections).await?;
     // Every connection is open before the clock starts (opened side by side: one PostgreSQL
     // connection takes up to ~0.1 s).
     let opening: Vec<_> = (0..connections)
@@ -195,7 +197,7 @@ async fn insert_rate(
         remove_sqlite(&dir.join("ceiling.db"));
     }
     Ok(InsertCeiling {
-        engine: engine.label(),
+        engine: label,
         connections,
         rows_per_commit,
         rows_per_sec: rows / elapsed,

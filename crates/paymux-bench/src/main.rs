@@ -146,23 +146,42 @@ fn temp_dir(root: Option<&Path>) -> anyhow::Result<tempfile::TempDir> {
 }
 
 /// Runs `work` with a fresh PostgreSQL database next to `admin_url` (or with none), and drops
-/// the database afterwards: after success, an error, or Ctrl-C.
+/// the database afterwards: after success, an error, a panic (e.g. printing to a closed pipe),
+/// Ctrl-C or SIGTERM.
 async fn with_database<F, Fut>(admin_url: Option<&str>, work: F) -> anyhow::Result<()>
 where
     F: FnOnce(Option<Database>) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let Some(admin_url) = admin_url else {
         return work(None).await;
     };
     let db = server::TempDatabase::create(admin_url).await?;
+    let mut run = tokio::spawn(work(Some(Database {
+        url: db.url.clone(),
+    })));
     let result = tokio::select! {
-        result = work(Some(Database { url: db.url.clone() })) => result,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        joined = &mut run => joined.unwrap_or_else(|e| Err(anyhow::anyhow!("the run failed: {e}"))),
+        stop = stop_signal() => {
+            // Aborting drops the server process handle, which kills the server.
+            run.abort();
+            let _ = run.await;
+            stop.and(Err(anyhow::anyhow!("interrupted")))
+        }
     };
-    // The server (killed on drop) may still be connected; dropping disconnects it.
+    // The server may still be connected; dropping the database disconnects it.
     let dropped = db.drop().await;
     result.and(dropped)
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn stop_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        ctrl_c = tokio::signal::ctrl_c() => ctrl_c?,
+        _ = term.recv() => {}
+    }
+    Ok(())
 }
 
 /// The PostgreSQL database a run uses.
@@ -493,6 +512,13 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
         () = shared.stopped.notified() => {}
     }
     let after = cpu_sample(server.pid, db.is_some());
+    let connections = match &db {
+        Some(db) => server::postgres_connections(&db.url)
+            .await
+            .inspect_err(|e| eprintln!("cannot count the server's PostgreSQL connections: {e:#}"))
+            .ok(),
+        None => None,
+    };
     let window_end = shared
         .exhausted_at
         .lock()
@@ -613,6 +639,12 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
             per_request(cpu)
         );
     }
+    if let Some((all, tls)) = connections {
+        println!(
+            "  PostgreSQL connections of the server: {all}, {tls} of them with TLS \
+             (`?sslmode=disable` in the URL turns it off)"
+        );
+    }
     if let (Some(all), Some(server), Some(client)) = (machine_cpu, server_cpu, client_cpu) {
         println!(
             "  other CPU  {:.2} cores (everything else on the machine; should be near 0)",
@@ -702,7 +734,7 @@ fn print_ceilings(c: &ceilings::Ceilings) {
         .iter()
         .map(|i| {
             vec![
-                ("bare durable insert", ":---", i.engine.to_owned()),
+                ("bare durable insert", ":---", i.engine.clone()),
                 ("connections", "---:", i.connections.to_string()),
                 ("rows per commit", "---:", i.rows_per_commit.to_string()),
                 ("rows/s", "---:", thousands(i.rows_per_sec)),

@@ -215,7 +215,7 @@ impl TempDatabase {
     pub async fn create(admin_url: &str) -> anyhow::Result<Self> {
         let name = format!("paymux_bench_{}", std::process::id());
         let url = with_database(admin_url, &name)?;
-        let mut conn = admin(admin_url).await?;
+        let mut conn = connect(admin_url).await?;
         // Left over from a run that was killed (pids repeat).
         conn.execute(drop_statement(&name)).await?;
         conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
@@ -231,7 +231,7 @@ impl TempDatabase {
 
     /// Drops the database, disconnecting whatever is still connected to it.
     pub async fn drop(self) -> anyhow::Result<()> {
-        let mut conn = admin(&self.admin_url).await?;
+        let mut conn = connect(&self.admin_url).await?;
         conn.execute(drop_statement(&self.name))
             .await
             .with_context(|| format!("cannot drop database {}", self.name))?;
@@ -240,7 +240,22 @@ impl TempDatabase {
     }
 }
 
-async fn admin(url: &str) -> anyhow::Result<AnyConnection> {
+/// The connections to the database at `url` other than this query's own: (all, with TLS).
+/// sqlx uses TLS whenever the server offers it, unless the URL says `?sslmode=disable`.
+pub async fn postgres_connections(url: &str) -> anyhow::Result<(i64, i64)> {
+    let mut conn = connect(url).await?;
+    let counts = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a \
+         JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(counts)
+}
+
+async fn connect(url: &str) -> anyhow::Result<AnyConnection> {
     sqlx::any::install_default_drivers();
     AnyConnection::connect(url)
         .await
