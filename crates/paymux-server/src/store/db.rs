@@ -13,13 +13,15 @@
 use crate::error::{ApiError, ApiResult};
 use futures_util::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::path::Path;
 use std::str::FromStr;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed together; bounds one batch's latency.
 const MAX_BATCH: usize = 512;
+/// A pooled PostgreSQL connection idle longer than this is pinged before use.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A unit of work for the writer. It returns whether to keep its changes, and a callback that
 /// answers the caller once the commit's fate is known.
@@ -106,6 +108,19 @@ impl Db {
                 Box::pin(async move {
                     conn.execute(sqlx::AssertSqlSafe(set_timeout)).await?;
                     Ok(())
+                })
+            })
+            // sqlx pings every connection before handing it out: one extra round trip per
+            // query under load. Ping only connections that sat idle, where a restarted or
+            // failed-over server is likely; a busy connection that breaks fails its query,
+            // which answers 503, and sqlx's release check then discards it.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
                 })
             })
             .acquire_timeout(std::time::Duration::from_secs(5))
