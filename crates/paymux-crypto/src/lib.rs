@@ -3,6 +3,15 @@
 //!
 //! Everything runs on aws-lc-rs (the same library rustls and sqlx's TLS already link), see
 //! `shared/reference/stack.md` §2.1 for the measurements behind that choice.
+//!
+//! The payment channels bring their own primitives (MD5 and HMAC-SHA256 signatures, AES-GCM and
+//! AES-ECB notifications); those live in [`digest`] and [`cipher`] so every crate uses one
+//! implementation of each.
+
+pub mod cipher;
+pub mod digest;
+
+pub use cipher::CipherError;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKey};
