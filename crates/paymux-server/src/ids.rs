@@ -57,6 +57,15 @@ pub fn charge() -> String {
 pub fn refund() -> String {
     format!("re_{}", ordered())
 }
+pub fn webhook_endpoint() -> String {
+    format!("we_{}", ordered())
+}
+pub fn webhook_delivery() -> String {
+    format!("whd_{}", ordered())
+}
+pub fn webhook_attempt() -> String {
+    format!("wha_{}", ordered())
+}
 pub fn event() -> String {
     format!("evt_{}", ordered())
 }

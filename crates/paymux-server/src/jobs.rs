@@ -46,6 +46,10 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
         for job in &due {
             run_one(state, job.clone()).await;
         }
+        if !due.is_empty() {
+            // Jobs record events (refund.succeeded), which may have webhooks to deliver.
+            state.webhooks_wake.notify_one();
+        }
         if (due.len() as i64) < BATCH {
             break;
         }

@@ -14,6 +14,7 @@ pub mod payments;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use state::{AppState, Settings};

@@ -30,6 +30,7 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
     let platform_key = bootstrap::ensure_platform_key(&db, clock.now_secs()).await?;
     let state = AppState::new(db, clock, options.settings, platform_key);
     tokio::spawn(crate::jobs::run(state.clone()));
+    tokio::spawn(crate::webhooks::dispatcher::Dispatcher::new(state.clone())?.run());
 
     let listener = tokio::net::TcpListener::bind(options.listen).await?;
     let address = listener.local_addr()?;

@@ -25,6 +25,12 @@ pub struct Settings {
     pub sign_responses: bool,
     /// How long a worker holds a job it claimed before another node may take it over, in ms.
     pub job_lease_ms: i64,
+    /// How long one webhook attempt may take (connect, send, answer), in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Attempts in flight per webhook endpoint, across all nodes.
+    pub webhook_concurrency: i64,
+    /// Networks webhooks must not be sent to (empty: none denied, for local development).
+    pub webhook_deny_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -36,6 +42,9 @@ impl Default for Settings {
             public_url: None,
             sign_responses: true,
             job_lease_ms: 30_000,
+            webhook_timeout_ms: 5_000,
+            webhook_concurrency: 8,
+            webhook_deny_networks: Vec::new(),
         }
     }
 }
@@ -45,10 +54,12 @@ pub struct AppState {
     pub db: Db,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
-    /// Signs every API response and (later) every webhook.
+    /// Signs every API response and every webhook.
     pub platform_key: Arc<SigningKey>,
     /// Wakes the job worker when new work is written.
     pub jobs_wake: Arc<Notify>,
+    /// Wakes the webhook dispatcher when events are written.
+    pub webhooks_wake: Arc<Notify>,
     merchant_keys: Arc<Mutex<HashMap<String, Arc<VerifyingKey>>>>,
 }
 
@@ -60,8 +71,16 @@ impl AppState {
             settings: Arc::new(settings),
             platform_key: Arc::new(platform_key),
             jobs_wake: Arc::new(Notify::new()),
+            webhooks_wake: Arc::new(Notify::new()),
             merchant_keys: Arc::default(),
         }
+    }
+
+    /// Tells the background workers that a write may have left work for them (a job, a
+    /// webhook delivery); each looks at once instead of at its next poll.
+    pub fn wake_workers(&self) {
+        self.jobs_wake.notify_one();
+        self.webhooks_wake.notify_one();
     }
 
     /// Parses a merchant public key once per distinct PEM (verification happens per request).

@@ -22,6 +22,9 @@ pub struct FileConfig {
     pub database_pool_size: Option<u32>,
     pub job_lease_secs: Option<i64>,
     pub database_statement_timeout_ms: Option<u64>,
+    pub webhook_timeout_ms: Option<u64>,
+    pub webhook_concurrency: Option<i64>,
+    pub webhook_deny_networks: Option<Vec<String>>,
 }
 
 impl FileConfig {

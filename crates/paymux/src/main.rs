@@ -1,9 +1,10 @@
-//! The `paymux` command: `serve`, `init`, `keys`, `migrate`.
+//! The `paymux` command: `serve`, `init`, `keys`, `webhooks`, `migrate`, `db copy`.
 //!
 //! Every storage and server flag can also come from the environment (`PAYMUX_…`) or a TOML
 //! config file (`--config`); a flag beats the environment, which beats the file.
 
 mod config;
+mod webhooks_cli;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -42,6 +43,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Manage webhook endpoints; see and resend deliveries.
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks_cli::WebhooksCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Print JSON instead of text
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -113,6 +124,16 @@ struct ServeArgs {
     /// How long a node holds a background job before another node may take it over, in seconds [default: 30]
     #[arg(long, env = "PAYMUX_JOB_LEASE_SECS")]
     job_lease_secs: Option<i64>,
+    /// How long one webhook attempt may take before it counts as failed, in milliseconds [default: 5000]
+    #[arg(long, env = "PAYMUX_WEBHOOK_TIMEOUT_MS")]
+    webhook_timeout_ms: Option<u64>,
+    /// Webhook attempts in flight per endpoint, across all nodes [default: 8]
+    #[arg(long, env = "PAYMUX_WEBHOOK_CONCURRENCY")]
+    webhook_concurrency: Option<i64>,
+    /// Networks webhooks must not reach, comma-separated CIDRs or addresses; `private` = loopback,
+    /// private and link-local ranges [default: none]
+    #[arg(long, env = "PAYMUX_WEBHOOK_DENY_NETWORKS", value_delimiter = ',')]
+    webhook_deny_networks: Option<Vec<String>>,
 }
 
 #[derive(Subcommand)]
@@ -209,7 +230,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .job_lease_secs
                     .or(file.job_lease_secs)
                     .map_or(defaults.job_lease_ms, |secs| secs.saturating_mul(1000)),
+                webhook_timeout_ms: args
+                    .webhook_timeout_ms
+                    .or(file.webhook_timeout_ms)
+                    .unwrap_or(defaults.webhook_timeout_ms),
+                webhook_concurrency: args
+                    .webhook_concurrency
+                    .or(file.webhook_concurrency)
+                    .unwrap_or(defaults.webhook_concurrency),
+                webhook_deny_networks: paymux_server::webhooks::sender::parse_networks(
+                    &args
+                        .webhook_deny_networks
+                        .or(file.webhook_deny_networks)
+                        .unwrap_or_default(),
+                )
+                .map_err(|e| anyhow::anyhow!("--webhook-deny-networks: {e}"))?,
             };
+            if settings.webhook_timeout_ms == 0 || settings.webhook_concurrency < 1 {
+                bail!("--webhook-timeout-ms and --webhook-concurrency must be at least 1");
+            }
             if settings.test_refund_delay_ms < 0 || settings.signature_tolerance_secs < 0 {
                 bail!("durations cannot be negative");
             }
@@ -293,6 +332,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 source.join("credentials.json").display()
             );
             Ok(())
+        }
+        Command::Webhooks {
+            command,
+            storage: args,
+            json,
+        } => {
+            let (storage, _) = storage(&args)?;
+            webhooks_cli::run(command, &storage, json, clock).await
         }
         Command::Migrate { storage: args } => {
             let (storage, _) = storage(&args)?;

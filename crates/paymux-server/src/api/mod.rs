@@ -8,6 +8,7 @@ mod openapi;
 pub mod params;
 mod recharges;
 mod refunds;
+mod webhooks;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -17,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use params::QueryParams;
 use serde_json::Value;
 
@@ -125,6 +126,54 @@ pub fn router(state: AppState) -> Router {
             "/v1/events/{id}",
             "Retrieve an event",
             get(events::retrieve),
+        )
+        .add(
+            Method::GET,
+            "/v1/events/{id}/webhook_deliveries",
+            "List an event's webhook deliveries, each with its attempts",
+            get(webhooks::deliveries),
+        )
+        .add(
+            Method::POST,
+            "/v1/events/{id}/resend",
+            "Send an event's webhook again now (optionally to one endpoint)",
+            post(webhooks::resend),
+        )
+        .add(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            "Create a webhook endpoint (its secret is returned once)",
+            post(webhooks::create),
+        )
+        .add(
+            Method::GET,
+            "/v1/webhook_endpoints",
+            "List webhook endpoints",
+            get(webhooks::list),
+        )
+        .add(
+            Method::GET,
+            "/v1/webhook_endpoints/{id}",
+            "Retrieve a webhook endpoint",
+            get(webhooks::retrieve),
+        )
+        .add(
+            Method::POST,
+            "/v1/webhook_endpoints/{id}",
+            "Update a webhook endpoint (url, events, enabled, description)",
+            post(webhooks::update),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/webhook_endpoints/{id}",
+            "Remove a webhook endpoint, cancelling its pending deliveries",
+            delete(webhooks::remove),
+        )
+        .add(
+            Method::POST,
+            "/v1/webhook_endpoints/{id}/test",
+            "Deliver a webhook.test event to this endpoint",
+            post(webhooks::send_test),
         );
     let spec = openapi::document(&routes.documented);
     routes

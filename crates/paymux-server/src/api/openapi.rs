@@ -11,9 +11,13 @@ pub struct Operation {
 
 fn response_schema(op: &Operation) -> &'static str {
     let p = op.path;
-    let is_list = op.method == Method::GET && !p.ends_with('}');
+    let is_list = (op.method == Method::GET && !p.ends_with('}')) || p.ends_with("/resend");
     if is_list {
         "List"
+    } else if p.ends_with("/test") {
+        "Event"
+    } else if p.starts_with("/v1/webhook_endpoints") {
+        "WebhookEndpoint"
     } else if p.contains("/users/") {
         "User"
     } else if p.contains("/refunds") {
@@ -133,6 +137,13 @@ fn schemas() -> Value {
             "type": {"type": "string"}, "data": object(json!({"object": {"type": "object"}}), &["object"]),
             "pending_webhooks": int, "request": str_or_null
         }), &["id", "object", "type", "data"]),
+        "WebhookEndpoint": object(json!({
+            "id": {"type": "string"}, "object": {"const": "webhook_endpoint"}, "created": int,
+            "livemode": {"type": "boolean"}, "url": {"type": "string"},
+            "events": {"type": "array", "items": {"type": "string"}}, "enabled": {"type": "boolean"},
+            "description": str_or_null, "deleted": {"type": "boolean"},
+            "secret": {"type": "string", "description": "whsec_…: only in the answer to the create call"}
+        }), &["id", "object"]),
         "User": object(json!({
             "id": {"type": "string"}, "object": {"const": "user"}, "app": {"type": "string"},
             "available_balance": int, "created": int

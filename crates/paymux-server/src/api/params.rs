@@ -129,6 +129,50 @@ impl BodyParams {
         }
     }
 
+    pub fn optional_bool(&mut self, key: &str) -> ApiResult<Option<bool>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => {
+                let name = self.name(key);
+                Err(ApiError::invalid_param(
+                    &name,
+                    format!("Parameter {name} must be true or false."),
+                ))
+            }
+        }
+    }
+
+    /// A list of strings: a JSON array, or one comma-separated string.
+    pub fn optional_str_list(&mut self, key: &str) -> ApiResult<Option<Vec<String>>> {
+        let name = self.name(key);
+        let invalid = || {
+            ApiError::invalid_param(
+                &name,
+                format!("Parameter {name} must be a list of strings."),
+            )
+        };
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Ok(s),
+                    _ => Err(invalid()),
+                })
+                .collect::<ApiResult<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(invalid()),
+        }
+    }
+
     pub fn required_int(&mut self, key: &str, min: i64, max: i64) -> ApiResult<i64> {
         self.optional_int(key, min, max)?
             .ok_or_else(|| self.missing(key))

@@ -8,6 +8,8 @@ pub enum EventType {
     ChargeReversed,
     RefundSucceeded,
     RechargeSucceeded,
+    /// A test delivery a merchant asked for; goes to one endpoint only.
+    WebhookTest,
 }
 
 impl EventType {
@@ -17,6 +19,7 @@ impl EventType {
             EventType::ChargeReversed => "charge.reversed",
             EventType::RefundSucceeded => "refund.succeeded",
             EventType::RechargeSucceeded => "recharge.succeeded",
+            EventType::WebhookTest => super::webhook::TEST_EVENT_TYPE,
         }
     }
 }

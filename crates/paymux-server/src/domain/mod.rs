@@ -7,6 +7,7 @@ pub mod event;
 pub mod list;
 pub mod recharge;
 pub mod refund;
+pub mod webhook;
 
 /// The identity a request acts as: an account, in test or live mode (set by the key's prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]

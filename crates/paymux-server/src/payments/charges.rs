@@ -123,7 +123,8 @@ pub async fn create(
         return Err(live_channel_unavailable(new.channel));
     }
     let now = state.clock.now_secs();
-    state
+    let scan = new.channel.flow() == Flow::Scan;
+    let value = state
         .db
         .write(move |conn| {
             Box::pin(async move {
@@ -141,7 +142,7 @@ pub async fn create(
                     .ok_or_else(ApiError::internal)?;
                     return duplicate(conn, &charge, &existing, now).await;
                 }
-                let charge = if charge.channel.flow() == Flow::Scan {
+                let charge = if scan {
                     // A scan payment settles while the merchant waits; in test mode at once.
                     settle_payment(conn, &caller, charge, now).await?
                 } else {
@@ -150,7 +151,11 @@ pub async fn create(
                 render_charge(conn, &charge).await
             })
         })
-        .await
+        .await?;
+    if scan {
+        state.wake_workers();
+    }
+    Ok(value)
 }
 
 /// A create whose order_no this app already used: Ping++ returns the first charge when the
@@ -259,7 +264,7 @@ pub async fn test_pay(
         ));
     }
     let now = state.clock.now_secs();
-    state
+    let value = state
         .db
         .write(move |conn| {
             Box::pin(async move {
@@ -273,7 +278,9 @@ pub async fn test_pay(
                 render_charge(conn, &charge).await
             })
         })
-        .await
+        .await?;
+    state.wake_workers();
+    Ok(value)
 }
 
 async fn fail_payment(conn: &mut AnyConnection, charge: Charge, now: i64) -> ApiResult<Charge> {
@@ -348,6 +355,6 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
             })
         })
         .await?;
-    state.jobs_wake.notify_one();
+    state.wake_workers();
     Ok(value)
 }

@@ -12,6 +12,7 @@ use crate::domain::recharge::Recharge;
 use crate::error::ApiResult;
 use crate::ids;
 use crate::store::{self, Page};
+use crate::webhooks;
 use serde_json::Value;
 use sqlx::AnyConnection;
 
@@ -59,6 +60,7 @@ impl<'a> Cause<'a> {
     }
 }
 
+/// Records an event and, in the same transaction, the webhook deliveries it needs.
 pub async fn record_event(
     conn: &mut AnyConnection,
     cause: &Cause<'_>,
@@ -66,7 +68,7 @@ pub async fn record_event(
     object: Value,
     now: i64,
 ) -> ApiResult<Event> {
-    let event = Event {
+    let mut event = Event {
         id: ids::event(),
         account_id: cause.account_id.to_owned(),
         app_id: cause.app_id.to_owned(),
@@ -77,6 +79,14 @@ pub async fn record_event(
         pending_webhooks: 0,
         request_id: cause.request_id.map(str::to_owned),
     };
-    store::events::insert(conn, &event).await?;
+    let deliveries = webhooks::plan(conn, &event, now * 1000).await?;
+    event.pending_webhooks = deliveries.len() as i64;
+    let body = if deliveries.is_empty() {
+        None
+    } else {
+        Some(webhooks::render_body(&event)?)
+    };
+    store::events::insert(conn, &event, body.as_deref()).await?;
+    webhooks::insert_planned(conn, &event, &deliveries).await?;
     Ok(event)
 }

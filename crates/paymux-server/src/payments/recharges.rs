@@ -47,7 +47,8 @@ pub async fn create(
         return Err(super::charges::live_channel_unavailable(new.charge.channel));
     }
     let now = state.clock.now_secs();
-    state
+    let scan = new.charge.channel.flow() == Flow::Scan;
+    let value = state
         .db
         .write(move |conn| {
             Box::pin(async move {
@@ -78,7 +79,7 @@ pub async fn create(
                     metadata: new.metadata,
                 };
                 store::recharges::insert(conn, &recharge).await?;
-                if charge.channel.flow() == Flow::Scan {
+                if scan {
                     settle_payment(conn, &caller, charge, now).await?;
                 }
                 let recharge = store::recharges::get_by_id(conn, &recharge.id)
@@ -87,7 +88,11 @@ pub async fn create(
                 render_recharge(conn, &recharge).await
             })
         })
-        .await
+        .await?;
+    if scan {
+        state.wake_workers();
+    }
+    Ok(value)
 }
 
 /// The recharge's charge was paid: credit the balance and record `recharge.succeeded`.
@@ -202,7 +207,7 @@ pub async fn refund(
             })
         })
         .await?;
-    state.jobs_wake.notify_one();
+    state.wake_workers();
     Ok(value)
 }
 

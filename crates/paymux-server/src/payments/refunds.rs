@@ -50,7 +50,7 @@ pub async fn create(
             })
         })
         .await?;
-    state.jobs_wake.notify_one();
+    state.wake_workers();
     Ok(value)
 }
 

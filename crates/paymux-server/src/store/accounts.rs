@@ -68,6 +68,15 @@ pub async fn first_account(conn: &mut AnyConnection) -> ApiResult<Option<(String
         .transpose()
 }
 
+/// The account's first app: where account-level events (`webhook.test`) are filed.
+pub async fn first_app_of(conn: &mut AnyConnection, account_id: &str) -> ApiResult<Option<String>> {
+    let row = sqlx::query("SELECT id FROM apps WHERE account_id = $1 ORDER BY created, id LIMIT 1")
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| Ok(r.try_get("id")?)).transpose()
+}
+
 pub async fn insert_account(conn: &mut AnyConnection, id: &str, now: i64) -> ApiResult<()> {
     sqlx::query("INSERT INTO accounts (id, created) VALUES ($1, $2)")
         .bind(id)

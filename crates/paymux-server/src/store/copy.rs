@@ -21,6 +21,9 @@ const TABLES: &[&str] = &[
     "recharges",
     "events",
     "jobs",
+    "webhook_endpoints",
+    "webhook_deliveries",
+    "webhook_attempts",
 ];
 
 /// Columns whose sums must match after the copy: the money.

@@ -24,10 +24,16 @@ fn from_row(row: &AnyRow) -> ApiResult<Event> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, e: &Event) -> ApiResult<()> {
+/// Inserts an event; `webhook_body` is its rendered body when webhooks will carry it.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    e: &Event,
+    webhook_body: Option<&str>,
+) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO events (id, account_id, app_id, livemode, created, type, object, \
-         pending_webhooks, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         pending_webhooks, request_id, webhook_body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&e.id)
     .bind(&e.account_id)
@@ -38,6 +44,7 @@ pub async fn insert(conn: &mut AnyConnection, e: &Event) -> ApiResult<()> {
     .bind(e.object.to_string())
     .bind(e.pending_webhooks)
     .bind(e.request_id.as_deref())
+    .bind(webhook_body)
     .execute(conn)
     .await?;
     Ok(())

@@ -9,6 +9,7 @@ pub mod events;
 pub mod jobs;
 pub mod recharges;
 pub mod refunds;
+pub mod webhooks;
 
 pub use db::Db;
 

@@ -21,6 +21,8 @@ pub struct TestServer {
     /// `--data-dir DIR`, plus `--database-url URL` when the tests run on PostgreSQL.
     storage: Vec<String>,
     database: Option<String>,
+    /// The extra `serve` flags it was started with (kept across restarts).
+    extra: Vec<String>,
 }
 
 /// When set (e.g. `postgres://postgres@127.0.0.1:5432/test`), every test server gets a fresh
@@ -174,6 +176,7 @@ impl TestServer {
             http: reqwest::Client::new(),
             storage,
             database,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 
@@ -243,7 +246,8 @@ impl TestServer {
     /// Kills the server without warning (SIGKILL) and starts it again on the same data.
     pub async fn crash_and_restart(&mut self) {
         self.child.kill().await.expect("kill -9");
-        let (child, base) = spawn_serve(self.dir.path(), &self.storage, &[], None).await;
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let (child, base) = spawn_serve(self.dir.path(), &self.storage, &extra, None).await;
         self.child = child;
         self.base = base;
     }

@@ -8,4 +8,5 @@ mod helpers;
 mod nodes;
 mod recharges;
 mod refunds;
+mod webhooks;
 mod wire;

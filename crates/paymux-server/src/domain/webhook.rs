@@ -1,0 +1,223 @@
+//! Webhook endpoints, deliveries and attempts: the rules (which events an endpoint takes, when
+//! the next attempt is due) and their wire shapes. No I/O.
+
+use serde_json::{Value, json};
+
+/// Delay before each retry of a failed delivery, after the attempt that failed: Ping++'s
+/// schedule (seeds 001/002), 10 retries within about 25 hours. The first attempt is immediate.
+pub const RETRY_DELAYS_SECS: [i64; 10] = [
+    5,
+    10,
+    2 * 60,
+    5 * 60,
+    10 * 60,
+    30 * 60,
+    60 * 60,
+    2 * 60 * 60,
+    6 * 60 * 60,
+    15 * 60 * 60,
+];
+
+/// The event types the gateway emits; an endpoint may subscribe to these or to `*` (all).
+pub const EVENT_TYPES: [&str; 5] = [
+    "charge.succeeded",
+    "charge.reversed",
+    "refund.succeeded",
+    "recharge.succeeded",
+    TEST_EVENT_TYPE,
+];
+
+/// Sent by `paymux webhooks test` and `POST /v1/webhook_endpoints/{id}/test`, to that
+/// endpoint alone.
+pub const TEST_EVENT_TYPE: &str = "webhook.test";
+
+pub const ALL_EVENTS: &str = "*";
+
+/// When attempt number `attempt` (1-based) started at `started_ms` and failed, when the next
+/// one is due; `None` once the schedule is used up (the delivery has failed).
+pub fn next_attempt_ms(attempt: i64, started_ms: i64) -> Option<i64> {
+    let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+    RETRY_DELAYS_SECS
+        .get(index)
+        .map(|delay| started_ms + delay * 1000)
+}
+
+/// Test-mode fault injection chosen by a charge's `metadata[pingpp_tc]`, as Ping++ offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestCase {
+    /// `001`: every event is delivered twice (two deliveries per endpoint).
+    Duplicate,
+    /// `002`: first attempts are delayed by five minutes.
+    Delay,
+}
+
+pub const TEST_CASE_DELAY_MS: i64 = 5 * 60 * 1000;
+
+impl TestCase {
+    pub fn from_metadata(metadata: Option<&Value>) -> Option<Self> {
+        match metadata?.get("pingpp_tc")?.as_str()? {
+            "001" => Some(TestCase::Duplicate),
+            "002" => Some(TestCase::Delay),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    pub id: String,
+    pub account_id: String,
+    pub livemode: bool,
+    pub url: String,
+    /// Subscribed event types; `["*"]` for all.
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub created: i64,
+}
+
+impl Endpoint {
+    pub fn takes(&self, event_type: &str) -> bool {
+        self.events
+            .iter()
+            .any(|e| e == ALL_EVENTS || e == event_type)
+    }
+
+    /// The wire object. The secret is shown only when the endpoint is created.
+    pub fn to_wire(&self, secret: Option<&str>) -> Value {
+        let mut object = json!({
+            "id": self.id,
+            "object": "webhook_endpoint",
+            "created": self.created,
+            "livemode": self.livemode,
+            "url": self.url,
+            "events": self.events,
+            "enabled": self.enabled,
+            "description": self.description,
+        });
+        if let (Some(secret), Some(map)) = (secret, object.as_object_mut()) {
+            map.insert("secret".into(), json!(secret));
+        }
+        object
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    /// The endpoint was removed before the delivery finished.
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_ms: i64,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+impl Delivery {
+    pub fn to_wire(&self, attempts: Vec<Value>) -> Value {
+        let pending = self.status == DeliveryStatus::Pending.as_str();
+        json!({
+            "id": self.id,
+            "object": "webhook_delivery",
+            "event": self.event_id,
+            "endpoint": self.endpoint_id,
+            "status": self.status,
+            "attempt_count": self.attempts,
+            "next_attempt_at_ms": if pending { Some(self.next_attempt_ms) } else { None },
+            "created_ms": self.created_ms,
+            "finished_ms": self.finished_ms,
+            "attempts": attempts,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: String,
+    pub delivery_id: String,
+    pub event_id: String,
+    pub endpoint_id: String,
+    pub number: i64,
+    pub due_ms: i64,
+    pub started_ms: i64,
+    pub url: String,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub response_excerpt: Option<String>,
+    pub error: Option<String>,
+    pub succeeded: bool,
+}
+
+impl Attempt {
+    pub fn to_wire(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "webhook_attempt",
+            "delivery": self.delivery_id,
+            "event": self.event_id,
+            "endpoint": self.endpoint_id,
+            "number": self.number,
+            "due_ms": self.due_ms,
+            "started_ms": self.started_ms,
+            "url": self.url,
+            "status_code": self.status_code,
+            "latency_ms": self.latency_ms,
+            "response": self.response_excerpt,
+            "error": self.error,
+            "succeeded": self.succeeded,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_is_ping_plus_plus_and_ends_after_ten_retries() {
+        assert_eq!(next_attempt_ms(1, 1_000), Some(6_000));
+        assert_eq!(next_attempt_ms(2, 0), Some(10_000));
+        assert_eq!(next_attempt_ms(10, 0), Some(15 * 3600 * 1000));
+        assert_eq!(next_attempt_ms(11, 0), None);
+        assert_eq!(next_attempt_ms(0, 0), None);
+        let total: i64 = RETRY_DELAYS_SECS.iter().sum();
+        assert!(total < 25 * 3600, "within 25 hours");
+    }
+
+    #[test]
+    fn test_cases_come_from_metadata() {
+        let meta = json!({"pingpp_tc": "001"});
+        assert_eq!(
+            TestCase::from_metadata(Some(&meta)),
+            Some(TestCase::Duplicate)
+        );
+        let meta = json!({"pingpp_tc": "002"});
+        assert_eq!(TestCase::from_metadata(Some(&meta)), Some(TestCase::Delay));
+        assert_eq!(
+            TestCase::from_metadata(Some(&json!({"pingpp_tc": "003"}))),
+            None
+        );
+        assert_eq!(TestCase::from_metadata(None), None);
+    }
+}

@@ -1,0 +1,222 @@
+//! The delivery worker: claims due deliveries, attempts them concurrently, records each attempt.
+//!
+//! Each endpoint gets at most `webhook_concurrency` attempts at a time (counted through the
+//! leases, so across all nodes), and every attempt runs in its own task: a slow or dead endpoint
+//! holds only its own slots and never delays deliveries to others.
+
+use super::sender::{Outcome, Sender};
+use crate::domain::webhook::{Attempt, next_attempt_ms};
+use crate::error::ApiResult;
+use crate::ids;
+use crate::state::AppState;
+use crate::store::webhooks::{AfterAttempt, Claimed};
+use crate::store::{self};
+use paymux_webhook::{
+    EndpointSecret, ID_HEADER, PINGPP_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Longest sleep between looks at the table (deliveries written by another node or by the CLI
+/// are seen then).
+const IDLE_POLL_MS: i64 = 1000;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    state: AppState,
+    sender: Arc<Sender>,
+}
+
+impl Dispatcher {
+    pub fn new(state: AppState) -> anyhow::Result<Self> {
+        let settings = &state.settings;
+        let timeout = Duration::from_millis(settings.webhook_timeout_ms);
+        let sender = Sender::new(timeout, settings.webhook_deny_networks.clone())?;
+        Ok(Self {
+            state,
+            sender: Arc::new(sender),
+        })
+    }
+
+    /// Runs forever: claims what is due, attempts it in background tasks, sleeps until the next
+    /// delivery falls due, new ones are written, or an attempt ends (freeing a slot).
+    pub async fn run(self) {
+        let mut running = JoinSet::new();
+        loop {
+            let next_due = match self.claim_due().await {
+                Ok((claimed, next_due)) => {
+                    for delivery in claimed {
+                        let this = self.clone();
+                        running.spawn(async move { this.attempt(delivery).await });
+                    }
+                    next_due
+                }
+                Err(error) => {
+                    tracing::error!(%error, "webhook dispatcher pass failed");
+                    None
+                }
+            };
+            let now = self.state.clock.now_ms();
+            let wait = next_due.map_or(IDLE_POLL_MS, |due| (due - now).clamp(0, IDLE_POLL_MS));
+            let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.state.webhooks_wake.notified() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+    }
+
+    /// Attempts every delivery due now, waits for the attempts, and returns when the next one
+    /// falls due. Tests with a manual clock call this directly.
+    pub async fn run_due(&self) -> ApiResult<Option<i64>> {
+        loop {
+            let (claimed, next_due) = self.claim_due().await?;
+            if claimed.is_empty() {
+                return Ok(next_due);
+            }
+            let mut running = JoinSet::new();
+            for delivery in claimed {
+                let this = self.clone();
+                running.spawn(async move { this.attempt(delivery).await });
+            }
+            while running.join_next().await.is_some() {}
+        }
+    }
+
+    /// Leases what is due, within each endpoint's free slots; also says when to look again.
+    async fn claim_due(&self) -> ApiResult<(Vec<Claimed>, Option<i64>)> {
+        let now_ms = self.state.clock.now_ms();
+        let settings = &self.state.settings;
+        // Leased for the attempt's timeout plus the job lease, so a slow database write after
+        // the attempt does not let another node attempt it again.
+        let lease_until = now_ms
+            + i64::try_from(settings.webhook_timeout_ms).unwrap_or(i64::MAX / 4)
+            + settings.job_lease_ms;
+        let concurrency = settings.webhook_concurrency;
+        self.state
+            .db
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut claimed = Vec::new();
+                    for (endpoint_id, busy) in store::webhooks::due_endpoints(conn, now_ms).await? {
+                        let free = concurrency - busy;
+                        if free > 0 {
+                            claimed.extend(
+                                store::webhooks::claim(
+                                    conn,
+                                    &endpoint_id,
+                                    now_ms,
+                                    lease_until,
+                                    free,
+                                )
+                                .await?,
+                            );
+                        }
+                    }
+                    let next_due = store::webhooks::next_due_ms(conn).await?;
+                    Ok((claimed, next_due))
+                })
+            })
+            .await
+    }
+
+    async fn attempt(&self, claimed: Claimed) {
+        let state = &self.state;
+        // PKCS#1 v1.5 signatures are deterministic: signing again after a crash gives the same
+        // bytes, so "signed once" holds even before the signature is stored.
+        let signature = match &claimed.signature {
+            Some(signature) => signature.clone(),
+            None => state.platform_key.sign_base64(claimed.body.as_bytes()),
+        };
+        let started_ms = state.clock.now_ms();
+        let outcome = match self.headers(&claimed, &signature, started_ms / 1000) {
+            Ok(headers) => {
+                self.sender
+                    .post(&claimed.url, headers, claimed.body.clone())
+                    .await
+            }
+            Err(error) => Outcome {
+                status_code: None,
+                latency_ms: 0,
+                response_excerpt: None,
+                error: Some(error),
+            },
+        };
+        let number = claimed.attempts + 1;
+        let after = if outcome.delivered() {
+            AfterAttempt::Succeeded
+        } else {
+            match next_attempt_ms(number, started_ms) {
+                Some(due) => AfterAttempt::RetryAt(due),
+                None => AfterAttempt::Failed,
+            }
+        };
+        match after {
+            AfterAttempt::Failed => tracing::warn!(
+                delivery = %claimed.delivery_id, event = %claimed.event_id,
+                "webhook delivery failed after its last attempt"
+            ),
+            AfterAttempt::RetryAt(_) => tracing::info!(
+                delivery = %claimed.delivery_id, attempt = number,
+                status = ?outcome.status_code, error = ?outcome.error,
+                "webhook attempt failed; retrying later"
+            ),
+            AfterAttempt::Succeeded => {}
+        }
+        let attempt = Attempt {
+            id: ids::webhook_attempt(),
+            delivery_id: claimed.delivery_id.clone(),
+            event_id: claimed.event_id.clone(),
+            endpoint_id: claimed.endpoint_id.clone(),
+            number,
+            due_ms: claimed.due_ms,
+            started_ms,
+            url: claimed.url.clone(),
+            status_code: outcome.status_code.map(i64::from),
+            latency_ms: outcome.latency_ms,
+            response_excerpt: outcome.response_excerpt,
+            error: outcome.error,
+            succeeded: matches!(after, AfterAttempt::Succeeded),
+        };
+        let lease = claimed.lease_until_ms;
+        let recorded = state
+            .db
+            .write(move |conn| {
+                Box::pin(async move {
+                    store::webhooks::record_attempt(conn, &attempt, lease, after, &signature).await
+                })
+            })
+            .await;
+        if let Err(error) = recorded {
+            // The lease runs out and the delivery is attempted again: at least once, not lost.
+            tracing::error!(%error, delivery = %claimed.delivery_id, "could not record a webhook attempt");
+        }
+    }
+
+    fn headers(
+        &self,
+        claimed: &Claimed,
+        signature: &str,
+        timestamp: i64,
+    ) -> Result<HeaderMap, String> {
+        let secret = EndpointSecret::parse(&claimed.secret)
+            .map_err(|_| "the endpoint's stored secret is unreadable".to_owned())?;
+        let replay_signature =
+            secret.sign(&claimed.delivery_id, timestamp, claimed.body.as_bytes());
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            (PINGPP_SIGNATURE_HEADER, signature.to_owned()),
+            (ID_HEADER, claimed.delivery_id.clone()),
+            (TIMESTAMP_HEADER, timestamp.to_string()),
+            (SIGNATURE_HEADER, replay_signature),
+        ] {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+            let value = HeaderValue::from_str(&value).map_err(|e| e.to_string())?;
+            headers.insert(name, value);
+        }
+        Ok(headers)
+    }
+}
