@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// What a merchant can read back: every list the API offers for this data.
-async fn snapshot(server: &TestServer, base: &str) -> Vec<Value> {
+async fn snapshot(server: &TestServer, base: &str, event: &str) -> Vec<Value> {
     let app = &server.creds.app_id;
     let mut views = Vec::new();
     for path in [
@@ -13,6 +13,8 @@ async fn snapshot(server: &TestServer, base: &str) -> Vec<Value> {
         "/v1/events?limit=100".to_owned(),
         format!("/v1/apps/{app}/recharges?per_page=100"),
         format!("/v1/apps/{app}/users/u_copy"),
+        "/v1/webhook_endpoints".to_owned(),
+        format!("/v1/events/{event}/webhook_deliveries"),
     ] {
         let (status, body) =
             TestServer::send(server.request_to(base, reqwest::Method::GET, &path)).await;
@@ -31,6 +33,17 @@ async fn db_copy_moves_a_populated_sqlite_directory_into_postgresql() {
     // Refunds stay pending (their completion job must move too).
     let server = TestServer::start_sqlite(&["--test-refund-delay-ms", "600000"]).await;
     let app = server.creds.app_id.clone();
+    // A webhook receiver, so deliveries and their attempts move too.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let receiver = axum::Router::new().route("/hook", axum::routing::post(|| async { "ok" }));
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (status, _) = server
+        .post("/v1/webhook_endpoints", json!({"url": hook}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     for amount in [100, 250, 999] {
         let charge = server.paid_charge(amount).await;
         let path = format!("/v1/charges/{}/refunds", charge["id"].as_str().expect("id"));
@@ -50,7 +63,13 @@ async fn db_copy_moves_a_populated_sqlite_directory_into_postgresql() {
         .post(&format!("/v1/apps/{app}/recharges"), recharge)
         .await;
     assert_eq!(status, StatusCode::OK);
-    let before = snapshot(&server, &server.base).await;
+    let events = server.events(None).await;
+    for event in &events {
+        let path = format!("/v1/events/{}", event["id"].as_str().expect("id"));
+        server.wait_for(&path, "pending_webhooks", json!(0)).await;
+    }
+    let first_event = events[0]["id"].as_str().expect("id").to_owned();
+    let before = snapshot(&server, &server.base, &first_event).await;
 
     let (_, url) = create_database(&admin_url).await;
     let dir = server.dir.path().to_str().expect("utf8").to_owned();
@@ -68,12 +87,16 @@ async fn db_copy_moves_a_populated_sqlite_directory_into_postgresql() {
         stderr.contains("jobs: 3 rows"),
         "the pending refund jobs moved: {stderr}"
     );
+    assert!(
+        stderr.contains(&format!("webhook_deliveries: {} rows", events.len())),
+        "one delivery per event moved: {stderr}"
+    );
 
     // The same data directory, served from PostgreSQL: every view is the same.
     let storage = ["--data-dir", &dir, "--database-url", &url].map(str::to_owned);
     let log_dir = tempfile::tempdir().expect("dir");
     let (_pg, base) = spawn_serve(log_dir.path(), &storage, &[], None).await;
-    let after = snapshot(&server, &base).await;
+    let after = snapshot(&server, &base, &first_event).await;
     assert_eq!(before, after);
     assert_eq!(after[3]["available_balance"], 5500);
 

@@ -150,6 +150,68 @@ async fn every_refund_completes_once_with_two_workers() {
 }
 
 #[tokio::test]
+async fn every_webhook_is_delivered_once_with_two_dispatchers() {
+    let Some((server, node)) = two_nodes(&[]).await else {
+        return;
+    };
+    // A receiver that counts deliveries per event id.
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let record = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                let event: Value = serde_json::from_slice(&body).expect("json");
+                let id = event["id"].as_str().expect("id").to_owned();
+                record.lock().expect("lock").push(id);
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (status, _) = server
+        .post("/v1/webhook_endpoints", json!({"url": hook}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Events recorded on both nodes; both dispatchers claim from the same table.
+    for i in 0..30 {
+        let base = if i % 2 == 0 { &server.base } else { &node.base };
+        let body = server.charge_body(
+            "alipay_scan",
+            json!({"scan_code": "286648048691290423", "terminal_id": "T1"}),
+        );
+        let (status, charge) = TestServer::send(
+            server
+                .request_to(base, Method::POST, "/v1/charges")
+                .json(&body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{charge}");
+    }
+    let events = server.events(Some("charge.succeeded")).await;
+    assert_eq!(events.len(), 30);
+    for event in &events {
+        let path = format!("/v1/events/{}", event["id"].as_str().expect("id"));
+        server.wait_for(&path, "pending_webhooks", json!(0)).await;
+    }
+    let mut delivered = seen.lock().expect("lock").clone();
+    delivered.sort();
+    let before = delivered.len();
+    delivered.dedup();
+    assert_eq!(
+        before, 30,
+        "each event delivered exactly once: {before} deliveries"
+    );
+    assert_eq!(delivered.len(), 30);
+}
+
+#[tokio::test]
 async fn a_job_abandoned_by_a_killed_node_is_finished_by_another_after_its_lease() {
     // Node A never completes refunds by itself (ten-minute delay) and is killed holding a lease.
     let Some((server, mut node_a)) = two_nodes(&["--test-refund-delay-ms", "600000"]).await else {
