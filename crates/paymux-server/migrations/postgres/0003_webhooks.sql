@@ -38,7 +38,13 @@ CREATE TABLE webhook_deliveries (
     created_ms BIGINT NOT NULL,
     finished_ms BIGINT
 );
-CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, next_attempt_ms)
+-- What the dispatcher reads on every pass, each bounded by what it returns: an endpoint's
+-- next due deliveries, its leased ones (its attempts in flight), and the earliest due time.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_ms)
+    WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id, lease_until_ms)
+    WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_next ON webhook_deliveries (next_attempt_ms)
     WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id);
 

@@ -195,26 +195,32 @@ pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -
     Ok(())
 }
 
-/// Endpoints with deliveries due now, and how many of each endpoint's deliveries are leased
-/// (being attempted, on any node).
-pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> ApiResult<Vec<(String, i64)>> {
+/// Endpoints with deliveries due now (read through the due index: one entry per due delivery,
+/// so this is the one query whose cost grows with a backlog; it runs only on full passes).
+pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> ApiResult<Vec<String>> {
     let rows = sqlx::query(
-        "SELECT endpoint_id, \
-           SUM(CASE WHEN lease_until_ms > $1 THEN 1 ELSE 0 END) AS busy, \
-           SUM(CASE WHEN lease_until_ms <= $1 AND next_attempt_ms <= $1 THEN 1 ELSE 0 END) AS due \
-         FROM webhook_deliveries WHERE status = 'pending' GROUP BY endpoint_id",
+        "SELECT DISTINCT endpoint_id FROM webhook_deliveries \
+         WHERE status = 'pending' AND next_attempt_ms <= $1",
     )
     .bind(now_ms)
     .fetch_all(conn)
     .await?;
-    let mut endpoints = Vec::new();
-    for row in &rows {
-        let due: i64 = row.try_get("due")?;
-        if due > 0 {
-            endpoints.push((row.try_get("endpoint_id")?, row.try_get("busy")?));
-        }
-    }
-    Ok(endpoints)
+    rows.iter()
+        .map(|row| Ok(row.try_get("endpoint_id")?))
+        .collect()
+}
+
+/// How many of an endpoint's deliveries are leased now: its attempts in flight, on any node.
+pub async fn busy(conn: &mut AnyConnection, endpoint_id: &str, now_ms: i64) -> ApiResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM webhook_deliveries \
+         WHERE endpoint_id = $1 AND status = 'pending' AND lease_until_ms > $2",
+    )
+    .bind(endpoint_id)
+    .bind(now_ms)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get("n")?)
 }
 
 /// A delivery leased to this worker, with what its attempt needs.
@@ -365,12 +371,11 @@ pub async fn record_attempt(
     Ok(())
 }
 
-/// When the earliest pending delivery can next be claimed (due, and any lease lapsed).
+/// When the earliest pending delivery falls due (it may be leased right now; a worker that
+/// finds nothing to claim waits for an attempt to end or its next poll).
 pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
     let row = sqlx::query(
-        "SELECT MIN(CASE WHEN lease_until_ms > next_attempt_ms THEN lease_until_ms \
-                    ELSE next_attempt_ms END) AS due \
-         FROM webhook_deliveries WHERE status = 'pending'",
+        "SELECT MIN(next_attempt_ms) AS due FROM webhook_deliveries WHERE status = 'pending'",
     )
     .fetch_one(conn)
     .await?;

@@ -23,6 +23,13 @@ use tokio::task::JoinSet;
 /// are seen then).
 const IDLE_POLL_MS: i64 = 1000;
 
+/// What a claim pass looks at.
+enum Pass {
+    Full,
+    /// One endpoint, after one of its attempts ended.
+    Endpoint(String),
+}
+
 #[derive(Clone)]
 pub struct Dispatcher {
     state: AppState,
@@ -40,16 +47,23 @@ impl Dispatcher {
         })
     }
 
-    /// Runs forever: claims what is due, attempts it in background tasks, sleeps until the next
-    /// delivery falls due, new ones are written, or an attempt ends (freeing a slot).
+    /// Runs forever. A full pass (at start, when woken because deliveries were written, and at
+    /// least every second for other nodes' work and lapsed leases) claims what is due for every
+    /// endpoint; when an attempt ends, only its endpoint is looked at again, for its freed slot.
     pub async fn run(self) {
-        let mut running = JoinSet::new();
+        let mut running: JoinSet<String> = JoinSet::new();
+        let mut pass = Pass::Full;
         loop {
-            let next_due = match self.claim_due().await {
+            let now = self.state.clock.now_ms();
+            let next_due = match self.claim(&pass).await {
                 Ok((claimed, next_due)) => {
                     for delivery in claimed {
                         let this = self.clone();
-                        running.spawn(async move { this.attempt(delivery).await });
+                        running.spawn(async move {
+                            let endpoint = delivery.endpoint_id.clone();
+                            this.attempt(delivery).await;
+                            endpoint
+                        });
                     }
                     next_due
                 }
@@ -58,14 +72,21 @@ impl Dispatcher {
                     None
                 }
             };
-            let now = self.state.clock.now_ms();
-            let wait = next_due.map_or(IDLE_POLL_MS, |due| (due - now).clamp(0, IDLE_POLL_MS));
+            // Something due already but not claimed waits for a free slot (an attempt ending)
+            // or another node; so sleep until the next due time only when it lies ahead.
+            let wait = match next_due {
+                Some(due) if due > now => (due - now).min(IDLE_POLL_MS),
+                _ => IDLE_POLL_MS,
+            };
             let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.state.webhooks_wake.notified() => {}
-                Some(_) = running.join_next(), if !running.is_empty() => {}
-            }
+            pass = tokio::select! {
+                () = tokio::time::sleep(wait) => Pass::Full,
+                () = self.state.webhooks_wake.notified() => Pass::Full,
+                Some(done) = running.join_next(), if !running.is_empty() => match done {
+                    Ok(endpoint) => Pass::Endpoint(endpoint),
+                    Err(_) => Pass::Full,
+                },
+            };
         }
     }
 
@@ -73,7 +94,7 @@ impl Dispatcher {
     /// falls due. Tests with a manual clock call this directly.
     pub async fn run_due(&self) -> ApiResult<Option<i64>> {
         loop {
-            let (claimed, next_due) = self.claim_due().await?;
+            let (claimed, next_due) = self.claim(&Pass::Full).await?;
             if claimed.is_empty() {
                 return Ok(next_due);
             }
@@ -86,8 +107,9 @@ impl Dispatcher {
         }
     }
 
-    /// Leases what is due, within each endpoint's free slots; also says when to look again.
-    async fn claim_due(&self) -> ApiResult<(Vec<Claimed>, Option<i64>)> {
+    /// Leases what is due within each endpoint's free slots (every endpoint with due work, or
+    /// one); also says when the earliest pending delivery falls due.
+    async fn claim(&self, pass: &Pass) -> ApiResult<(Vec<Claimed>, Option<i64>)> {
         let now_ms = self.state.clock.now_ms();
         let settings = &self.state.settings;
         // Leased for the attempt's timeout plus the job lease, so a slow database write after
@@ -96,13 +118,22 @@ impl Dispatcher {
             + i64::try_from(settings.webhook_timeout_ms).unwrap_or(i64::MAX / 4)
             + settings.job_lease_ms;
         let concurrency = settings.webhook_concurrency;
+        let only = match pass {
+            Pass::Full => None,
+            Pass::Endpoint(id) => Some(id.clone()),
+        };
         self.state
             .db
             .write(move |conn| {
                 Box::pin(async move {
+                    let endpoints = match only {
+                        Some(id) => vec![id],
+                        None => store::webhooks::due_endpoints(conn, now_ms).await?,
+                    };
                     let mut claimed = Vec::new();
-                    for (endpoint_id, busy) in store::webhooks::due_endpoints(conn, now_ms).await? {
-                        let free = concurrency - busy;
+                    for endpoint_id in endpoints {
+                        let free =
+                            concurrency - store::webhooks::busy(conn, &endpoint_id, now_ms).await?;
                         if free > 0 {
                             claimed.extend(
                                 store::webhooks::claim(
