@@ -61,6 +61,15 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
 }
 
 async fn run_one(state: &AppState, job: Job) {
+    if matches!(
+        job.kind.as_str(),
+        payments::live::CHARGE_QUERY
+            | payments::live::CHARGE_POLL
+            | payments::live::REFUND_SUBMIT
+            | payments::live::REFUND_QUERY
+    ) {
+        return run_channel_job(state, job).await;
+    }
     let now_ms = state.clock.now_ms();
     let now = state.clock.now_secs();
     let id = job.id.clone();
@@ -101,5 +110,34 @@ async fn run_one(state: &AppState, job: Job) {
         if let Err(error) = retry {
             tracing::error!(%error, "could not reschedule a failed job");
         }
+    }
+}
+
+/// A job that talks to a channel: the call happens outside any database write, then the job
+/// is finished or moved to when it should run again.
+async fn run_channel_job(state: &AppState, job: Job) {
+    let outcome = payments::live::run_job(state, &job).await;
+    let id = job.id.clone();
+    let retry_at = match outcome {
+        Ok(payments::live::JobOutcome::Done) => None,
+        Ok(payments::live::JobOutcome::RetryAt(due)) => Some(due),
+        Err(error) => {
+            tracing::warn!(job = %id, %error, "channel job failed; retrying in a minute");
+            Some(state.clock.now_ms() + 60_000)
+        }
+    };
+    let written = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                match retry_at {
+                    None => store::jobs::finish(conn, &id).await,
+                    Some(due) => store::jobs::retry_at(conn, &id, due).await,
+                }
+            })
+        })
+        .await;
+    if let Err(error) = written {
+        tracing::error!(%error, "could not record a channel job's outcome");
     }
 }

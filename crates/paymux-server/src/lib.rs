@@ -5,12 +5,14 @@
 
 pub mod api;
 pub mod bootstrap;
+pub mod channels;
 pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod ids;
 pub mod jobs;
 pub mod payments;
+pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod store;

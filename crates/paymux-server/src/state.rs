@@ -31,6 +31,9 @@ pub struct Settings {
     pub webhook_concurrency: i64,
     /// Networks webhooks must not be sent to (empty: none denied, for local development).
     pub webhook_deny_networks: Vec<ipnet::IpNet>,
+    /// Seals channel secrets at rest (`PAYMUX_SECRETS_KEY`); without it channels cannot be
+    /// configured.
+    pub secrets_key: Option<crate::secrets::SecretsKey>,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             webhook_timeout_ms: 5_000,
             webhook_concurrency: 8,
             webhook_deny_networks: Vec::new(),
+            secrets_key: None,
         }
     }
 }

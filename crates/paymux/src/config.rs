@@ -25,6 +25,7 @@ pub struct FileConfig {
     pub webhook_timeout_ms: Option<u64>,
     pub webhook_concurrency: Option<i64>,
     pub webhook_deny_networks: Option<Vec<String>>,
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl FileConfig {

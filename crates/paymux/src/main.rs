@@ -1,9 +1,12 @@
-//! The `paymux` command: `serve`, `init`, `keys`, `webhooks`, `migrate`, `db copy`.
+//! The `paymux` command: `serve`, `init`, `keys`, `channels`, `webhooks`, `migrate`, `db copy`,
+//! `simulate`.
 //!
 //! Every storage and server flag can also come from the environment (`PAYMUX_…`) or a TOML
 //! config file (`--config`); a flag beats the environment, which beats the file.
 
+mod channels_cli;
 mod config;
+mod simulate_cli;
 mod webhooks_cli;
 
 use anyhow::{Context, bail};
@@ -44,6 +47,13 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Configure an app's payment providers (WeChat Pay, Alipay, UnionPay).
+    Channels {
+        #[command(subcommand)]
+        command: channels_cli::ChannelsCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Manage webhook endpoints; see and resend deliveries.
     Webhooks {
         #[command(subcommand)]
@@ -53,6 +63,11 @@ enum Command {
         /// Print JSON instead of text
         #[arg(long, global = true)]
         json: bool,
+    },
+    /// Run a channel simulator (WeChat Pay v2, Alipay) that speaks the channel's protocol.
+    Simulate {
+        #[command(subcommand)]
+        command: simulate_cli::SimulateCommand,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -97,6 +112,9 @@ struct StorageArgs {
     /// TOML config file
     #[arg(long, env = "PAYMUX_CONFIG", global = true)]
     config: Option<PathBuf>,
+    /// File holding the key that seals channel secrets (32 bytes, base64); or set PAYMUX_SECRETS_KEY
+    #[arg(long, env = "PAYMUX_SECRETS_KEY_FILE", global = true)]
+    secrets_key_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -245,6 +263,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or_default(),
                 )
                 .map_err(|e| anyhow::anyhow!("--webhook-deny-networks: {e}"))?,
+                secrets_key: channels_cli::secrets_key(
+                    args.storage
+                        .secrets_key_file
+                        .as_deref()
+                        .or(file.secrets_key_file.as_deref()),
+                )?,
             };
             if settings.webhook_timeout_ms == 0 || settings.webhook_concurrency < 1 {
                 bail!("--webhook-timeout-ms and --webhook-concurrency must be at least 1");
@@ -333,6 +357,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Channels {
+            command,
+            storage: args,
+        } => {
+            let (storage, file) = storage(&args)?;
+            let key = channels_cli::secrets_key(
+                args.secrets_key_file
+                    .as_deref()
+                    .or(file.secrets_key_file.as_deref()),
+            )?;
+            channels_cli::run(command, &storage, key, clock).await
+        }
         Command::Webhooks {
             command,
             storage: args,
@@ -341,6 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (storage, _) = storage(&args)?;
             webhooks_cli::run(command, &storage, json, clock).await
         }
+        Command::Simulate { command } => simulate_cli::run(command).await,
         Command::Migrate { storage: args } => {
             let (storage, _) = storage(&args)?;
             storage.open().await?;

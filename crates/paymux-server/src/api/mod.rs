@@ -1,9 +1,11 @@
 //! HTTP: routes, the Ping++ wire conventions, and response signing.
 
 pub mod auth;
+mod channels;
 mod charges;
 mod events;
 mod mock_pay;
+mod notify;
 mod openapi;
 pub mod params;
 mod recharges;
@@ -117,6 +119,30 @@ pub fn router(state: AppState) -> Router {
         )
         .add(
             Method::GET,
+            "/v1/apps/{app}/channels",
+            "List the app's provider configurations (this key's mode)",
+            get(channels::list),
+        )
+        .add(
+            Method::POST,
+            "/v1/apps/{app}/channels/{provider}",
+            "Configure a provider (wechat, alipay, unionpay) for the app; secrets are sealed and never shown",
+            post(channels::set),
+        )
+        .add(
+            Method::GET,
+            "/v1/apps/{app}/channels/{provider}",
+            "Retrieve a provider configuration (settings, and which secrets are set)",
+            get(channels::retrieve),
+        )
+        .add(
+            Method::DELETE,
+            "/v1/apps/{app}/channels/{provider}",
+            "Remove a provider configuration",
+            delete(channels::remove),
+        )
+        .add(
+            Method::GET,
             "/v1/events",
             "List events (newest first)",
             get(events::list),
@@ -187,6 +213,7 @@ pub fn router(state: AppState) -> Router {
             get(|| async { json_response(StatusCode::OK, &serde_json::json!({"ok": true})) }),
         )
         .route("/mock/pay", get(mock_pay::page).post(mock_pay::submit))
+        .route("/notify/wechat/{app}/{mode}", post(notify::wechat))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -18,6 +18,8 @@ fn response_schema(op: &Operation) -> &'static str {
         "Event"
     } else if p.starts_with("/v1/webhook_endpoints") {
         "WebhookEndpoint"
+    } else if p.contains("/channels") {
+        "ChannelConfig"
     } else if p.contains("/users/") {
         "User"
     } else if p.contains("/refunds") {
@@ -144,6 +146,13 @@ fn schemas() -> Value {
             "description": str_or_null, "deleted": {"type": "boolean"},
             "secret": {"type": "string", "description": "whsec_…: only in the answer to the create call"}
         }), &["id", "object"]),
+        "ChannelConfig": object(json!({
+            "object": {"const": "channel_config"}, "app": {"type": "string"},
+            "provider": {"type": "string", "enum": ["wechat", "alipay", "unionpay"]},
+            "livemode": {"type": "boolean"}, "settings": {"type": "object"},
+            "secrets_set": {"type": "array", "items": {"type": "string"}}, "updated": int,
+            "deleted": {"type": "boolean"}
+        }), &["object", "app", "provider"]),
         "User": object(json!({
             "id": {"type": "string"}, "object": {"const": "user"}, "app": {"type": "string"},
             "available_balance": int, "created": int

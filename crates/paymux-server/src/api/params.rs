@@ -54,6 +54,11 @@ impl BodyParams {
         }
     }
 
+    /// The names of the parameters not taken yet (for bodies whose names are data).
+    pub fn keys(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+
     fn take(&mut self, key: &str) -> Option<Value> {
         match self.map.remove(key) {
             Some(Value::Null) | None => None,

@@ -7,6 +7,7 @@ pub enum EventType {
     ChargeSucceeded,
     ChargeReversed,
     RefundSucceeded,
+    RefundFailed,
     RechargeSucceeded,
     /// A test delivery a merchant asked for; goes to one endpoint only.
     WebhookTest,
@@ -18,6 +19,7 @@ impl EventType {
             EventType::ChargeSucceeded => "charge.succeeded",
             EventType::ChargeReversed => "charge.reversed",
             EventType::RefundSucceeded => "refund.succeeded",
+            EventType::RefundFailed => "refund.failed",
             EventType::RechargeSucceeded => "recharge.succeeded",
             EventType::WebhookTest => super::webhook::TEST_EVENT_TYPE,
         }

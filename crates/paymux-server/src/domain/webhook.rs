@@ -19,10 +19,11 @@ pub const RETRY_DELAYS_SECS: [i64; 10] = [
 ];
 
 /// The event types the gateway emits; an endpoint may subscribe to these or to `*` (all).
-pub const EVENT_TYPES: [&str; 5] = [
+pub const EVENT_TYPES: [&str; 6] = [
     "charge.succeeded",
     "charge.reversed",
     "refund.succeeded",
+    "refund.failed",
     "recharge.succeeded",
     TEST_EVENT_TYPE,
 ];

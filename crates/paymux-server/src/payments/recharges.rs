@@ -200,7 +200,7 @@ pub async fn refund(
                     },
                     Some(&recharge.id),
                     now,
-                    due_ms,
+                    refunds::FollowUp::SucceedAt(due_ms),
                 )
                 .await?;
                 Ok(refund.to_wire())

@@ -1,5 +1,6 @@
 //! Refunds: opened against a paid charge (never beyond what is still refundable, whatever the
-//! concurrency), then completed asynchronously by a job, as a channel's refund notice would.
+//! concurrency), then completed asynchronously: by a job after a delay in simulated test mode,
+//! or by the channel (submitted by a job, confirmed by its notification or a query).
 
 use super::{Cause, record_event};
 use crate::domain::Caller;
@@ -22,6 +23,15 @@ pub struct NewRefund {
     pub funding_source: Option<String>,
 }
 
+/// What completes a new refund.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FollowUp {
+    /// Simulated test mode: it succeeds by itself at this time (ms).
+    SucceedAt(i64),
+    /// A channel carries it out: a job submits it at once, then queries it.
+    Channel,
+}
+
 pub async fn create(
     state: &AppState,
     caller: Caller,
@@ -29,7 +39,18 @@ pub async fn create(
     new: NewRefund,
 ) -> ApiResult<Value> {
     let now = state.clock.now_secs();
-    let due_ms = state.clock.now_ms() + state.settings.test_refund_delay_ms;
+    let simulated = FollowUp::SucceedAt(state.clock.now_ms() + state.settings.test_refund_delay_ms);
+    let charge = {
+        let mut conn = state.db.reader().acquire().await?;
+        store::charges::get(&mut conn, &caller.account_id, caller.livemode, &charge_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("charge", &charge_id))?
+    };
+    let follow_up = if super::live::uses_channel(state, &charge).await? {
+        FollowUp::Channel
+    } else {
+        simulated
+    };
     let value = state
         .db
         .write(move |conn| {
@@ -45,7 +66,7 @@ pub async fn create(
                         charge.id, charge.app_id
                     )));
                 }
-                let refund = open(conn, &caller, &charge, new, None, now, due_ms).await?;
+                let refund = open(conn, &caller, &charge, new, None, now, follow_up).await?;
                 Ok(refund.to_wire())
             })
         })
@@ -62,7 +83,7 @@ pub async fn open(
     new: NewRefund,
     recharge_id: Option<&str>,
     now: i64,
-    complete_at_ms: i64,
+    follow_up: FollowUp,
 ) -> ApiResult<Refund> {
     if !charge.paid {
         return Err(ApiError::invalid(format!(
@@ -107,11 +128,15 @@ pub async fn open(
         recharge_id: recharge_id.map(str::to_owned),
     };
     store::refunds::insert(conn, &refund).await?;
+    let (kind, due_ms) = match follow_up {
+        FollowUp::SucceedAt(at_ms) => (store::jobs::REFUND_COMPLETE, at_ms),
+        FollowUp::Channel => (super::live::REFUND_SUBMIT, now * 1000),
+    };
     store::jobs::schedule(
         conn,
-        store::jobs::REFUND_COMPLETE,
+        kind,
         &refund.id,
-        complete_at_ms,
+        due_ms,
         Some(&caller.request_id),
         now,
     )
@@ -137,6 +162,18 @@ pub async fn complete(
     request_id: Option<&str>,
     now: i64,
 ) -> ApiResult<()> {
+    complete_with(conn, refund_id, request_id, &ids::transaction_no(), now).await
+}
+
+/// Pending → succeeded with the channel's refund number, settling the money and recording
+/// `refund.succeeded`; a refund already settled is left alone (notifications repeat).
+pub async fn complete_with(
+    conn: &mut AnyConnection,
+    refund_id: &str,
+    request_id: Option<&str>,
+    transaction_no: &str,
+    now: i64,
+) -> ApiResult<()> {
     let Some(refund) = store::refunds::get_by_id(conn, refund_id).await? else {
         return Ok(());
     };
@@ -144,7 +181,7 @@ pub async fn complete(
         return Ok(());
     }
     // Only the completion that flips pending → succeeded settles the money.
-    if !store::refunds::mark_succeeded(conn, &refund.id, now, &ids::transaction_no()).await? {
+    if !store::refunds::mark_succeeded(conn, &refund.id, now, transaction_no).await? {
         return Ok(());
     }
     store::charges::settle_refund(conn, &refund.charge_id, refund.amount).await?;
@@ -166,6 +203,36 @@ pub async fn complete(
         now,
     )
     .await?;
+    Ok(())
+}
+
+/// Pending → failed: the channel refused or closed the refund. Its amount becomes refundable
+/// again, and `refund.failed` is recorded.
+pub async fn fail(
+    conn: &mut AnyConnection,
+    refund_id: &str,
+    code: &str,
+    message: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let Some(refund) = store::refunds::get_by_id(conn, refund_id).await? else {
+        return Ok(());
+    };
+    if !store::refunds::mark_failed(conn, &refund.id, code, message).await? {
+        return Ok(());
+    }
+    store::charges::release_refund(conn, &refund.charge_id, refund.amount).await?;
+    let charge = super::charges::reload(conn, &refund.charge_id).await?;
+    let refund = store::refunds::get_by_id(conn, refund_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let cause = Cause {
+        account_id: &charge.account_id,
+        app_id: &charge.app_id,
+        livemode: charge.livemode,
+        request_id: None,
+    };
+    record_event(conn, &cause, EventType::RefundFailed, refund.to_wire(), now).await?;
     Ok(())
 }
 

@@ -246,6 +246,20 @@ pub async fn mark_paid(
     Ok(done.rows_affected() == 1)
 }
 
+/// What a client needs to pay: set once the channel answered a new QR charge.
+pub async fn set_credential(
+    conn: &mut AnyConnection,
+    id: &str,
+    credential: &serde_json::Map<String, serde_json::Value>,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE charges SET credential = $1 WHERE id = $2")
+        .bind(to_text(credential))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn mark_failed(
     conn: &mut AnyConnection,
     id: &str,
@@ -284,6 +298,27 @@ pub async fn reserve_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> 
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A failed refund gives its reserved amount back to what is refundable.
+pub async fn release_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> ApiResult<()> {
+    let done = sqlx::query(
+        "UPDATE charges SET amount_refund_reserved = amount_refund_reserved - $1 \
+         WHERE id = $2 AND amount_refund_reserved - $1 >= amount_refunded",
+    )
+    .bind(amount)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        tracing::error!(
+            charge = id,
+            amount,
+            "a failed refund releases more than was reserved"
+        );
+        return Err(ApiError::internal());
+    }
+    Ok(())
 }
 
 /// A reserved refund amount has reached the customer.

@@ -24,6 +24,7 @@ const TABLES: &[&str] = &[
     "webhook_endpoints",
     "webhook_deliveries",
     "webhook_attempts",
+    "channel_configs",
 ];
 
 /// Columns whose sums must match after the copy: the money.

@@ -2,6 +2,7 @@
 //! connection (the writer's transaction, or a pooled reader), so callers compose them.
 
 pub mod accounts;
+pub mod channel_configs;
 pub mod charges;
 pub mod copy;
 pub mod db;

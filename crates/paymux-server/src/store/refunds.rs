@@ -131,3 +131,22 @@ pub async fn mark_succeeded(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Pending → failed. False if the refund was not pending.
+pub async fn mark_failed(
+    conn: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    message: &str,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE refunds SET status = 'failed', failure_code = $1, failure_msg = $2 \
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(code)
+    .bind(message)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

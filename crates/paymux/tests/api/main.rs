@@ -2,6 +2,7 @@
 //! directory and talks to it over HTTP, as a merchant's server would.
 
 mod auth;
+mod channels;
 mod charges;
 mod copy;
 mod helpers;

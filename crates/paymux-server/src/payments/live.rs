@@ -1,0 +1,616 @@
+//! Live mode: charges a real channel carries out, through its adapter.
+//!
+//! A channel call never runs inside a database write. The charge is written first (its order
+//! number taken, nothing to lose), the channel is called, and its answer is written after.
+//! Whatever stays open (a QR charge waiting for its payer, a scan payment whose payer is typing
+//! a password, an answer that never came) has a job that asks the channel again on a schedule,
+//! so nothing waits forever on a notification that was lost.
+
+use super::charges::{self, ChannelPayment, Inserted, NewCharge, live_channel_unavailable};
+use super::render_charge;
+use crate::channels::wechat::{Order, WechatV2};
+use crate::channels::{PaymentState, Provider, RefundState, config};
+use crate::domain::Caller;
+use crate::domain::channel::{Channel, Flow};
+use crate::domain::charge::Charge;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::store::{self, jobs::Job};
+use serde_json::{Map, Value, json};
+
+/// Asks the channel about an open QR charge.
+pub const CHARGE_QUERY: &str = "charge.query";
+/// Polls a scan charge whose outcome is open, then reverses it.
+pub const CHARGE_POLL: &str = "charge.poll";
+/// Submits a new refund to the channel (again, with the same number, until it answers).
+pub const REFUND_SUBMIT: &str = "refund.submit";
+/// Asks the channel about a submitted refund until it succeeds or fails.
+pub const REFUND_QUERY: &str = "refund.query";
+
+/// When to ask again about a refund the channel accepted (seconds after the previous look); the
+/// last repeats: a refund to a bank card can take days, and stays pending until the channel
+/// says otherwise.
+const REFUND_QUERY_DELAYS_SECS: [i64; 6] = [60, 300, 1800, 7200, 21600, 86400];
+/// A submission whose answer was unknown is repeated (the same `out_refund_no`) after this.
+const RESUBMIT_AFTER_MS: i64 = 30_000;
+
+/// When to ask again about an open QR charge, after the previous look (seconds); the last
+/// delay repeats until the charge expires, and then the order is closed at the channel.
+const QUERY_DELAYS_SECS: [i64; 6] = [30, 60, 120, 300, 600, 1800];
+/// Scan payments: every 5 s for up to 60 s, then reverse (seed 002's guidance).
+const POLL_EVERY_MS: i64 = 5_000;
+const POLL_FOR_SECS: i64 = 60;
+
+/// Which provider serves a charge: its channel's, or for ISV channels the one `extra.pay_channel`
+/// names.
+fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Option<Provider> {
+    Provider::of(channel).or_else(|| match extra.get("pay_channel")?.as_str()? {
+        "wx" => Some(Provider::Wechat),
+        "alipay" => Some(Provider::Alipay),
+        _ => None,
+    })
+}
+
+/// The app's adapter for `provider` in this mode, if the app configured it.
+async fn adapter(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    provider: Provider,
+) -> ApiResult<Option<WechatV2>> {
+    let Some(key) = state.settings.secrets_key.as_ref() else {
+        return Ok(None);
+    };
+    if provider != Provider::Wechat {
+        // The Alipay and UnionPay adapters are not built yet.
+        return Ok(None);
+    }
+    let mut conn = state.db.reader().acquire().await?;
+    let Some((settings, _)) = config::load(&mut conn, key, app_id, livemode, provider).await?
+    else {
+        return Ok(None);
+    };
+    WechatV2::new(&settings)
+        .map(Some)
+        .map_err(|error| ApiError::channel(error.to_string()).with_code("channel_not_configured"))
+}
+
+/// Whether a test-mode charge goes to a channel: only when its app configured the channel's
+/// provider in test mode (pointing it at a simulator, say). Otherwise test mode is simulated
+/// by the gateway itself.
+pub async fn routed_in_test_mode(state: &AppState, new: &NewCharge) -> ApiResult<bool> {
+    if state.settings.secrets_key.is_none() {
+        return Ok(false);
+    }
+    let Some(provider) = provider_of(new.channel, &new.extra) else {
+        return Ok(false);
+    };
+    let mut conn = state.db.reader().acquire().await?;
+    Ok(
+        store::channel_configs::get(&mut conn, &new.app_id, false, provider.as_str())
+            .await?
+            .is_some(),
+    )
+}
+
+/// Whether an existing charge went through a channel (every live charge; a test charge only
+/// when its app routes test mode to a channel).
+pub async fn uses_channel(state: &AppState, charge: &Charge) -> ApiResult<bool> {
+    if charge.livemode {
+        return Ok(true);
+    }
+    if state.settings.secrets_key.is_none() {
+        return Ok(false);
+    }
+    let Some(provider) = provider_of(charge.channel, &charge.extra) else {
+        return Ok(false);
+    };
+    let mut conn = state.db.reader().acquire().await?;
+    Ok(
+        store::channel_configs::get(&mut conn, &charge.app_id, false, provider.as_str())
+            .await?
+            .is_some(),
+    )
+}
+
+/// Where the channel sends its notifications for this app and mode.
+fn notify_url(state: &AppState, base_url: &str, app_id: &str, livemode: bool) -> String {
+    let base = state.settings.public_url.as_deref().unwrap_or(base_url);
+    let mode = if livemode { "live" } else { "test" };
+    format!(
+        "{}/notify/wechat/{app_id}/{mode}",
+        base.trim_end_matches('/')
+    )
+}
+
+fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {
+    Order {
+        out_trade_no: &charge.order_no,
+        total_fee: charge.amount,
+        body: &charge.subject,
+        client_ip: &charge.client_ip,
+        time_expire: charge.time_expire,
+        notify_url,
+        product_id: charge.extra.get("product_id").and_then(Value::as_str),
+    }
+}
+
+pub async fn create_charge(
+    state: &AppState,
+    caller: Caller,
+    new: NewCharge,
+    base_url: String,
+) -> ApiResult<Value> {
+    {
+        let mut conn = state.db.reader().acquire().await?;
+        charges::ensure_app(&mut conn, &caller, &new.app_id).await?;
+    }
+    let channel = new.channel;
+    let adapter = match provider_of(channel, &new.extra) {
+        Some(provider) => adapter(state, &new.app_id, caller.livemode, provider).await?,
+        None => None,
+    }
+    .ok_or_else(|| live_channel_unavailable(channel))?;
+    let notify_url = notify_url(state, &base_url, &new.app_id, caller.livemode);
+    let now = state.clock.now_secs();
+    let writer = caller.clone();
+    let inserted = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let charge = new.into_charge(&writer, now, &base_url)?;
+                charges::insert(conn, &writer, charge, now).await
+            })
+        })
+        .await?;
+    let charge = match inserted {
+        Inserted::New(charge) => *charge,
+        Inserted::Existing(value) => return Ok(value),
+    };
+    match channel.flow() {
+        Flow::Qr => {
+            let started = adapter.native_order(&order(&charge, &notify_url)).await;
+            start_qr(state, charge, started).await
+        }
+        Flow::Scan => {
+            let code = charge
+                .extra
+                .get("scan_code")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let state_now = adapter.micropay(&order(&charge, &notify_url), &code).await;
+            start_scan(state, &caller, charge, state_now).await
+        }
+    }
+}
+
+/// Writes what the channel answered to a new QR charge.
+async fn start_qr(
+    state: &AppState,
+    charge: Charge,
+    started: Result<String, PaymentState>,
+) -> ApiResult<Value> {
+    let now = state.clock.now_secs();
+    let first_query = state.clock.now_ms() + QUERY_DELAYS_SECS[0] * 1000;
+    let result = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                match started {
+                    Ok(code_url) => {
+                        let mut credential = Map::new();
+                        credential.insert("object".into(), json!("credential"));
+                        credential.insert(charge.channel.as_str().into(), json!(code_url));
+                        store::charges::set_credential(conn, &charge.id, &credential).await?;
+                        store::jobs::schedule(conn, CHARGE_QUERY, &charge.id, first_query, None, now)
+                            .await?;
+                        let charge = charges::reload(conn, &charge.id).await?;
+                        Ok(Ok(render_charge(conn, &charge).await?))
+                    }
+                    Err(PaymentState::Failed { code, message }) => {
+                        store::charges::mark_failed(conn, &charge.id, &code, &message).await?;
+                        Ok(Err(ApiError::channel(format!(
+                            "The channel refused charge {}: {message}",
+                            charge.id
+                        ))
+                        .with_code(code)))
+                    }
+                    Err(other) => {
+                        tracing::warn!(charge = %charge.id, state = ?other, "channel outcome unknown");
+                        store::jobs::schedule(conn, CHARGE_QUERY, &charge.id, first_query, None, now)
+                            .await?;
+                        Ok(Err(ApiError::channel(format!(
+                            "The channel did not confirm charge {}; it will be queried. Create it again \
+                             with the same order_no to see its state.",
+                            charge.id
+                        ))
+                        .with_code("channel_unknown")))
+                    }
+                }
+            })
+        })
+        .await?;
+    state.wake_workers();
+    result
+}
+
+/// Writes what the channel answered to a new scan charge.
+async fn start_scan(
+    state: &AppState,
+    caller: &Caller,
+    charge: Charge,
+    answer: PaymentState,
+) -> ApiResult<Value> {
+    let now = state.clock.now_secs();
+    let poll_at = state.clock.now_ms() + POLL_EVERY_MS;
+    let request_id = caller.request_id.clone();
+    let result = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                match answer {
+                    PaymentState::Paid {
+                        transaction_no,
+                        time_paid,
+                    } => {
+                        let paid = ChannelPayment {
+                            transaction_no,
+                            time_paid: time_paid.unwrap_or(now),
+                        };
+                        let charge =
+                            charges::record_payment(conn, Some(&request_id), charge, &paid, now)
+                                .await?;
+                        Ok(Ok(render_charge(conn, &charge).await?))
+                    }
+                    PaymentState::Failed { code, message } => {
+                        store::charges::mark_failed(conn, &charge.id, &code, &message).await?;
+                        Ok(Err(ApiError::channel(format!(
+                            "The payment of charge {} failed: {message}",
+                            charge.id
+                        ))
+                        .with_code(code)))
+                    }
+                    // The payer is confirming, or the answer is unknown: poll, then reverse.
+                    _ => {
+                        store::jobs::schedule(conn, CHARGE_POLL, &charge.id, poll_at, None, now)
+                            .await?;
+                        Ok(Ok(render_charge(conn, &charge).await?))
+                    }
+                }
+            })
+        })
+        .await?;
+    state.wake_workers();
+    result
+}
+
+/// What a channel job decided.
+pub enum JobOutcome {
+    Done,
+    RetryAt(i64),
+}
+
+/// Runs a channel job: asks the channel, then writes what it said.
+pub async fn run_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
+    match job.kind.as_str() {
+        REFUND_SUBMIT | REFUND_QUERY => run_refund_job(state, job).await,
+        _ => run_charge_job(state, job).await,
+    }
+}
+
+async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
+    let (refund, charge) = {
+        let mut conn = state.db.reader().acquire().await?;
+        let Some(refund) = store::refunds::get_by_id(&mut conn, &job.target_id).await? else {
+            return Ok(JobOutcome::Done);
+        };
+        let charge = charges::reload(&mut conn, &refund.charge_id).await?;
+        (refund, charge)
+    };
+    if refund.status != crate::domain::refund::RefundStatus::Pending {
+        return Ok(JobOutcome::Done);
+    }
+    let adapter = match provider_of(charge.channel, &charge.extra) {
+        Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
+        None => None,
+    };
+    let Some(adapter) = adapter else {
+        tracing::warn!(refund = %refund.id, "its channel is no longer configured; will retry");
+        return Ok(JobOutcome::RetryAt(state.clock.now_ms() + 3_600_000));
+    };
+    let now_ms = state.clock.now_ms();
+    let answer = if job.kind == REFUND_SUBMIT {
+        // A job has no request to learn this gateway's address from: only --public-url says
+        // where the channel can reach it; without it the query schedule settles the refund.
+        let notify = state
+            .settings
+            .public_url
+            .as_deref()
+            .map(|base| notify_url(state, base, &charge.app_id, charge.livemode));
+        adapter
+            .refund(
+                &charge.order_no,
+                &refund.id,
+                charge.amount,
+                refund.amount,
+                notify.as_deref(),
+            )
+            .await
+    } else {
+        adapter.refund_query(&refund.id).await
+    };
+    let first_query = now_ms + REFUND_QUERY_DELAYS_SECS[0] * 1000;
+    match answer {
+        RefundState::Succeeded { .. } | RefundState::Failed { .. } => {
+            settle_refund_from_channel(state, &refund.id, answer).await?;
+            Ok(JobOutcome::Done)
+        }
+        RefundState::Pending if job.kind == REFUND_SUBMIT => {
+            // Accepted: from now on ask about it (a separate job, due after the first delay).
+            let (id, request) = (refund.id.clone(), job.request_id.clone());
+            let now = state.clock.now_secs();
+            state
+                .db
+                .write(move |conn| {
+                    Box::pin(async move {
+                        store::jobs::schedule(
+                            conn,
+                            REFUND_QUERY,
+                            &id,
+                            first_query,
+                            request.as_deref(),
+                            now,
+                        )
+                        .await
+                    })
+                })
+                .await?;
+            Ok(JobOutcome::Done)
+        }
+        RefundState::Pending => {
+            let step = usize::try_from(job.attempts).unwrap_or(0);
+            let delay = REFUND_QUERY_DELAYS_SECS
+                .get(step)
+                .or(REFUND_QUERY_DELAYS_SECS.last())
+                .copied()
+                .unwrap_or(86_400);
+            Ok(JobOutcome::RetryAt(now_ms + delay * 1000))
+        }
+        RefundState::Unknown(reason) => {
+            tracing::info!(refund = %refund.id, %reason, "refund outcome unknown; asking again");
+            Ok(JobOutcome::RetryAt(now_ms + RESUBMIT_AFTER_MS))
+        }
+    }
+}
+
+/// Applies what the channel said of a refund (by query or notification); idempotent.
+async fn settle_refund_from_channel(
+    state: &AppState,
+    refund_id: &str,
+    answer: RefundState,
+) -> ApiResult<()> {
+    let now = state.clock.now_secs();
+    let id = refund_id.to_owned();
+    state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                match answer {
+                    RefundState::Succeeded { time } => {
+                        let transaction_no = crate::ids::transaction_no();
+                        super::refunds::complete_with(
+                            conn,
+                            &id,
+                            None,
+                            &transaction_no,
+                            time.unwrap_or(now),
+                        )
+                        .await
+                    }
+                    RefundState::Failed { code, message } => {
+                        super::refunds::fail(conn, &id, &code, &message, now).await
+                    }
+                    RefundState::Pending | RefundState::Unknown(_) => Ok(()),
+                }
+            })
+        })
+        .await?;
+    state.wake_workers();
+    Ok(())
+}
+
+async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
+    let charge = {
+        let mut conn = state.db.reader().acquire().await?;
+        store::charges::get_any(&mut conn, &job.target_id).await?
+    };
+    let Some(charge) = charge else {
+        return Ok(JobOutcome::Done);
+    };
+    if charge.paid || charge.reversed || charge.failure_code.is_some() {
+        return Ok(JobOutcome::Done);
+    }
+    let provider = provider_of(charge.channel, &charge.extra);
+    let adapter = match provider {
+        Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
+        None => None,
+    };
+    let Some(adapter) = adapter else {
+        tracing::warn!(charge = %charge.id, "its channel is no longer configured; job dropped");
+        return Ok(JobOutcome::Done);
+    };
+    let now_ms = state.clock.now_ms();
+    let answer = adapter.query(&charge.order_no).await;
+    if let PaymentState::Paid { .. } = answer {
+        settle_from_channel(state, &charge.id, answer).await?;
+        return Ok(JobOutcome::Done);
+    }
+    if let PaymentState::Failed { code, message } = &answer {
+        let (id, code, message) = (charge.id.clone(), code.clone(), message.clone());
+        state
+            .db
+            .write(move |conn| {
+                Box::pin(async move {
+                    store::charges::mark_failed(conn, &id, &code, &message)
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .await?;
+        return Ok(JobOutcome::Done);
+    }
+    if answer == PaymentState::Closed {
+        return Ok(JobOutcome::Done);
+    }
+    match job.kind.as_str() {
+        CHARGE_POLL => {
+            if now_ms < (charge.created + POLL_FOR_SECS) * 1000 {
+                return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
+            }
+            // Still open after the polling window: reverse it. WeChat may ask to call again, and
+            // refuses while the payer is still confirming; an order it never received is closed.
+            let reversed = match adapter.reverse(&charge.order_no).await {
+                Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => Ok(true),
+                other => other,
+            };
+            match reversed {
+                Ok(true) => {
+                    let id = charge.id.clone();
+                    state
+                        .db
+                        .write(move |conn| {
+                            Box::pin(async move {
+                                store::charges::mark_reversed(conn, &id).await.map(|_| ())
+                            })
+                        })
+                        .await?;
+                    Ok(JobOutcome::Done)
+                }
+                Ok(false) | Err(_) => Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS)),
+            }
+        }
+        _ => {
+            if state.clock.now_secs() > charge.time_expire {
+                // Expired unpaid: close it so a late scan cannot pay it.
+                return match adapter.close(&charge.order_no).await {
+                    Ok(()) => Ok(JobOutcome::Done),
+                    Err(_) => Ok(JobOutcome::RetryAt(now_ms + 60_000)),
+                };
+            }
+            let step = usize::try_from(job.attempts.saturating_sub(1)).unwrap_or(0);
+            let delay = QUERY_DELAYS_SECS
+                .get(step + 1)
+                .or(QUERY_DELAYS_SECS.last())
+                .copied()
+                .unwrap_or(60);
+            let next = (now_ms + delay * 1000).min(charge.time_expire * 1000 + 1000);
+            Ok(JobOutcome::RetryAt(next.max(now_ms + 1000)))
+        }
+    }
+}
+
+/// Records a payment the channel reported (by query or notification). Paying a charge twice
+/// changes nothing the second time.
+async fn settle_from_channel(
+    state: &AppState,
+    charge_id: &str,
+    answer: PaymentState,
+) -> ApiResult<()> {
+    let PaymentState::Paid {
+        transaction_no,
+        time_paid,
+    } = answer
+    else {
+        return Ok(());
+    };
+    let now = state.clock.now_secs();
+    let id = charge_id.to_owned();
+    state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let Some(charge) = store::charges::get_any(conn, &id).await? else {
+                    return Ok(());
+                };
+                if charge.paid {
+                    return Ok(());
+                }
+                let paid = ChannelPayment {
+                    transaction_no,
+                    time_paid: time_paid.unwrap_or(now),
+                };
+                charges::record_payment(conn, None, charge, &paid, now).await?;
+                Ok(())
+            })
+        })
+        .await?;
+    state.wake_workers();
+    Ok(())
+}
+
+/// A WeChat notification for an app: verified (a forged one changes nothing and is logged),
+/// applied once, and answered as WeChat expects. Returns the reply body and whether it is the
+/// SUCCESS reply.
+pub async fn wechat_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    body: &str,
+) -> (bool, String) {
+    use paymux_channels::wechat_v2::{notify_fail_reply, notify_success_reply};
+    let adapter = match adapter(state, app_id, livemode, Provider::Wechat).await {
+        Ok(Some(adapter)) => adapter,
+        _ => {
+            tracing::warn!(app = %app_id, "WeChat notification for an app without WeChat configured");
+            return (false, notify_fail_reply("not configured"));
+        }
+    };
+    if body.contains("<req_info>") {
+        return match adapter.refund_notification(body) {
+            Ok((out_refund_no, answer)) => {
+                match settle_refund_from_channel(state, &out_refund_no, answer).await {
+                    Ok(()) => (true, notify_success_reply()),
+                    Err(_) => (false, notify_fail_reply("try again")),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(app = %app_id, %error, "rejected a WeChat refund notification");
+                (false, notify_fail_reply("verification failed"))
+            }
+        };
+    }
+    let (out_trade_no, total_fee, answer) = match adapter.pay_notification(body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::warn!(app = %app_id, %error, "rejected a WeChat notification that failed verification");
+            return (false, notify_fail_reply("verification failed"));
+        }
+    };
+    let charge = match state.db.reader().acquire().await {
+        Ok(mut conn) => {
+            store::charges::find_by_order_no(&mut conn, app_id, livemode, &out_trade_no).await
+        }
+        Err(error) => Err(error.into()),
+    };
+    let charge = match charge {
+        Ok(Some(charge)) => charge,
+        Ok(None) => {
+            tracing::warn!(app = %app_id, %out_trade_no, "WeChat notification for an unknown order");
+            return (false, notify_fail_reply("unknown order"));
+        }
+        Err(_) => return (false, notify_fail_reply("try again")),
+    };
+    if charge.amount != total_fee {
+        tracing::warn!(charge = %charge.id, total_fee, "WeChat notification amount differs; ignored");
+        return (false, notify_fail_reply("amount mismatch"));
+    }
+    match answer {
+        PaymentState::Paid { .. } => match settle_from_channel(state, &charge.id, answer).await {
+            Ok(()) => (true, notify_success_reply()),
+            Err(_) => (false, notify_fail_reply("try again")),
+        },
+        // A failure notice: the query job settles it; acknowledge so WeChat stops.
+        _ => (true, notify_success_reply()),
+    }
+}

@@ -1,0 +1,172 @@
+//! `paymux channels …`: configure an app's payment providers straight in the database.
+//! Secrets are sealed with the secrets key before they are written and are never printed.
+
+use crate::config::Storage;
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use paymux_server::SharedClock;
+use paymux_server::channels::Provider;
+use paymux_server::channels::config::{self, ProviderSettings};
+use paymux_server::error::ApiError;
+use paymux_server::secrets::SecretsKey;
+use paymux_server::store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum ChannelsCommand {
+    /// Configure (or reconfigure) a provider for an app; values are checked, secrets sealed.
+    Set {
+        app: String,
+        /// wechat, alipay or unionpay
+        provider: String,
+        #[arg(long, value_enum, default_value = "live")]
+        mode: Mode,
+        /// A setting, NAME=VALUE (repeatable)
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        values: Vec<String>,
+        /// A setting read from a file, NAME=PATH (keys, certificates)
+        #[arg(long = "set-file", value_name = "NAME=PATH")]
+        files: Vec<String>,
+    },
+    /// Show an app's provider configurations (settings, and which secrets are set).
+    List {
+        app: String,
+        #[arg(long, value_enum, default_value = "live")]
+        mode: Mode,
+    },
+    /// Remove a provider configuration.
+    Remove {
+        app: String,
+        provider: String,
+        #[arg(long, value_enum, default_value = "live")]
+        mode: Mode,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Mode {
+    Test,
+    Live,
+}
+
+fn provider(name: &str) -> anyhow::Result<Provider> {
+    Provider::parse(name)
+        .with_context(|| format!("unknown provider {name}; use wechat, alipay or unionpay"))
+}
+
+fn api_error(error: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
+fn split(pair: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = pair
+        .split_once('=')
+        .with_context(|| format!("`{pair}` is not NAME=VALUE"))?;
+    Ok((name.trim().to_owned(), value.to_owned()))
+}
+
+pub async fn run(
+    command: ChannelsCommand,
+    storage: &Storage,
+    secrets_key: Option<SecretsKey>,
+    clock: SharedClock,
+) -> anyhow::Result<()> {
+    let db = storage.open().await?;
+    match command {
+        ChannelsCommand::Set {
+            app,
+            provider: name,
+            mode,
+            values,
+            files,
+        } => {
+            let provider = provider(&name)?;
+            let key = config::require_key(secrets_key.as_ref())
+                .map_err(api_error)?
+                .clone();
+            let mut given = BTreeMap::new();
+            for pair in &values {
+                let (name, value) = split(pair)?;
+                given.insert(name, value);
+            }
+            for pair in &files {
+                let (name, path) = split(pair)?;
+                let path = PathBuf::from(path);
+                let value = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                given.insert(name, value);
+            }
+            let settings = ProviderSettings::check(provider, &given).map_err(api_error)?;
+            let livemode = matches!(mode, Mode::Live);
+            let now = clock.now_secs();
+            let wire = db
+                .write(move |conn| {
+                    Box::pin(async move {
+                        let (account, _) =
+                            store::accounts::first_account(conn).await?.ok_or_else(|| {
+                                ApiError::invalid("no account yet; run `paymux init` first")
+                            })?;
+                        if !store::accounts::app_belongs_to(conn, &app, &account).await? {
+                            return Err(ApiError::not_found("app", &app));
+                        }
+                        config::save(conn, &key, &app, livemode, &settings, now).await?;
+                        Ok(settings.to_wire(&app, livemode, now))
+                    })
+                })
+                .await
+                .map_err(api_error)?;
+            println!("{wire}");
+        }
+        ChannelsCommand::List { app, mode } => {
+            let key = config::require_key(secrets_key.as_ref()).map_err(api_error)?;
+            let livemode = matches!(mode, Mode::Live);
+            let mut conn = db.reader().acquire().await?;
+            let stored = store::channel_configs::list(&mut conn, &app, livemode)
+                .await
+                .map_err(api_error)?;
+            if stored.is_empty() {
+                eprintln!("no providers configured for {app} in this mode");
+            }
+            for s in &stored {
+                let settings = config::open(key, s).map_err(api_error)?;
+                println!("{}", settings.to_wire(&app, livemode, s.updated));
+            }
+        }
+        ChannelsCommand::Remove {
+            app,
+            provider: name,
+            mode,
+        } => {
+            let provider = provider(&name)?;
+            let livemode = matches!(mode, Mode::Live);
+            let removed = db
+                .write(move |conn| {
+                    Box::pin(async move {
+                        store::channel_configs::delete(conn, &app, livemode, provider.as_str())
+                            .await
+                    })
+                })
+                .await
+                .map_err(api_error)?;
+            if !removed {
+                bail!("no {} configuration to remove", provider.as_str());
+            }
+            eprintln!("removed");
+        }
+    }
+    Ok(())
+}
+
+/// The secrets key from `PAYMUX_SECRETS_KEY` or the file `--secrets-key-file` names.
+pub fn secrets_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<SecretsKey>> {
+    let text = match (std::env::var("PAYMUX_SECRETS_KEY").ok(), file) {
+        (Some(text), _) => text,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secrets key file {}", path.display()))?,
+        (None, None) => return Ok(None),
+    };
+    SecretsKey::from_base64(&text)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("PAYMUX_SECRETS_KEY / --secrets-key-file: {e}"))
+}

@@ -1,0 +1,211 @@
+//! Provider configuration: checked when set, secrets sealed at rest and never shown again.
+
+use crate::helpers::{TestServer, assert_error, cli};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+const API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+fn wechat() -> Value {
+    json!({"appid": "wx2421b1c4370ec43b", "mch_id": "10000100", "api_key": API_KEY})
+}
+
+/// A secrets key in a file of its own, and the flag that names it.
+fn key_file(dir: &tempfile::TempDir, byte: u8) -> String {
+    use base64::Engine;
+    let path = dir.path().join(format!("secrets-{byte}.key"));
+    std::fs::write(
+        &path,
+        base64::engine::general_purpose::STANDARD.encode([byte; 32]),
+    )
+    .expect("write key");
+    path.to_str().expect("utf8").to_owned()
+}
+
+async fn live(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = server
+        .http
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(&server.creds.live_secret_key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    TestServer::send(request).await
+}
+
+#[tokio::test]
+async fn without_a_secrets_key_nothing_can_be_configured() {
+    let server = TestServer::start().await;
+    let path = format!("/v1/apps/{}/channels/wechat", server.creds.app_id);
+    let (status, error) = live(&server, Method::POST, &path, Some(wechat())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_error(&error, "invalid_request_error");
+    assert_eq!(error["error"]["code"], "secrets_key_missing");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("PAYMUX_SECRETS_KEY")
+    );
+}
+
+#[tokio::test]
+async fn a_provider_is_configured_checked_and_its_secrets_sealed() {
+    let keys = tempfile::tempdir().expect("dir");
+    let key = key_file(&keys, 7);
+    let server = TestServer::start_with(&["--secrets-key-file", &key]).await;
+    let app = server.creds.app_id.clone();
+    let path = format!("/v1/apps/{app}/channels/wechat");
+
+    for (body, param) in [
+        (json!({"appid": "wx1", "mch_id": "1"}), "api_key"),
+        (
+            json!({"appid": "wx1", "mch_id": "1", "api_key": "too-short"}),
+            "api_key",
+        ),
+        (
+            json!({"appid": "wx1", "mch_id": "1", "api_key": API_KEY, "sign_type": "SHA1"}),
+            "sign_type",
+        ),
+        (
+            json!({"appid": "wx1", "mch_id": "1", "api_key": API_KEY, "gateway_url": "ftp://x"}),
+            "gateway_url",
+        ),
+        (
+            json!({"appid": "wx1", "mch_id": "1", "api_key": API_KEY, "colour": "red"}),
+            "colour",
+        ),
+    ] {
+        let (status, error) = live(&server, Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert_eq!(error["error"]["param"], param, "{body}");
+        assert!(
+            !error.to_string().contains("too-short"),
+            "values are not echoed"
+        );
+    }
+    let (status, _) = live(
+        &server,
+        Method::POST,
+        &format!("/v1/apps/{app}/channels/paypal"),
+        Some(wechat()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = live(
+        &server,
+        Method::POST,
+        "/v1/apps/app_nope/channels/wechat",
+        Some(wechat()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, config) = live(&server, Method::POST, &path, Some(wechat())).await;
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(config["provider"], "wechat");
+    assert_eq!(config["livemode"], true);
+    assert_eq!(config["settings"]["mch_id"], "10000100");
+    assert_eq!(config["settings"]["sign_type"], "MD5");
+    assert_eq!(
+        config["settings"]["gateway_url"],
+        "https://api.mch.weixin.qq.com"
+    );
+    assert_eq!(config["secrets_set"], json!(["api_key"]));
+    assert!(!config.to_string().contains(API_KEY));
+    let (_, fetched) = live(&server, Method::GET, &path, None).await;
+    assert_eq!(fetched, config);
+    let (_, test_mode) = server.get(&format!("/v1/apps/{app}/channels")).await;
+    assert_eq!(
+        test_mode["data"],
+        json!([]),
+        "test mode has its own configuration"
+    );
+
+    // At rest: sealed, not readable in the database.
+    let db = server.open_db().await;
+    let mut conn = db.reader().acquire().await.expect("conn");
+    let row = sqlx::query("SELECT settings, secrets FROM channel_configs")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("row");
+    let sealed: String = row.try_get("secrets").expect("secrets");
+    assert!(sealed.starts_with("v1:") && !sealed.contains(API_KEY));
+    drop(conn);
+
+    // The CLI reads it with the same key and refuses another one.
+    let mut args = vec![
+        "channels",
+        "list",
+        app.as_str(),
+        "--secrets-key-file",
+        key.as_str(),
+    ];
+    args.extend(server.storage_args());
+    let (ok, stdout, stderr) = cli(&args);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("\"mch_id\":\"10000100\"") && !stdout.contains(API_KEY),
+        "{stdout}"
+    );
+    let other = key_file(&keys, 8);
+    let mut args = vec![
+        "channels",
+        "list",
+        app.as_str(),
+        "--secrets-key-file",
+        other.as_str(),
+    ];
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
+    assert!(!ok && stderr.contains("another secrets key"), "{stderr}");
+
+    let (status, deleted) = live(&server, Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    let (status, _) = live(&server, Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn paymux_simulate_wechat_serves_the_channel_protocol() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(crate::helpers::BIN)
+        .args(["simulate", "wechat", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("a line");
+    let base = line
+        .strip_prefix("paymux simulate wechat listening on ")
+        .expect("listening line")
+        .to_owned();
+    // An unsigned order query is refused the way WeChat refuses it.
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/pay/orderquery"))
+        .body("<xml><appid>wx2421b1c4370ec43b</appid><mch_id>10000100</mch_id><out_trade_no>1</out_trade_no><nonce_str>n</nonce_str></xml>")
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        answer.contains("<return_code><![CDATA[FAIL]]></return_code>"),
+        "{answer}"
+    );
+    assert!(answer.contains("签名错误"), "{answer}");
+}
