@@ -185,8 +185,19 @@ pub async fn complete_with(
         return Ok(());
     }
     store::charges::settle_refund(conn, &refund.charge_id, refund.amount).await?;
+    record_refund_event(conn, &refund, request_id, EventType::RefundSucceeded, now).await
+}
+
+/// Records the event of a refund's final state, with the refund as it now is.
+async fn record_refund_event(
+    conn: &mut AnyConnection,
+    refund: &Refund,
+    request_id: Option<&str>,
+    kind: EventType,
+    now: i64,
+) -> ApiResult<()> {
     let charge = super::charges::reload(conn, &refund.charge_id).await?;
-    let refund = store::refunds::get_by_id(conn, refund_id)
+    let refund = store::refunds::get_by_id(conn, &refund.id)
         .await?
         .ok_or_else(ApiError::internal)?;
     let cause = Cause {
@@ -195,14 +206,7 @@ pub async fn complete_with(
         livemode: charge.livemode,
         request_id,
     };
-    record_event(
-        conn,
-        &cause,
-        EventType::RefundSucceeded,
-        refund.to_wire(),
-        now,
-    )
-    .await?;
+    record_event(conn, &cause, kind, refund.to_wire(), now).await?;
     Ok(())
 }
 
@@ -222,18 +226,7 @@ pub async fn fail(
         return Ok(());
     }
     store::charges::release_refund(conn, &refund.charge_id, refund.amount).await?;
-    let charge = super::charges::reload(conn, &refund.charge_id).await?;
-    let refund = store::refunds::get_by_id(conn, refund_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let cause = Cause {
-        account_id: &charge.account_id,
-        app_id: &charge.app_id,
-        livemode: charge.livemode,
-        request_id: None,
-    };
-    record_event(conn, &cause, EventType::RefundFailed, refund.to_wire(), now).await?;
-    Ok(())
+    record_refund_event(conn, &refund, None, EventType::RefundFailed, now).await
 }
 
 pub async fn list(
