@@ -8,15 +8,21 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+fn livemode(mode: &str) -> Option<bool> {
+    match mode {
+        "live" => Some(true),
+        "test" => Some(false),
+        _ => None,
+    }
+}
+
 pub async fn wechat(
     State(state): State<AppState>,
     Path((app, mode)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let livemode = match mode.as_str() {
-        "live" => true,
-        "test" => false,
-        _ => return StatusCode::NOT_FOUND.into_response(),
+    let Some(livemode) = livemode(&mode) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let text = String::from_utf8_lossy(&body);
     let (_, reply) = live::wechat_notification(&state, &app, livemode, &text).await;
@@ -24,6 +30,24 @@ pub async fn wechat(
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    response
+}
+
+/// Alipay POSTs a form and wants exactly `success` back; anything else is redelivered.
+pub async fn alipay(
+    State(state): State<AppState>,
+    Path((app, mode)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(livemode) = livemode(&mode) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (_, reply) = live::alipay_notification(&state, &app, livemode, &body).await;
+    let mut response = (StatusCode::OK, reply).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
 }

@@ -8,11 +8,13 @@
 
 use super::charges::{self, ChannelPayment, Inserted, NewCharge, live_channel_unavailable};
 use super::render_charge;
+use crate::channels::alipay::{self, AlipayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
 use crate::channels::{PaymentState, Provider, RefundState, config};
 use crate::domain::Caller;
 use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::Charge;
+use crate::domain::refund::Refund;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::{self, jobs::Job};
@@ -51,18 +53,111 @@ fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Option<Provider>
     })
 }
 
+/// A provider's adapter, behind the few operations live mode needs.
+enum Adapter {
+    Wechat(WechatV2),
+    Alipay(AlipayAdapter),
+}
+
+impl Adapter {
+    /// Starts a QR charge: what to show the payer.
+    async fn start_qr(&self, charge: &Charge, notify_url: &str) -> Result<String, PaymentState> {
+        match self {
+            Adapter::Wechat(wechat) => wechat.native_order(&order(charge, notify_url)).await,
+            Adapter::Alipay(alipay) => alipay.precreate(&alipay_order(charge, notify_url)).await,
+        }
+    }
+
+    /// Charges the payer's payment code (scan flow).
+    async fn start_scan(&self, charge: &Charge, notify_url: &str, code: &str) -> PaymentState {
+        match self {
+            Adapter::Wechat(wechat) => wechat.micropay(&order(charge, notify_url), code).await,
+            Adapter::Alipay(alipay) => alipay.pay(&alipay_order(charge, notify_url), code).await,
+        }
+    }
+
+    async fn query(&self, out_trade_no: &str) -> PaymentState {
+        match self {
+            Adapter::Wechat(wechat) => wechat.query(out_trade_no).await,
+            Adapter::Alipay(alipay) => alipay.query(out_trade_no).await,
+        }
+    }
+
+    async fn close(&self, out_trade_no: &str) -> Result<(), PaymentState> {
+        match self {
+            Adapter::Wechat(wechat) => wechat.close(out_trade_no).await,
+            Adapter::Alipay(alipay) => alipay.close(out_trade_no).await,
+        }
+    }
+
+    /// Undoes an open scan payment: WeChat's reverse, Alipay's cancel. `Ok(false)`: call again.
+    async fn reverse(&self, out_trade_no: &str) -> Result<bool, PaymentState> {
+        match self {
+            Adapter::Wechat(wechat) => wechat.reverse(out_trade_no).await,
+            Adapter::Alipay(alipay) => alipay.cancel(out_trade_no).await,
+        }
+    }
+
+    /// Submits a refund under the refund's id. WeChat accepts it (pending); Alipay refunds at
+    /// once, and when its answer is unknown asks whether the refund went through before the
+    /// job submits it again.
+    async fn refund(&self, charge: &Charge, refund: &Refund, notify: Option<&str>) -> RefundState {
+        match self {
+            Adapter::Wechat(wechat) => {
+                wechat
+                    .refund(
+                        &charge.order_no,
+                        &refund.id,
+                        charge.amount,
+                        refund.amount,
+                        notify,
+                    )
+                    .await
+            }
+            Adapter::Alipay(alipay) => {
+                match alipay
+                    .refund(&charge.order_no, &refund.id, refund.amount)
+                    .await
+                {
+                    RefundState::Unknown(reason) => {
+                        match alipay
+                            .refund_query(&charge.order_no, &refund.id, refund.amount)
+                            .await
+                        {
+                            RefundState::Succeeded { time } => RefundState::Succeeded { time },
+                            _ => RefundState::Unknown(reason),
+                        }
+                    }
+                    answer => answer,
+                }
+            }
+        }
+    }
+
+    async fn refund_query(&self, charge: &Charge, refund: &Refund) -> RefundState {
+        match self {
+            Adapter::Wechat(wechat) => wechat.refund_query(&refund.id).await,
+            Adapter::Alipay(alipay) => {
+                alipay
+                    .refund_query(&charge.order_no, &refund.id, refund.amount)
+                    .await
+            }
+        }
+    }
+}
+
 /// The app's adapter for `provider` in this mode, if the app configured it.
 async fn adapter(
     state: &AppState,
     app_id: &str,
     livemode: bool,
     provider: Provider,
-) -> ApiResult<Option<WechatV2>> {
+) -> ApiResult<Option<Adapter>> {
     let Some(key) = state.settings.secrets_key.as_ref() else {
         return Ok(None);
     };
-    if provider != Provider::Wechat {
-        // The Alipay and UnionPay adapters are not built yet.
+    if provider == Provider::Unionpay {
+        // The UnionPay adapter is not built yet.
         return Ok(None);
     }
     let mut conn = state.db.reader().acquire().await?;
@@ -70,9 +165,17 @@ async fn adapter(
     else {
         return Ok(None);
     };
-    WechatV2::new(&settings)
-        .map(Some)
-        .map_err(|error| ApiError::channel(error.to_string()).with_code("channel_not_configured"))
+    let not_configured =
+        |error: String| ApiError::channel(error).with_code("channel_not_configured");
+    match provider {
+        Provider::Wechat => WechatV2::new(&settings)
+            .map(|a| Some(Adapter::Wechat(a)))
+            .map_err(|e| not_configured(e.to_string())),
+        Provider::Alipay => AlipayAdapter::new(&settings, state.clock.clone())
+            .map(|a| Some(Adapter::Alipay(a)))
+            .map_err(|e| not_configured(e.to_string())),
+        Provider::Unionpay => Ok(None),
+    }
 }
 
 /// Whether a test-mode charge goes to a channel: only when its app configured the channel's
@@ -113,13 +216,20 @@ pub async fn uses_channel(state: &AppState, charge: &Charge) -> ApiResult<bool> 
     )
 }
 
-/// Where the channel sends its notifications for this app and mode.
-fn notify_url(state: &AppState, base_url: &str, app_id: &str, livemode: bool) -> String {
+/// Where the provider sends its notifications for this app and mode.
+fn notify_url(
+    state: &AppState,
+    base_url: &str,
+    provider: Provider,
+    app_id: &str,
+    livemode: bool,
+) -> String {
     let base = state.settings.public_url.as_deref().unwrap_or(base_url);
     let mode = if livemode { "live" } else { "test" };
     format!(
-        "{}/notify/wechat/{app_id}/{mode}",
-        base.trim_end_matches('/')
+        "{}/notify/{}/{app_id}/{mode}",
+        base.trim_end_matches('/'),
+        provider.as_str()
     )
 }
 
@@ -135,6 +245,17 @@ fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {
     }
 }
 
+fn alipay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> alipay::Order<'a> {
+    alipay::Order {
+        out_trade_no: &charge.order_no,
+        total_fen: charge.amount,
+        subject: &charge.subject,
+        body: &charge.body,
+        time_expire: charge.time_expire,
+        notify_url,
+    }
+}
+
 pub async fn create_charge(
     state: &AppState,
     caller: Caller,
@@ -146,12 +267,12 @@ pub async fn create_charge(
         charges::ensure_app(&mut conn, &caller, &new.app_id).await?;
     }
     let channel = new.channel;
-    let adapter = match provider_of(channel, &new.extra) {
-        Some(provider) => adapter(state, &new.app_id, caller.livemode, provider).await?,
-        None => None,
-    }
-    .ok_or_else(|| live_channel_unavailable(channel))?;
-    let notify_url = notify_url(state, &base_url, &new.app_id, caller.livemode);
+    let provider =
+        provider_of(channel, &new.extra).ok_or_else(|| live_channel_unavailable(channel))?;
+    let adapter = adapter(state, &new.app_id, caller.livemode, provider)
+        .await?
+        .ok_or_else(|| live_channel_unavailable(channel))?;
+    let notify_url = notify_url(state, &base_url, provider, &new.app_id, caller.livemode);
     let now = state.clock.now_secs();
     let writer = caller.clone();
     let inserted = state
@@ -169,7 +290,7 @@ pub async fn create_charge(
     };
     match channel.flow() {
         Flow::Qr => {
-            let started = adapter.native_order(&order(&charge, &notify_url)).await;
+            let started = adapter.start_qr(&charge, &notify_url).await;
             start_qr(state, charge, started).await
         }
         Flow::Scan => {
@@ -179,7 +300,7 @@ pub async fn create_charge(
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            let state_now = adapter.micropay(&order(&charge, &notify_url), &code).await;
+            let state_now = adapter.start_scan(&charge, &notify_url, &code).await;
             start_scan(state, &caller, charge, state_now).await
         }
     }
@@ -311,11 +432,12 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     if refund.status != crate::domain::refund::RefundStatus::Pending {
         return Ok(JobOutcome::Done);
     }
-    let adapter = match provider_of(charge.channel, &charge.extra) {
+    let provider = provider_of(charge.channel, &charge.extra);
+    let adapter = match provider {
         Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
         None => None,
     };
-    let Some(adapter) = adapter else {
+    let (Some(adapter), Some(provider)) = (adapter, provider) else {
         tracing::warn!(refund = %refund.id, "its channel is no longer configured; will retry");
         return Ok(JobOutcome::RetryAt(state.clock.now_ms() + 3_600_000));
     };
@@ -327,18 +449,10 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
             .settings
             .public_url
             .as_deref()
-            .map(|base| notify_url(state, base, &charge.app_id, charge.livemode));
-        adapter
-            .refund(
-                &charge.order_no,
-                &refund.id,
-                charge.amount,
-                refund.amount,
-                notify.as_deref(),
-            )
-            .await
+            .map(|base| notify_url(state, base, provider, &charge.app_id, charge.livemode));
+        adapter.refund(&charge, &refund, notify.as_deref()).await
     } else {
-        adapter.refund_query(&refund.id).await
+        adapter.refund_query(&charge, &refund).await
     };
     let first_query = now_ms + REFUND_QUERY_DELAYS_SECS[0] * 1000;
     match answer {
@@ -468,8 +582,9 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
             if now_ms < (charge.created + POLL_FOR_SECS) * 1000 {
                 return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
             }
-            // Still open after the polling window: reverse it. WeChat may ask to call again, and
-            // refuses while the payer is still confirming; an order it never received is closed.
+            // Still open after the polling window: reverse (WeChat) or cancel (Alipay) it. Either
+            // may ask to call again; WeChat refuses while the payer is still confirming; an order
+            // it never received is closed.
             let reversed = match adapter.reverse(&charge.order_no).await {
                 Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => Ok(true),
                 other => other,
@@ -560,7 +675,7 @@ pub async fn wechat_notification(
 ) -> (bool, String) {
     use paymux_channels::wechat_v2::{notify_fail_reply, notify_success_reply};
     let adapter = match adapter(state, app_id, livemode, Provider::Wechat).await {
-        Ok(Some(adapter)) => adapter,
+        Ok(Some(Adapter::Wechat(adapter))) => adapter,
         _ => {
             tracing::warn!(app = %app_id, "WeChat notification for an app without WeChat configured");
             return (false, notify_fail_reply("not configured"));
@@ -587,30 +702,75 @@ pub async fn wechat_notification(
             return (false, notify_fail_reply("verification failed"));
         }
     };
+    match apply_pay_notification(state, app_id, livemode, &out_trade_no, total_fee, answer).await {
+        Ok(()) => (true, notify_success_reply()),
+        Err(reason) => (false, notify_fail_reply(reason)),
+    }
+}
+
+/// Applies a verified payment notification: the order must be ours and the amount the
+/// charge's; a payment settles the charge once, anything else is acknowledged (the query job
+/// settles it). `Err` says why not, for the channel's failure reply.
+async fn apply_pay_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    out_trade_no: &str,
+    total_fen: i64,
+    answer: PaymentState,
+) -> Result<(), &'static str> {
     let charge = match state.db.reader().acquire().await {
         Ok(mut conn) => {
-            store::charges::find_by_order_no(&mut conn, app_id, livemode, &out_trade_no).await
+            store::charges::find_by_order_no(&mut conn, app_id, livemode, out_trade_no).await
         }
         Err(error) => Err(error.into()),
     };
     let charge = match charge {
         Ok(Some(charge)) => charge,
         Ok(None) => {
-            tracing::warn!(app = %app_id, %out_trade_no, "WeChat notification for an unknown order");
-            return (false, notify_fail_reply("unknown order"));
+            tracing::warn!(app = %app_id, %out_trade_no, "notification for an unknown order");
+            return Err("unknown order");
         }
-        Err(_) => return (false, notify_fail_reply("try again")),
+        Err(_) => return Err("try again"),
     };
-    if charge.amount != total_fee {
-        tracing::warn!(charge = %charge.id, total_fee, "WeChat notification amount differs; ignored");
-        return (false, notify_fail_reply("amount mismatch"));
+    if charge.amount != total_fen {
+        tracing::warn!(charge = %charge.id, total_fen, "notification amount differs; ignored");
+        return Err("amount mismatch");
     }
     match answer {
-        PaymentState::Paid { .. } => match settle_from_channel(state, &charge.id, answer).await {
-            Ok(()) => (true, notify_success_reply()),
-            Err(_) => (false, notify_fail_reply("try again")),
-        },
-        // A failure notice: the query job settles it; acknowledge so WeChat stops.
-        _ => (true, notify_success_reply()),
+        PaymentState::Paid { .. } => settle_from_channel(state, &charge.id, answer)
+            .await
+            .map_err(|_| "try again"),
+        // A failure or refund notice: the query job settles it; acknowledge so it stops.
+        _ => Ok(()),
+    }
+}
+
+/// An Alipay `trade_status_sync` notification for an app: verified (fail closed), applied
+/// once, answered `success` (anything else makes Alipay redeliver). Returns whether it was
+/// acknowledged, and the reply body.
+pub async fn alipay_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    body: &[u8],
+) -> (bool, &'static str) {
+    let adapter = match adapter(state, app_id, livemode, Provider::Alipay).await {
+        Ok(Some(Adapter::Alipay(adapter))) => adapter,
+        _ => {
+            tracing::warn!(app = %app_id, "Alipay notification for an app without Alipay configured");
+            return (false, "fail");
+        }
+    };
+    let (out_trade_no, total, answer) = match adapter.notification(body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::warn!(app = %app_id, %error, "rejected an Alipay notification that failed verification");
+            return (false, "fail");
+        }
+    };
+    match apply_pay_notification(state, app_id, livemode, &out_trade_no, total, answer).await {
+        Ok(()) => (true, "success"),
+        Err(_) => (false, "fail"),
     }
 }
