@@ -65,6 +65,28 @@ pub async fn measure(
     for (engine, connections, rows_per_commit) in runs {
         inserts.push(insert_rate(engine, connections, rows_per_commit, each).await?);
     }
+    let Rsa {
+        rsa_sign,
+        openssl_sign,
+    } = rsa(each, with_openssl).await?;
+    Ok(Ceilings {
+        inserts,
+        rsa_sign,
+        openssl_sign,
+    })
+}
+
+/// The RSA-2048 signing ceilings on one core.
+pub struct Rsa {
+    /// paymux_crypto, signing a 1,000-byte message for `each`.
+    pub rsa_sign: f64,
+    /// `openssl speed -seconds 2 rsa2048`, when asked for and installed.
+    pub openssl_sign: Option<f64>,
+}
+
+/// Measures RSA-2048 sign/s on one core: paymux_crypto for `each`, then (when `with_openssl`)
+/// `openssl speed -seconds 2 rsa2048`.
+pub async fn rsa(each: Duration, with_openssl: bool) -> anyhow::Result<Rsa> {
     let rsa_sign = tokio::task::spawn_blocking(move || rsa_sign_rate(each))
         .await
         .context("RSA ceiling thread failed")??;
@@ -75,8 +97,7 @@ pub async fn measure(
     } else {
         None
     };
-    Ok(Ceilings {
-        inserts,
+    Ok(Rsa {
         rsa_sign,
         openssl_sign,
     })

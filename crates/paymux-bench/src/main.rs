@@ -13,9 +13,13 @@
 //! The signed requests are therefore all signed before the clock starts, with one timestamp
 //! (the server accepts ±300 s): `--presign` of them, by default 8,000 per second of warm-up plus
 //! run. If they run out early, the run ends there and says so.
+//!
+//! `paymux-bench webhooks` (module [`webhooks`]) measures webhook delivery: a backlog's
+//! deliveries per second and the first-attempt delay at a fixed event rate.
 
 mod ceilings;
 mod server;
+mod webhooks;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -39,6 +43,9 @@ struct Cli {
 enum Command {
     /// Create charges over HTTP against a fresh `paymux serve`, then print the ceilings.
     Charges(ChargesArgs),
+    /// Deliver a backlog of webhooks to a local receiver, then measure the first-attempt delay
+    /// of events created at a fixed rate; next to the RSA-2048 signing ceiling.
+    Webhooks(webhooks::WebhooksArgs),
     /// Only measure the ceilings (bare durable inserts, RSA-2048 sign/s).
     Ceilings {
         /// Seconds per insert and RSA measurement
@@ -120,6 +127,10 @@ async fn main() {
         Command::Charges(args) => {
             let database_url = args.database_url.clone();
             with_database(database_url.as_deref(), |db| charges(args, db)).await
+        }
+        Command::Webhooks(args) => {
+            let database_url = args.database_url.clone();
+            with_database(database_url.as_deref(), |db| webhooks::run(args, db)).await
         }
         Command::Ceilings {
             each,
@@ -387,29 +398,151 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
     sorted[rank - 1].as_secs_f64() * 1000.0
 }
 
+/// CPU time used so far, in seconds: by the server (in all and by thread name), by this
+/// benchmark process (by thread name too), by the whole machine, and by PostgreSQL.
 struct CpuSample {
+    at: Instant,
     server: Option<f64>,
     client: Option<f64>,
     machine: Option<f64>,
     threads: BTreeMap<String, f64>,
+    client_threads: BTreeMap<String, f64>,
     /// Every `postgres` process by pid (backends, WAL writer, …), on PostgreSQL runs.
     database: Option<BTreeMap<u32, f64>>,
 }
 
 fn cpu_sample(pid: u32, on_postgres: bool) -> CpuSample {
     CpuSample {
+        at: Instant::now(),
         server: server::process_cpu(&pid.to_string()),
         client: server::process_cpu("self"),
         machine: server::machine_cpu(),
         threads: server::thread_cpu(pid),
+        client_threads: server::thread_cpu(std::process::id()),
         database: on_postgres.then(|| server::processes_cpu("postgres")),
     }
 }
 
-/// CPU seconds the `postgres` processes used between two samples.
-fn database_cpu(before: &CpuSample, after: &CpuSample) -> Option<f64> {
-    let (before, after) = (before.database.as_ref()?, after.database.as_ref()?);
-    Some(server::processes_cpu_since(before, after))
+/// CPU seconds used between two samples.
+struct CpuUse {
+    server: Option<f64>,
+    /// This benchmark process, all of it.
+    client: Option<f64>,
+    machine: Option<f64>,
+    /// Every `postgres` process, on PostgreSQL runs.
+    database: Option<f64>,
+    /// The server's threads by name, busiest first.
+    server_threads: Vec<(String, f64)>,
+    /// This process's threads by name.
+    client_threads: Vec<(String, f64)>,
+}
+
+impl CpuUse {
+    fn between(before: &CpuSample, after: &CpuSample) -> Self {
+        let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
+        let database = before
+            .database
+            .as_ref()
+            .zip(after.database.as_ref())
+            .map(|(before, after)| server::processes_cpu_since(before, after));
+        Self {
+            server: used(before.server, after.server),
+            client: used(before.client, after.client),
+            machine: used(before.machine, after.machine),
+            database,
+            server_threads: threads_since(&before.threads, &after.threads),
+            client_threads: threads_since(&before.client_threads, &after.client_threads),
+        }
+    }
+
+    /// CPU of this process's threads called `name` (e.g. the webhook receiver's runtime).
+    fn client_threads_named(&self, name: &str) -> f64 {
+        self.client_threads
+            .iter()
+            .filter(|(thread, _)| thread == name)
+            .fold(0.0, |sum, (_, secs)| sum + secs)
+    }
+
+    /// Everything else the machine ran: neither the server, this process nor PostgreSQL.
+    fn other(&self) -> Option<f64> {
+        let (all, server, client) = (self.machine?, self.server?, self.client?);
+        Some(all - server - client - self.database.unwrap_or(0.0))
+    }
+}
+
+/// CPU seconds per thread name between two samples, busiest first, idle threads left out.
+fn threads_since(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let mut threads: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, secs)| {
+            (
+                name.clone(),
+                secs - before.get(name).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, secs)| *secs > 0.0)
+        .collect();
+    threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+    threads
+}
+
+/// Prints where the CPU went during a window of `wall` seconds in which `units` of work
+/// (requests, deliveries…) were done. With `receiver`, the threads of this process with that
+/// name are shown apart from the rest of it.
+fn print_cpu(cpu: &CpuUse, wall: f64, units: usize, unit: &str, receiver: Option<&str>) {
+    let wall = wall.max(f64::EPSILON);
+    let per_unit = |secs: f64| secs / units.max(1) as f64 * 1e6;
+    if let Some(secs) = cpu.server {
+        println!(
+            "  server CPU {secs:.2} s = {:.2} cores, {:.0} µs per {unit}",
+            secs / wall,
+            per_unit(secs)
+        );
+        let listed: Vec<String> = cpu
+            .server_threads
+            .iter()
+            .map(|(name, secs)| format!("{name} {secs:.2} s"))
+            .collect();
+        println!("    by thread: {}", listed.join(", "));
+    }
+    if let Some(secs) = cpu.client {
+        match receiver {
+            None => println!(
+                "  client CPU {secs:.2} s = {:.2} cores (this benchmark process, same machine)",
+                secs / wall
+            ),
+            Some(name) => {
+                let received = cpu.client_threads_named(name);
+                println!(
+                    "  receiver CPU {received:.2} s = {:.2} cores, {:.0} µs per {unit} \
+                     (the in-process HTTP receiver's `{name}` threads)",
+                    received / wall,
+                    per_unit(received)
+                );
+                let rest = secs - received;
+                println!(
+                    "  bench CPU  {rest:.2} s = {:.2} cores (the rest of this benchmark process)",
+                    rest / wall
+                );
+            }
+        }
+    }
+    if let Some(secs) = cpu.database {
+        println!(
+            "  PostgreSQL CPU {secs:.2} s = {:.2} cores, {:.0} µs per {unit} (all `postgres` processes)",
+            secs / wall,
+            per_unit(secs)
+        );
+    }
+    if let Some(secs) = cpu.other() {
+        println!(
+            "  other CPU  {:.2} cores (everything else on the machine; should be near 0)",
+            (secs / wall).max(0.0)
+        );
+    }
 }
 
 async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<()> {
@@ -466,7 +599,7 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
     };
 
     let log = dir.path().join("server.log");
-    let mut server = paymux.serve(&log, args.sign_responses).await?;
+    let mut server = paymux.serve(&log, args.sign_responses, &[]).await?;
     eprintln!(
         "server pid {} at {} on {}; {} clients, {}, warm-up {:?}, run {:?}",
         server.pid,
@@ -565,11 +698,7 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
         .saturating_duration_since(shared.measure_from)
         .as_secs_f64()
         .max(f64::EPSILON);
-    let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
-    let server_cpu = used(before.server, after.server);
-    let client_cpu = used(before.client, after.client);
-    let machine_cpu = used(before.machine, after.machine);
-    let database_cpu = database_cpu(&before, &after);
+    let cpu = CpuUse::between(&before, &after);
     let per_request = |cpu: f64| cpu / measured.max(1) as f64 * 1e6;
 
     println!();
@@ -601,54 +730,11 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
     println!("  requests   {measured} measured ({ok} ok in all, {errors} errors)");
     println!("  throughput {} req/s", thousands(throughput));
     println!("  latency    p50 {p50:.2} ms  p90 {p90:.2} ms  p99 {p99:.2} ms  max {max:.2} ms");
-    if let Some(cpu) = server_cpu {
-        println!(
-            "  server CPU {:.2} s = {:.2} cores, {:.0} µs per request",
-            cpu,
-            cpu / cpu_window,
-            per_request(cpu)
-        );
-        let mut threads: Vec<(String, f64)> = after
-            .threads
-            .iter()
-            .map(|(name, secs)| {
-                let was = before.threads.get(name).copied().unwrap_or(0.0);
-                (name.clone(), secs - was)
-            })
-            .filter(|(_, secs)| *secs > 0.0)
-            .collect();
-        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let listed: Vec<String> = threads
-            .iter()
-            .map(|(name, secs)| format!("{name} {secs:.2} s"))
-            .collect();
-        println!("    by thread: {}", listed.join(", "));
-    }
-    if let Some(cpu) = client_cpu {
-        println!(
-            "  client CPU {:.2} s = {:.2} cores (this benchmark process, same machine)",
-            cpu,
-            cpu / cpu_window
-        );
-    }
-    if let Some(cpu) = database_cpu {
-        println!(
-            "  PostgreSQL CPU {:.2} s = {:.2} cores, {:.0} µs per request (all `postgres` processes)",
-            cpu,
-            cpu / cpu_window,
-            per_request(cpu)
-        );
-    }
+    print_cpu(&cpu, cpu_window, measured, "request", None);
     if let Some((all, tls)) = connections {
         println!(
             "  PostgreSQL connections of the server: {all}, {tls} of them with TLS \
              (`?sslmode=disable` in the URL turns it off)"
-        );
-    }
-    if let (Some(all), Some(server), Some(client)) = (machine_cpu, server_cpu, client_cpu) {
-        println!(
-            "  other CPU  {:.2} cores (everything else on the machine; should be near 0)",
-            ((all - server - client - database_cpu.unwrap_or(0.0)) / cpu_window).max(0.0)
         );
     }
     let yes_no = |flag: bool| if flag { "yes" } else { "no" }.to_owned();
@@ -669,14 +755,14 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
         (
             "server CPU µs/req",
             "---:",
-            micros(server_cpu.map(per_request)),
+            micros(cpu.server.map(per_request)),
         ),
     ]);
     if db.is_some() {
         row.push((
             "PostgreSQL CPU µs/req",
             "---:",
-            micros(database_cpu.map(per_request)),
+            micros(cpu.database.map(per_request)),
         ));
     }
     println!();
@@ -750,16 +836,20 @@ fn print_ceilings(c: &ceilings::Ceilings) {
         .collect();
     print_table(&inserts);
     println!();
+    print_rsa_ceilings(c.rsa_sign, c.openssl_sign);
+}
+
+fn print_rsa_ceilings(rsa_sign: f64, openssl_sign: Option<f64>) {
     print_table(&[vec![
         (
             "RSA-2048 sign/s 1 core (paymux_crypto)",
             "---:",
-            thousands(c.rsa_sign),
+            thousands(rsa_sign),
         ),
         (
             "openssl speed sign/s",
             "---:",
-            c.openssl_sign.map_or_else(|| "–".to_owned(), thousands),
+            openssl_sign.map_or_else(|| "–".to_owned(), thousands),
         ),
     ]]);
 }

@@ -57,18 +57,16 @@ impl Paymux {
         })
     }
 
-    /// `paymux ARGS… STORAGE…`, with no storage settings from the environment: what the
-    /// benchmark runs on is only what it says.
+    /// `paymux ARGS… STORAGE…`, with no settings from the environment (every `PAYMUX_…`
+    /// variable is cleared: storage, config file, webhook concurrency…): what the benchmark
+    /// runs is only what it says.
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.bin);
         command.args(args).args(&self.storage);
-        for var in [
-            "PAYMUX_DATA_DIR",
-            "PAYMUX_DATABASE_URL",
-            "PAYMUX_DATABASE_POOL_SIZE",
-            "PAYMUX_CONFIG",
-        ] {
-            command.env_remove(var);
+        for (var, _) in std::env::vars_os() {
+            if var.to_str().is_some_and(|v| v.starts_with("PAYMUX_")) {
+                command.env_remove(var);
+            }
         }
         command
     }
@@ -111,18 +109,26 @@ impl Paymux {
     }
 
     /// Starts `paymux serve` on a free port and waits for its "listening" line.
+    /// `extra` are further `serve` flags (e.g. `--webhook-concurrency 8`).
     /// The server's stderr goes to `log`.
-    pub async fn serve(&self, log: &Path, sign_responses: bool) -> anyhow::Result<Server> {
+    pub async fn serve(
+        &self,
+        log: &Path,
+        sign_responses: bool,
+        extra: &[String],
+    ) -> anyhow::Result<Server> {
         let log_file = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--sign-responses",
+            if sign_responses { "true" } else { "false" },
+        ];
+        args.extend(extra.iter().map(String::as_str));
         let mut child = self
-            .command(&[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--sign-responses",
-                if sign_responses { "true" } else { "false" },
-            ])
+            .command(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
@@ -172,6 +178,11 @@ impl Server {
                 log_tail(&self.log)
             ),
         }
+    }
+
+    /// The last lines of the server's log.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
     }
 
     /// SIGTERM (graceful shutdown), then SIGKILL if it has not exited within 5 s.

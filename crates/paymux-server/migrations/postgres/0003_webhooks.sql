@@ -40,7 +40,7 @@ CREATE TABLE webhook_deliveries (
 );
 -- What the dispatcher reads on every pass, each bounded by what it returns: an endpoint's
 -- next due deliveries, its leased ones (its attempts in flight), and the earliest due time.
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_ms)
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_ms, id)
     WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (endpoint_id, lease_until_ms)
     WHERE status = 'pending';

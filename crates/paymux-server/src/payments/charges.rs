@@ -142,7 +142,8 @@ pub async fn create(
         })
         .await?;
     if scan {
-        state.wake_workers();
+        // The payment recorded events (and no job): only the dispatcher has work.
+        state.webhooks_wake.notify_one();
     }
     Ok(value)
 }
@@ -325,7 +326,7 @@ pub async fn test_pay(
             })
         })
         .await?;
-    state.wake_workers();
+    state.webhooks_wake.notify_one();
     Ok(value)
 }
 

@@ -90,7 +90,8 @@ pub async fn create(
         })
         .await?;
     if scan {
-        state.wake_workers();
+        // The payment recorded events (and no job): only the dispatcher has work.
+        state.webhooks_wake.notify_one();
     }
     Ok(value)
 }
