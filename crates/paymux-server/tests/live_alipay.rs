@@ -6,73 +6,48 @@
 use paymux_channels::Params;
 use paymux_channels::alipay::sign_notify;
 use paymux_crypto::SigningKey;
+use paymux_server::Clock;
 use paymux_server::channels::alipay::AlipayAdapter;
-use paymux_server::channels::config::{self, ProviderSettings};
+use paymux_server::channels::config::ProviderSettings;
 use paymux_server::channels::{Provider, RefundState};
-use paymux_server::domain::Caller;
 use paymux_server::domain::channel::Channel;
-use paymux_server::payments::charges::{self, NewCharge};
-use paymux_server::payments::refunds::{self, NewRefund};
-use paymux_server::secrets::SecretsKey;
-use paymux_server::{AppState, Clock, ManualClock, Settings, jobs, store};
 use paymux_simulators::alipay::{
     AlipayApp, AlipayConfig, AlipaySimulator, DeliveryState, Knobs, TradeStatus, auth_codes,
 };
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 mod common;
+use common::live::{Gateway, serve};
 
 const APP_ID: &str = "2021000000000001";
 
 struct Live {
-    state: AppState,
-    clock: Arc<ManualClock>,
-    caller: Caller,
-    app: String,
+    gw: Gateway,
     sim: AlipaySimulator,
     /// The simulator's "Alipay" key, to sign notifications a test forges.
     alipay_key: SigningKey,
     settings: ProviderSettings,
-    base_url: String,
-    _dir: tempfile::TempDir,
 }
 
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
+impl std::ops::Deref for Live {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.gw
+    }
 }
 
-/// The gateway (serving its API, for notifications) and a simulator on the same manual clock,
-/// the app's Alipay configured in live mode to point at the simulator.
+/// The gateway and a simulator on the same manual clock, the app's Alipay configured in live
+/// mode to point at the simulator.
 async fn live() -> Live {
-    use base64::Engine;
-    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let settings = Settings {
-        secrets_key: Some(SecretsKey::from_base64(&key).expect("key")),
-        public_url: Some(base_url.clone()),
-        ..Settings::default()
-    };
-    let (state, clock, mut caller, app, dir) = common::setup(settings).await;
-    caller.livemode = true;
-
+    let gw = Gateway::start().await;
     let app_key = SigningKey::generate().expect("app key");
     let app_public = app_key.public_key_pem().expect("pem");
     let alipay_pem = SigningKey::generate()
         .expect("alipay key")
         .to_pkcs8_pem()
         .expect("pem");
-    let sim_clock = clock.clone();
+    let sim_clock = gw.clock.clone();
     let sim = AlipaySimulator::new(
         AlipayConfig::new()
             .with_app(AlipayApp::from_pem(APP_ID, &app_public).expect("app"))
@@ -85,57 +60,24 @@ async fn live() -> Live {
             }),
     );
     let sim_url = serve(sim.router()).await;
-    let router = paymux_server::api::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
     let app_private = app_key.to_pkcs8_pem().expect("pem");
     let gateway = format!("{sim_url}/gateway.do");
-    let given: BTreeMap<String, String> = [
-        ("app_id", APP_ID),
-        ("alipay_public_key", sim.public_key_pem()),
-        ("gateway_url", gateway.as_str()),
-        ("app_private_key", app_private.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let alipay = ProviderSettings::check(Provider::Alipay, &given).expect("settings");
-    let secrets = state.settings.secrets_key.clone().expect("key");
-    let (app_id, saved) = (app.clone(), alipay.clone());
-    state
-        .db
-        .write(move |conn| {
-            Box::pin(async move { config::save(conn, &secrets, &app_id, true, &saved, 0).await })
-        })
-        .await
-        .expect("configure");
+    let settings = gw
+        .configure(
+            Provider::Alipay,
+            &[
+                ("app_id", APP_ID),
+                ("alipay_public_key", sim.public_key_pem()),
+                ("gateway_url", gateway.as_str()),
+                ("app_private_key", app_private.as_str()),
+            ],
+        )
+        .await;
     Live {
-        state,
-        clock,
-        caller,
-        app,
+        gw,
         sim,
         alipay_key: paymux_channels::keys::signing_key(&alipay_pem).expect("key"),
-        settings: alipay,
-        base_url,
-        _dir: dir,
-    }
-}
-
-fn charge(app: &str, channel: Channel, order_no: &str, extra: Value) -> NewCharge {
-    NewCharge {
-        app_id: app.into(),
-        channel,
-        order_no: order_no.into(),
-        client_ip: "127.0.0.1".into(),
-        amount: 100,
-        currency: "cny".into(),
-        subject: "Apple".into(),
-        body: "A red apple".into(),
-        description: None,
-        extra: extra.as_object().cloned().unwrap_or_default(),
-        metadata: Map::new(),
-        time_expire: None,
+        settings,
     }
 }
 
@@ -144,55 +86,6 @@ fn scan(code: &str) -> Value {
 }
 
 impl Live {
-    async fn create(&self, channel: Channel, order_no: &str, extra: Value) -> Value {
-        charges::create(
-            &self.state,
-            self.caller.clone(),
-            charge(&self.app, channel, order_no, extra),
-            self.base_url.clone(),
-        )
-        .await
-        .expect("create")
-    }
-
-    async fn charge(&self, id: &str) -> paymux_server::domain::charge::Charge {
-        let mut conn = self.state.db.reader().acquire().await.expect("conn");
-        store::charges::get_any(&mut conn, id)
-            .await
-            .expect("get")
-            .expect("exists")
-    }
-
-    async fn succeeded_events(&self) -> usize {
-        let mut conn = self.state.db.reader().acquire().await.expect("conn");
-        let page = store::Page {
-            limit: 100,
-            ..store::Page::default()
-        };
-        store::events::list(
-            &mut conn,
-            &self.caller.account_id,
-            true,
-            Some("charge.succeeded"),
-            &page,
-        )
-        .await
-        .expect("events")
-        .0
-        .len()
-    }
-
-    /// Waits (real time) until the charge is paid, as the notification arrives.
-    async fn wait_paid(&self, id: &str) {
-        for _ in 0..200 {
-            if self.charge(id).await.paid {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("charge {id} was never paid");
-    }
-
     /// A paid live QR charge of 100 fen.
     async fn paid(&self, order_no: &str) -> String {
         let created = self.create(Channel::AlipayQr, order_no, json!({})).await;
@@ -200,42 +93,6 @@ impl Live {
         self.sim.pay(APP_ID, order_no).expect("pay");
         self.wait_paid(&id).await;
         id
-    }
-
-    async fn refund(&self, charge_id: &str, amount: i64) -> String {
-        let refund = refunds::create(
-            &self.state,
-            self.caller.clone(),
-            charge_id.to_owned(),
-            NewRefund {
-                amount: Some(amount),
-                description: "back".into(),
-                metadata: Map::new(),
-                funding_source: None,
-            },
-        )
-        .await
-        .expect("refund");
-        assert_eq!(refund["status"], "pending");
-        refund["id"].as_str().expect("id").to_owned()
-    }
-
-    async fn refund_row(&self, id: &str) -> paymux_server::domain::refund::Refund {
-        let mut conn = self.state.db.reader().acquire().await.expect("conn");
-        store::refunds::get_by_id(&mut conn, id)
-            .await
-            .expect("get")
-            .expect("exists")
-    }
-
-    async fn refund_status(&self, id: &str) -> String {
-        self.refund_row(id).await.status.as_str().to_owned()
-    }
-
-    /// Advances the shared clock by `ms` and runs the jobs due then.
-    async fn advance(&self, ms: i64) {
-        self.clock.advance_ms(ms);
-        jobs::run_due(&self.state).await.expect("jobs");
     }
 
     fn adapter(&self) -> AlipayAdapter {
@@ -381,10 +238,10 @@ async fn an_immediate_scan_payment_is_paid_in_the_create_answer() {
 #[tokio::test]
 async fn a_refused_scan_payment_fails_the_charge() {
     let live = live().await;
-    let error = charges::create(
+    let error = paymux_server::payments::charges::create(
         &live.state,
         live.caller.clone(),
-        charge(
+        common::live::new_charge(
             &live.app,
             Channel::AlipayScan,
             "ASC0005",

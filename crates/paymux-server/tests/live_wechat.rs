@@ -3,65 +3,39 @@
 //! one manual clock, so polling and query schedules are walked in milliseconds.
 //! On PostgreSQL when `PAYMUX_TEST_DATABASE_URL` is set, else on SQLite.
 
+use paymux_server::Clock;
 use paymux_server::channels::Provider;
-use paymux_server::channels::config::{self, ProviderSettings};
-use paymux_server::domain::Caller;
 use paymux_server::domain::channel::Channel;
-use paymux_server::payments::charges::{self, NewCharge};
-use paymux_server::payments::refunds::{self, NewRefund};
-use paymux_server::secrets::SecretsKey;
-use paymux_server::{AppState, Clock, ManualClock, Settings, jobs, store};
 use paymux_simulators::wechat::{
     Knobs, RefundOutcome, TradeState, WechatConfig, WechatMerchant, WechatSimulator,
 };
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use serde_json::json;
 use std::time::Duration;
 
 mod common;
+use common::live::{Gateway, serve};
 
 const APPID: &str = "wx2421b1c4370ec43b";
 const MCH_ID: &str = "10000100";
 const API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 
 struct Live {
-    state: AppState,
-    clock: Arc<ManualClock>,
-    caller: Caller,
-    app: String,
+    gw: Gateway,
     sim: WechatSimulator,
-    base_url: String,
-    _dir: tempfile::TempDir,
 }
 
-async fn serve(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    url
+impl std::ops::Deref for Live {
+    type Target = Gateway;
+    fn deref(&self) -> &Gateway {
+        &self.gw
+    }
 }
 
-/// The gateway (serving its API, for notifications) and a simulator on the same manual clock,
-/// the app's WeChat configured in live mode to point at the simulator.
+/// The gateway and a simulator on the same manual clock, the app's WeChat configured in live
+/// mode to point at the simulator.
 async fn live() -> Live {
-    use base64::Engine;
-    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
-    // The gateway's address first: it is the public URL the channel notifies.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-    let settings = Settings {
-        secrets_key: Some(SecretsKey::from_base64(&key).expect("key")),
-        public_url: Some(base_url.clone()),
-        ..Settings::default()
-    };
-    let (state, clock, mut caller, app, dir) = common::setup(settings).await;
-    caller.livemode = true;
-    let sim_clock = clock.clone();
+    let gw = Gateway::start().await;
+    let sim_clock = gw.clock.clone();
     let sim = WechatSimulator::new(
         WechatConfig::new(vec![WechatMerchant::new(APPID, MCH_ID, API_KEY)])
             .with_clock(move || sim_clock.now_ms())
@@ -71,107 +45,22 @@ async fn live() -> Live {
             }),
     );
     let sim_url = serve(sim.router()).await;
-    let router = paymux_server::api::router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let given: BTreeMap<String, String> = [
-        ("appid", APPID),
-        ("mch_id", MCH_ID),
-        ("api_key", API_KEY),
-        ("gateway_url", sim_url.as_str()),
-        ("client_cert_pem", CERT),
-        ("client_key_pem", KEY),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let wechat = ProviderSettings::check(Provider::Wechat, &given).expect("settings");
-    let secrets = state.settings.secrets_key.clone().expect("key");
-    let app_id = app.clone();
-    state
-        .db
-        .write(move |conn| {
-            Box::pin(async move { config::save(conn, &secrets, &app_id, true, &wechat, 0).await })
-        })
-        .await
-        .expect("configure");
-    Live {
-        state,
-        clock,
-        caller,
-        app,
-        sim,
-        base_url,
-        _dir: dir,
-    }
-}
-
-fn charge(app: &str, channel: Channel, order_no: &str, extra: Value) -> NewCharge {
-    NewCharge {
-        app_id: app.into(),
-        channel,
-        order_no: order_no.into(),
-        client_ip: "127.0.0.1".into(),
-        amount: 100,
-        currency: "cny".into(),
-        subject: "Apple".into(),
-        body: "A red apple".into(),
-        description: None,
-        extra: extra.as_object().cloned().unwrap_or_default(),
-        metadata: Map::new(),
-        time_expire: None,
-    }
+    gw.configure(
+        Provider::Wechat,
+        &[
+            ("appid", APPID),
+            ("mch_id", MCH_ID),
+            ("api_key", API_KEY),
+            ("gateway_url", sim_url.as_str()),
+            ("client_cert_pem", CERT),
+            ("client_key_pem", KEY),
+        ],
+    )
+    .await;
+    Live { gw, sim }
 }
 
 impl Live {
-    async fn create(&self, channel: Channel, order_no: &str, extra: Value) -> Value {
-        charges::create(
-            &self.state,
-            self.caller.clone(),
-            charge(&self.app, channel, order_no, extra),
-            self.base_url.clone(),
-        )
-        .await
-        .expect("create")
-    }
-
-    async fn charge(&self, id: &str) -> paymux_server::domain::charge::Charge {
-        let mut conn = self.state.db.reader().acquire().await.expect("conn");
-        store::charges::get_any(&mut conn, id)
-            .await
-            .expect("get")
-            .expect("exists")
-    }
-
-    async fn succeeded_events(&self) -> usize {
-        let mut conn = self.state.db.reader().acquire().await.expect("conn");
-        let page = store::Page {
-            limit: 100,
-            ..store::Page::default()
-        };
-        store::events::list(
-            &mut conn,
-            &self.caller.account_id,
-            true,
-            Some("charge.succeeded"),
-            &page,
-        )
-        .await
-        .expect("events")
-        .0
-        .len()
-    }
-
-    /// Waits (real time) until the charge is paid, as the notification arrives.
-    async fn wait_paid(&self, id: &str) {
-        for _ in 0..200 {
-            if self.charge(id).await.paid {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("charge {id} was never paid");
-    }
-
     /// A paid live QR charge of 100 fen.
     async fn paid(&self, order_no: &str) -> String {
         let created = self
@@ -181,51 +70,6 @@ impl Live {
         self.sim.pay(MCH_ID, order_no).expect("pay");
         self.wait_paid(&id).await;
         id
-    }
-
-    async fn refund(&self, charge_id: &str, amount: i64) -> String {
-        let refund = refunds::create(
-            &self.state,
-            self.caller.clone(),
-            charge_id.to_owned(),
-            NewRefund {
-                amount: Some(amount),
-                description: "back".into(),
-                metadata: Map::new(),
-                funding_source: None,
-            },
-        )
-        .await
-        .expect("refund");
-        assert_eq!(refund["status"], "pending");
-        refund["id"].as_str().expect("id").to_owned()
-    }
-
-    async fn refund_status(&self, id: &str) -> String {
-        let mut conn = self.state.db.reader().acquire().await.expect("conn");
-        let refund = store::refunds::get_by_id(&mut conn, id)
-            .await
-            .expect("get")
-            .expect("exists");
-        refund.status.as_str().to_owned()
-    }
-
-    /// Waits (real time) for a refund to leave `pending`, as a notification arrives.
-    async fn wait_refund(&self, id: &str) -> String {
-        for _ in 0..300 {
-            let status = self.refund_status(id).await;
-            if status != "pending" {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("refund {id} stayed pending");
-    }
-
-    /// Advances the shared clock by `ms` and runs the jobs due then.
-    async fn advance(&self, ms: i64) {
-        self.clock.advance_ms(ms);
-        jobs::run_due(&self.state).await.expect("jobs");
     }
 }
 

@@ -4,7 +4,7 @@
 //! `Unknown`: the caller queries later.
 
 use super::config::ProviderSettings;
-use super::{PaymentState, RefundState};
+use super::{CallError, PaymentState, RefundState, call_failed, setting};
 use crate::clock::SharedClock;
 use paymux_channels::alipay::{self, ResponseNode, format_yuan, parse_yuan};
 use paymux_channels::{Params, beijing_time, form, keys};
@@ -14,22 +14,6 @@ use std::time::Duration;
 
 /// How long one call to Alipay may take before its outcome counts as unknown.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What went wrong with a call that has no business answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// The answer (or notification) failed verification or could not be read.
-    #[error("Alipay's answer failed verification: {0}")]
-    Unverified(String),
-    /// No answer (timeout, connection): whatever was asked may or may not have happened.
-    #[error("no answer from Alipay: {0}")]
-    Transport(String),
-    /// `error_response` (40001, 40002, 20001…): the gateway refused the call itself.
-    #[error("Alipay refused the call: {0}")]
-    Refused(String),
-    #[error("{0}")]
-    NotConfigured(&'static str),
-}
 
 /// A charge as Alipay needs it.
 #[derive(Debug, Clone)]
@@ -93,17 +77,6 @@ impl Reply {
             self.get("sub_msg").or(self.get("msg")).unwrap_or_default()
         ))
     }
-}
-
-fn setting<'a>(settings: &'a ProviderSettings, name: &str) -> Result<&'a str, CallError> {
-    settings
-        .public
-        .get(name)
-        .or_else(|| settings.secrets.get(name))
-        .map(String::as_str)
-        .ok_or(CallError::NotConfigured(
-            "the Alipay configuration is incomplete",
-        ))
 }
 
 impl AlipayAdapter {
@@ -436,18 +409,4 @@ fn refund_time(reply: &Reply) -> Option<i64> {
     reply
         .get("gmt_refund_pay")
         .and_then(|t| beijing_time::parse_dashed(t).ok())
-}
-
-fn call_failed(error: CallError) -> PaymentState {
-    match error {
-        CallError::Refused(message) => PaymentState::Failed {
-            code: "channel_refused".into(),
-            message,
-        },
-        CallError::NotConfigured(message) => PaymentState::Failed {
-            code: "channel_not_configured".into(),
-            message: message.to_owned(),
-        },
-        other => PaymentState::Unknown(other.to_string()),
-    }
 }

@@ -75,3 +75,52 @@ pub enum RefundState {
     Failed { code: String, message: String },
     Unknown(String),
 }
+
+/// What went wrong with a call to a channel that brought no business answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The answer (or notification) failed verification or could not be read: treat it as
+    /// forged or broken.
+    #[error("the channel's answer failed verification: {0}")]
+    Unverified(String),
+    /// No answer (timeout, connection): whatever was asked may or may not have happened.
+    #[error("no answer from the channel: {0}")]
+    Transport(String),
+    /// The channel refused the call itself (our signature, parameters, app…).
+    #[error("the channel refused the call: {0}")]
+    Refused(String),
+    /// The configuration lacks what the call needs (e.g. a client certificate).
+    #[error("{0}")]
+    NotConfigured(&'static str),
+}
+
+/// A call that brought no business answer, as a payment state: refused or misconfigured calls
+/// fail the payment; anything else leaves it unknown (query later).
+pub(crate) fn call_failed(error: CallError) -> PaymentState {
+    match error {
+        CallError::Refused(message) => PaymentState::Failed {
+            code: "channel_refused".into(),
+            message,
+        },
+        CallError::NotConfigured(message) => PaymentState::Failed {
+            code: "channel_not_configured".into(),
+            message: message.to_owned(),
+        },
+        other => PaymentState::Unknown(other.to_string()),
+    }
+}
+
+/// A configured value, public or secret, that [`config::ProviderSettings::check`] required.
+pub(crate) fn setting<'a>(
+    settings: &'a config::ProviderSettings,
+    name: &str,
+) -> Result<&'a str, CallError> {
+    settings
+        .public
+        .get(name)
+        .or_else(|| settings.secrets.get(name))
+        .map(String::as_str)
+        .ok_or(CallError::NotConfigured(
+            "the channel configuration is incomplete",
+        ))
+}

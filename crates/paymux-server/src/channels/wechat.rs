@@ -3,7 +3,7 @@
 //! [`RefundState`]. Anything it cannot be sure of is `Unknown`: the caller queries later.
 
 use super::config::ProviderSettings;
-use super::{PaymentState, RefundState};
+use super::{CallError, PaymentState, RefundState, call_failed, setting};
 use paymux_channels::Params;
 use paymux_channels::wechat_v2::{self, ErrorClass, Outcome, SignType};
 use rand::RngExt;
@@ -12,23 +12,6 @@ use std::time::Duration;
 
 /// How long one call to WeChat may take before its outcome counts as unknown.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What went wrong with a call that has no business answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// The answer failed verification or could not be read: treat as forged or broken.
-    #[error("WeChat's answer failed verification: {0}")]
-    Unverified(String),
-    /// No answer (timeout, connection): whatever was asked may or may not have happened.
-    #[error("no answer from WeChat: {0}")]
-    Transport(String),
-    /// `return_code=FAIL`: WeChat refused the call itself (our signature, parameters…).
-    #[error("WeChat refused the call: {0}")]
-    Refused(String),
-    /// The configuration lacks what the call needs (e.g. the client certificate).
-    #[error("{0}")]
-    NotConfigured(&'static str),
-}
 
 /// A charge as WeChat needs it.
 #[derive(Debug, Clone)]
@@ -61,17 +44,6 @@ impl std::fmt::Debug for WechatV2 {
             .field("mch_id", &self.mch_id)
             .finish_non_exhaustive()
     }
-}
-
-fn setting<'a>(settings: &'a ProviderSettings, name: &str) -> Result<&'a str, CallError> {
-    settings
-        .public
-        .get(name)
-        .or_else(|| settings.secrets.get(name))
-        .map(String::as_str)
-        .ok_or(CallError::NotConfigured(
-            "the WeChat configuration is incomplete",
-        ))
 }
 
 impl WechatV2 {
@@ -415,20 +387,6 @@ fn paid(answer: &Params) -> PaymentState {
                 .and_then(|t| paymux_channels::beijing_time::parse_compact(t).ok()),
         },
         None => unknown("paid without a transaction_id"),
-    }
-}
-
-fn call_failed(error: CallError) -> PaymentState {
-    match error {
-        CallError::Refused(message) => PaymentState::Failed {
-            code: "channel_refused".into(),
-            message,
-        },
-        CallError::NotConfigured(message) => PaymentState::Failed {
-            code: "channel_not_configured".into(),
-            message: message.to_owned(),
-        },
-        other => PaymentState::Unknown(other.to_string()),
     }
 }
 

@@ -62,3 +62,5 @@ pub async fn setup(
     };
     (state, clock, caller, creds.app_id, dir)
 }
+
+pub mod live;
