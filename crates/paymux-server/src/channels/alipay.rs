@@ -294,6 +294,7 @@ impl AlipayAdapter {
         match (reply.code(), reply.sub_code()) {
             ("10000", _) => RefundState::Succeeded {
                 time: refund_time(&reply),
+                refund_no: refund_no(&reply),
             },
             (
                 "40004",
@@ -351,6 +352,7 @@ impl AlipayAdapter {
         if ours && amount_ok && done {
             RefundState::Succeeded {
                 time: refund_time(&reply),
+                refund_no: refund_no(&reply),
             }
         } else {
             RefundState::Unknown("Alipay does not report this refund as done".into())
@@ -403,6 +405,14 @@ fn paid(reply: &Reply, time_field: &str) -> PaymentState {
         },
         _ => PaymentState::Unknown("paid without a trade_no".into()),
     }
+}
+
+/// Alipay numbers no refund of its own: a refund is known by its trade's `trade_no`.
+fn refund_no(reply: &Reply) -> Option<String> {
+    reply
+        .get("trade_no")
+        .filter(|no| !no.is_empty())
+        .map(str::to_owned)
 }
 
 fn refund_time(reply: &Reply) -> Option<i64> {

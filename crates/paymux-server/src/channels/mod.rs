@@ -70,9 +70,16 @@ pub enum PaymentState {
 /// What a channel says of a refund.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundState {
-    Succeeded { time: Option<i64> },
+    /// Done; `refund_no` is the channel's own number for the refund, where it gives one.
+    Succeeded {
+        time: Option<i64>,
+        refund_no: Option<String>,
+    },
     Pending,
-    Failed { code: String, message: String },
+    Failed {
+        code: String,
+        message: String,
+    },
     Unknown(String),
 }
 

@@ -283,6 +283,7 @@ impl WechatV2 {
                 .get(&format!("refund_status_{n}"))
                 .unwrap_or_default(),
             answer.get(&format!("refund_success_time_{n}")),
+            answer.get(&format!("refund_id_{n}")),
         )
     }
 
@@ -332,6 +333,7 @@ impl WechatV2 {
         let state = refund_status(
             info.get("refund_status").unwrap_or_default(),
             info.get("success_time"),
+            info.get("refund_id"),
         );
         Ok((out_refund_no, state))
     }
@@ -398,10 +400,11 @@ fn refund_failure(state: PaymentState) -> RefundState {
     }
 }
 
-fn refund_status(status: &str, success_time: Option<&str>) -> RefundState {
+fn refund_status(status: &str, success_time: Option<&str>, refund_id: Option<&str>) -> RefundState {
     match status {
         "SUCCESS" => RefundState::Succeeded {
             time: success_time.and_then(|t| paymux_channels::beijing_time::parse_dashed(t).ok()),
+            refund_no: refund_id.map(str::to_owned),
         },
         "PROCESSING" => RefundState::Pending,
         "REFUNDCLOSE" => RefundState::Failed {

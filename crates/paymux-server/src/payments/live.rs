@@ -124,7 +124,7 @@ impl Adapter {
                             .refund_query(&charge.order_no, &refund.id, refund.amount)
                             .await
                         {
-                            RefundState::Succeeded { time } => RefundState::Succeeded { time },
+                            succeeded @ RefundState::Succeeded { .. } => succeeded,
                             _ => RefundState::Unknown(reason),
                         }
                     }
@@ -511,8 +511,9 @@ async fn settle_refund_from_channel(
         .write(move |conn| {
             Box::pin(async move {
                 match answer {
-                    RefundState::Succeeded { time } => {
-                        let transaction_no = crate::ids::transaction_no();
+                    RefundState::Succeeded { time, refund_no } => {
+                        // The refund is known at the channel by its own number, or else by ours.
+                        let transaction_no = refund_no.unwrap_or_else(|| id.clone());
                         super::refunds::complete_with(
                             conn,
                             &id,
