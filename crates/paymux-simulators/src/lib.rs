@@ -5,4 +5,5 @@
 //! slowly, drop or duplicate notifications. Used in-process by tests and by `paymux simulate`.
 
 pub mod alipay;
+pub mod unionpay;
 pub mod wechat;
