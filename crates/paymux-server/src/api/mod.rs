@@ -215,6 +215,7 @@ pub fn router(state: AppState) -> Router {
         .route("/mock/pay", get(mock_pay::page).post(mock_pay::submit))
         .route("/notify/wechat/{app}/{mode}", post(notify::wechat))
         .route("/notify/alipay/{app}/{mode}", post(notify::alipay))
+        .route("/notify/unionpay/{app}/{mode}", post(notify::unionpay))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -51,3 +51,20 @@ pub async fn alipay(
     );
     response
 }
+
+/// UnionPay POSTs a form and redelivers until it gets HTTP 200: 200 `ok` when the notification
+/// was verified and applied, 400 otherwise (forged, unknown, or not applied yet).
+pub async fn unionpay(
+    State(state): State<AppState>,
+    Path((app, mode)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(livemode) = livemode(&mode) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if live::unionpay_notification(&state, &app, livemode, &body).await {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::BAD_REQUEST, "fail").into_response()
+    }
+}

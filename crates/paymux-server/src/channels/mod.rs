@@ -1,9 +1,10 @@
 //! The payment channels behind the Ping++ channels: which provider serves each, each app's
 //! configuration of it (`config`), and the adapters that speak each provider's protocol
-//! (`wechat`, `alipay`), all answering in the normalized [`PaymentState`] / [`RefundState`].
+//! (`wechat`, `alipay`, `unionpay`), all answering in the normalized [`PaymentState`] / [`RefundState`].
 
 pub mod alipay;
 pub mod config;
+pub mod unionpay;
 pub mod wechat;
 
 use crate::domain::channel::Channel;

@@ -9,6 +9,7 @@
 use super::charges::{self, ChannelPayment, Inserted, NewCharge, live_channel_unavailable};
 use super::render_charge;
 use crate::channels::alipay::{self, AlipayAdapter};
+use crate::channels::unionpay::{self, Notice, UnionpayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
 use crate::channels::{PaymentState, Provider, RefundState, config};
 use crate::domain::Caller;
@@ -57,6 +58,7 @@ fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Option<Provider>
 enum Adapter {
     Wechat(WechatV2),
     Alipay(AlipayAdapter),
+    Unionpay(UnionpayAdapter),
 }
 
 impl Adapter {
@@ -65,6 +67,7 @@ impl Adapter {
         match self {
             Adapter::Wechat(wechat) => wechat.native_order(&order(charge, notify_url)).await,
             Adapter::Alipay(alipay) => alipay.precreate(&alipay_order(charge, notify_url)).await,
+            Adapter::Unionpay(up) => up.apply_qr(&unionpay_order(charge, notify_url)).await,
         }
     }
 
@@ -73,13 +76,17 @@ impl Adapter {
         match self {
             Adapter::Wechat(wechat) => wechat.micropay(&order(charge, notify_url), code).await,
             Adapter::Alipay(alipay) => alipay.pay(&alipay_order(charge, notify_url), code).await,
+            Adapter::Unionpay(up) => up.consume(&unionpay_order(charge, notify_url), code).await,
         }
     }
 
-    async fn query(&self, out_trade_no: &str) -> PaymentState {
+    async fn query(&self, charge: &Charge) -> PaymentState {
+        let out_trade_no = &charge.order_no;
         match self {
             Adapter::Wechat(wechat) => wechat.query(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.query(out_trade_no).await,
+            // UnionPay finds a transaction by orderId and the txnTime derived from `created`.
+            Adapter::Unionpay(up) => up.query(out_trade_no, charge.created).await,
         }
     }
 
@@ -87,14 +94,20 @@ impl Adapter {
         match self {
             Adapter::Wechat(wechat) => wechat.close(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.close(out_trade_no).await,
+            // upacp has no close for a QR order: the `payTimeout` sent with it (the charge's
+            // time_expire) already ended it at UnionPay, so nothing is left to close.
+            Adapter::Unionpay(_) => Ok(()),
         }
     }
 
-    /// Undoes an open scan payment: WeChat's reverse, Alipay's cancel. `Ok(false)`: call again.
-    async fn reverse(&self, out_trade_no: &str) -> Result<bool, PaymentState> {
+    /// Undoes an open scan payment: WeChat's reverse, Alipay's cancel, UnionPay's reversal
+    /// (冲正). `Ok(false)`: call again.
+    async fn reverse(&self, charge: &Charge) -> Result<bool, PaymentState> {
+        let out_trade_no = &charge.order_no;
         match self {
             Adapter::Wechat(wechat) => wechat.reverse(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.cancel(out_trade_no).await,
+            Adapter::Unionpay(up) => up.reverse(out_trade_no, charge.created).await,
         }
     }
 
@@ -131,6 +144,31 @@ impl Adapter {
                     answer => answer,
                 }
             }
+            Adapter::Unionpay(up) => {
+                // The refund's own orderId (its id without `re_`: 24 letters and digits) and
+                // txnTime (from its `created`), so a resubmission or query names the same one.
+                let Some(payment) = charge.transaction_no.as_deref() else {
+                    return RefundState::Failed {
+                        code: "channel_no_transaction".into(),
+                        message: "the charge has no UnionPay queryId to refund".into(),
+                    };
+                };
+                let order_id = refund.order_no();
+                match up
+                    .refund(order_id, refund.created, payment, refund.amount, notify)
+                    .await
+                {
+                    // Unknown: whether UnionPay has it is for the query to say; not found
+                    // (still unknown) makes the job submit it again.
+                    RefundState::Unknown(reason) => {
+                        match up.refund_query(order_id, refund.created).await {
+                            known @ (RefundState::Succeeded { .. } | RefundState::Pending) => known,
+                            _ => RefundState::Unknown(reason),
+                        }
+                    }
+                    answer => answer,
+                }
+            }
         }
     }
 
@@ -142,6 +180,7 @@ impl Adapter {
                     .refund_query(&charge.order_no, &refund.id, refund.amount)
                     .await
             }
+            Adapter::Unionpay(up) => up.refund_query(refund.order_no(), refund.created).await,
         }
     }
 }
@@ -156,10 +195,6 @@ async fn adapter(
     let Some(key) = state.settings.secrets_key.as_ref() else {
         return Ok(None);
     };
-    if provider == Provider::Unionpay {
-        // The UnionPay adapter is not built yet.
-        return Ok(None);
-    }
     let mut conn = state.db.reader().acquire().await?;
     let Some((settings, _)) = config::load(&mut conn, key, app_id, livemode, provider).await?
     else {
@@ -174,7 +209,9 @@ async fn adapter(
         Provider::Alipay => AlipayAdapter::new(&settings, state.clock.clone())
             .map(|a| Some(Adapter::Alipay(a)))
             .map_err(|e| not_configured(e.to_string())),
-        Provider::Unionpay => Ok(None),
+        Provider::Unionpay => UnionpayAdapter::new(&settings)
+            .map(|a| Some(Adapter::Unionpay(a)))
+            .map_err(|e| not_configured(e.to_string())),
     }
 }
 
@@ -251,6 +288,16 @@ fn alipay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> alipay::Order<'a
         total_fen: charge.amount,
         subject: &charge.subject,
         body: &charge.body,
+        time_expire: charge.time_expire,
+        notify_url,
+    }
+}
+
+fn unionpay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> unionpay::Order<'a> {
+    unionpay::Order {
+        order_id: &charge.order_no,
+        created: charge.created,
+        amount_fen: charge.amount,
         time_expire: charge.time_expire,
         notify_url,
     }
@@ -556,7 +603,7 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
         return Ok(JobOutcome::Done);
     };
     let now_ms = state.clock.now_ms();
-    let answer = adapter.query(&charge.order_no).await;
+    let answer = adapter.query(&charge).await;
     if let PaymentState::Paid { .. } = answer {
         settle_from_channel(state, &charge.id, answer).await?;
         return Ok(JobOutcome::Done);
@@ -586,7 +633,7 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
             // Still open after the polling window: reverse (WeChat) or cancel (Alipay) it. Either
             // may ask to call again; WeChat refuses while the payer is still confirming; an order
             // it never received is closed.
-            let reversed = match adapter.reverse(&charge.order_no).await {
+            let reversed = match adapter.reverse(&charge).await {
                 Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => Ok(true),
                 other => other,
             };
@@ -773,5 +820,60 @@ pub async fn alipay_notification(
     match apply_pay_notification(state, app_id, livemode, &out_trade_no, total, answer).await {
         Ok(()) => (true, "success"),
         Err(_) => (false, "fail"),
+    }
+}
+
+/// A UnionPay backUrl notification for an app: verified (fail closed: a forged one changes
+/// nothing and is logged), applied once. A payment (`txnType=01`) settles its charge; a refund
+/// (`04`) settles the refund we sent as its `orderId`. Returns whether it was accepted: UnionPay
+/// redelivers until it gets HTTP 200, so only an accepted one is answered 200.
+pub async fn unionpay_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    body: &[u8],
+) -> bool {
+    let adapter = match adapter(state, app_id, livemode, Provider::Unionpay).await {
+        Ok(Some(Adapter::Unionpay(adapter))) => adapter,
+        _ => {
+            tracing::warn!(app = %app_id, "UnionPay notification for an app without UnionPay configured");
+            return false;
+        }
+    };
+    match adapter.notification(body) {
+        Ok(Notice::Payment {
+            order_id,
+            amount_fen,
+            state: answer,
+        }) => apply_pay_notification(state, app_id, livemode, &order_id, amount_fen, answer)
+            .await
+            .is_ok(),
+        Ok(Notice::Refund {
+            order_id,
+            state: answer,
+        }) => {
+            let refund_id = format!("re_{order_id}");
+            let known = match state.db.reader().acquire().await {
+                Ok(mut conn) => store::refunds::get_by_id(&mut conn, &refund_id)
+                    .await
+                    .map(|r| r.filter(|r| r.app_id == app_id && r.livemode == livemode)),
+                Err(error) => Err(error.into()),
+            };
+            match known {
+                Ok(Some(_)) => settle_refund_from_channel(state, &refund_id, answer)
+                    .await
+                    .is_ok(),
+                Ok(None) => {
+                    tracing::warn!(app = %app_id, %order_id, "UnionPay refund notification for an unknown refund");
+                    false
+                }
+                Err(_) => false,
+            }
+        }
+        Ok(Notice::Other) => true,
+        Err(error) => {
+            tracing::warn!(app = %app_id, %error, "rejected a UnionPay notification that failed verification");
+            false
+        }
     }
 }

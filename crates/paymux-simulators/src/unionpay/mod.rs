@@ -56,7 +56,7 @@
 //! * `00/00` query by `orderId` + `txnTime` (both must match what was sent): `respCode=00` with
 //!   `origRespCode` `00` (success), `05` (processing), or the failure code; `queryId` of the
 //!   queried transaction. Works for payments, refunds and cancels alike.
-//! * `04/00` refund: a new `orderId` of its own, `origQryId` = the payment's `queryId`, any
+//! * `04/00` refund (`backUrl` optional: no notification without it): a new `orderId` of its own, `origQryId` = the payment's `queryId`, any
 //!   amount up to what is left. Answers `respCode=00` (accepted) with the refund's `queryId`;
 //!   the result is final by notification or query. A refund of a payment made with a balance
 //!   settles at once (`origRespCode=00`, notified); one made with a bank card (QR paid with

@@ -144,7 +144,7 @@ pub(super) fn required_fields(
         ("01", "07") => &["txnAmt", "currencyCode", "backUrl", "channelType"],
         ("01", "06") => &["txnAmt", "currencyCode", "backUrl", "channelType", "qrNo"],
         ("00", "00") => &[],
-        ("04", "00") => &["txnAmt", "origQryId", "backUrl", "channelType"],
+        ("04", "00") => &["txnAmt", "origQryId", "channelType"],
         ("31", "00") => &["txnAmt", "origQryId", "channelType"],
         ("99", "01") => &[],
         _ => return None,
