@@ -64,7 +64,7 @@ enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
-    /// Run a channel simulator (WeChat Pay v2, Alipay) that speaks the channel's protocol.
+    /// Run a channel simulator (WeChat Pay v2, Alipay, UnionPay) that speaks the channel's protocol.
     Simulate {
         #[command(subcommand)]
         command: simulate_cli::SimulateCommand,

@@ -1,11 +1,11 @@
-//! `paymux simulate wechat|alipay --listen ADDR`: a channel simulator as its own process, for
+//! `paymux simulate wechat|alipay|unionpay --listen ADDR`: a channel simulator as its own process, for
 //! trying the gateway's live mode (or a merchant's integration) without reaching the channel.
 //! Its behaviour can be changed while it runs through `POST /_sim/knobs`; see the
 //! `paymux-simulators` crate documentation.
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use paymux_simulators::{alipay, wechat};
+use paymux_simulators::{alipay, unionpay, wechat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -32,6 +32,21 @@ pub enum SimulateCommand {
         /// The simulator's own RSA private key (PEM), signing its answers [default: a new one, printed]
         #[arg(long)]
         alipay_private_key_file: Option<PathBuf>,
+    },
+    /// UnionPay online, upacp 5.1.0 (/gateway/api/backTransReq.do, /gateway/api/queryTrans.do).
+    Unionpay {
+        #[arg(long, default_value = "127.0.0.1:8083")]
+        listen: SocketAddr,
+        /// A merchant, MER_ID=PUBLIC_KEY_FILE[:CERT_ID]: the RSA public key of its signing certificate, verifying its requests, and that certificate's certId (any certId when left out) (repeatable)
+        #[arg(
+            long = "merchant",
+            value_name = "MER_ID=PUBLIC_KEY_FILE[:CERT_ID]",
+            required = true
+        )]
+        merchants: Vec<String>,
+        /// The simulator's own RSA private key (PEM), signing its answers and notifications [default: a new one, its public key printed]
+        #[arg(long)]
+        unionpay_private_key_file: Option<PathBuf>,
     },
 }
 
@@ -88,6 +103,53 @@ pub async fn run(command: SimulateCommand) -> anyhow::Result<()> {
                 simulator.public_key_pem()
             );
             serve("alipay", listen, simulator.router()).await
+        }
+        SimulateCommand::Unionpay {
+            listen,
+            merchants,
+            unionpay_private_key_file,
+        } => {
+            let mut config = unionpay::UnionpayConfig::new();
+            for merchant in &merchants {
+                let (mer_id, rest) = merchant.split_once('=').with_context(|| {
+                    format!("--merchant {merchant}: expected MER_ID=PUBLIC_KEY_FILE[:CERT_ID]")
+                })?;
+                // A certId is all digits, so a trailing `:digits` is one (a path may hold `:`).
+                let (path, cert_id) = match rest.rsplit_once(':') {
+                    Some((path, cert_id))
+                        if !cert_id.is_empty() && cert_id.bytes().all(|b| b.is_ascii_digit()) =>
+                    {
+                        (path, Some(cert_id))
+                    }
+                    _ => (rest, None),
+                };
+                let pem =
+                    std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+                let mut parsed = unionpay::UnionpayMerchant::from_pem(mer_id, &pem)
+                    .map_err(|e| anyhow::anyhow!("--merchant {mer_id}: {e}"))?;
+                if let Some(cert_id) = cert_id {
+                    parsed = parsed.with_cert_id(cert_id);
+                }
+                eprintln!(
+                    "merchant merId={mer_id} certId={}",
+                    cert_id.unwrap_or("(any)")
+                );
+                config = config.with_merchant(parsed);
+            }
+            if let Some(path) = unionpay_private_key_file {
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                config = config
+                    .with_unionpay_key_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("--unionpay-private-key-file: {e}"))?;
+            }
+            let simulator =
+                unionpay::UnionpaySimulator::try_new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprint!(
+                "unionpay public key (configure the gateway's unionpay_public_key with it):\n{}",
+                simulator.public_key_pem()
+            );
+            serve("unionpay", listen, simulator.router()).await
         }
     }
 }
