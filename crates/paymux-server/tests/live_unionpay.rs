@@ -422,3 +422,31 @@ async fn a_refund_whose_answer_is_lost_after_it_took_effect_is_found_by_the_quer
         "refunded once"
     );
 }
+
+#[tokio::test]
+async fn a_refund_unionpay_never_got_is_submitted_again() {
+    let live = live().await;
+    let charge = live.paid("URF00004", false).await;
+    // HTTP 500 and nothing done: the query answers 34, so the job submits it again later.
+    live.sim.update_knobs(|k| {
+        k.fail_next = 1;
+        k.fail_txn_type = Some("04".into());
+        k.fail_mode = paymux_simulators::unionpay::FailMode::Http500;
+    });
+    let refund = live.refund(&charge, 40).await;
+    live.advance(0).await;
+    assert_eq!(live.refund_status(&refund).await, "pending");
+    let order_id = refund.strip_prefix("re_").expect("re_");
+    assert!(
+        live.sim.txn(MER_ID, order_id).is_none(),
+        "UnionPay has nothing"
+    );
+    live.advance(30_000).await;
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    assert_eq!(
+        live.sim.txn(MER_ID, "URF00004").expect("payment").refunded,
+        40,
+        "refunded once"
+    );
+    assert_eq!(live.charge(&charge).await.amount_refunded, 40);
+}

@@ -158,12 +158,13 @@ impl Adapter {
                     .refund(order_id, refund.created, payment, refund.amount, notify)
                     .await
                 {
-                    // Unknown: whether UnionPay has it is for the query to say; not found
-                    // (still unknown) makes the job submit it again.
+                    // Unknown (or a repeat, `12`): whether UnionPay has it, and how it went, is
+                    // for the query to say (its origRespCode is final); not found (`34`, still
+                    // unknown) makes the job submit it again.
                     RefundState::Unknown(reason) => {
                         match up.refund_query(order_id, refund.created).await {
-                            known @ (RefundState::Succeeded { .. } | RefundState::Pending) => known,
-                            _ => RefundState::Unknown(reason),
+                            RefundState::Unknown(_) => RefundState::Unknown(reason),
+                            known => known,
                         }
                     }
                     answer => answer,

@@ -121,18 +121,24 @@ use std::time::Duration;
 ///
 /// | `qrNo` starts with | Answer of `01/06` | The payment afterwards |
 /// |---|---|---|
-/// | anything else, e.g. [`SUCCESS`] | `00` with `queryId` | successful, notified |
-/// | `629901` ([`WAIT_THEN_SUCCESS`]) | `05` (the payer confirms on the phone) | successful [`UnionpayConfig::scan_wait_secs`] of simulated time later (notified) |
-/// | `629902` ([`WAIT_FOREVER`]) | `05` | processing until reversed (or [`UnionpaySimulator::pay`]) |
-/// | `629903` ([`DECLINED`]) | `64` 卡上的余额不足 | failed (query: `origRespCode=64`) |
-/// | `629904` ([`UNKNOWN_PAID`]) | `03` (communication timeout) | actually successful (notified) |
-/// | `629905` ([`CARD`]) | `00` | successful, paid with a bank card: its refunds take [`UnionpayConfig::card_refund_delay_secs`] |
+/// | anything else, e.g. [`SUCCESS`](qr_nos::SUCCESS) | `00` with `queryId` | successful, notified |
+/// | `629901` ([`WAIT_THEN_SUCCESS`](qr_nos::WAIT_THEN_SUCCESS)) | `05` (the payer confirms on the phone) | successful [`UnionpayConfig::scan_wait_secs`] of simulated time later (notified) |
+/// | `629902` ([`WAIT_FOREVER`](qr_nos::WAIT_FOREVER)) | `05` | processing until reversed (or [`UnionpaySimulator::pay`]) |
+/// | `629903` ([`DECLINED`](qr_nos::DECLINED)) | `64` 卡上的余额不足 | failed (query: `origRespCode=64`) |
+/// | `629904` ([`UNKNOWN_PAID`](qr_nos::UNKNOWN_PAID)) | `03` (communication timeout) | actually successful (notified) |
+/// | `629905` ([`CARD`](qr_nos::CARD)) | `00` | successful, paid with a bank card: its refunds take [`UnionpayConfig::card_refund_delay_secs`] |
 pub mod qr_nos {
+    /// Pays at once (as does any well-formed code without a script prefix).
     pub const SUCCESS: &str = "6299000000000000001";
+    /// `05`, then successful after [`super::UnionpayConfig::scan_wait_secs`].
     pub const WAIT_THEN_SUCCESS: &str = "6299010000000000001";
+    /// `05`, and the payer never confirms: the merchant has to reverse.
     pub const WAIT_FOREVER: &str = "6299020000000000001";
+    /// `64` 卡上的余额不足.
     pub const DECLINED: &str = "6299030000000000001";
+    /// `03` although the payment went through.
     pub const UNKNOWN_PAID: &str = "6299040000000000001";
+    /// Pays at once with a bank card: refunds take a day.
     pub const CARD: &str = "6299050000000000001";
 }
 
