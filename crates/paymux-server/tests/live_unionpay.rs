@@ -450,3 +450,49 @@ async fn a_refund_unionpay_never_got_is_submitted_again() {
     );
     assert_eq!(live.charge(&charge).await.amount_refunded, 40);
 }
+
+#[tokio::test]
+async fn answers_signed_by_another_key_are_not_believed() {
+    let live = live().await;
+    // The gateway now expects another UnionPay key: every answer fails verification.
+    let stranger = SigningKey::generate().expect("key");
+    let merchant = SigningKey::generate().expect("key");
+    let sim_url = serve(live.sim.router()).await;
+    live.configure(
+        Provider::Unionpay,
+        &[
+            ("mer_id", MER_ID),
+            ("cert_id", CERT_ID),
+            (
+                "unionpay_public_key",
+                stranger.public_key_pem().expect("pem").as_str(),
+            ),
+            ("gateway_url", sim_url.as_str()),
+            (
+                "private_key",
+                merchant.to_pkcs8_pem().expect("pem").as_str(),
+            ),
+        ],
+    )
+    .await;
+    let error = paymux_server::payments::charges::create(
+        &live.state,
+        live.caller.clone(),
+        common::live::new_charge(
+            &live.app,
+            Channel::UpacpScan,
+            "USC00009",
+            scan(qr_nos::SUCCESS),
+        ),
+        live.base_url.clone(),
+    )
+    .await;
+    // Whatever the simulator said (here: 11, our signature is not the registered one), an
+    // unverifiable answer is no answer: unknown, polled, never paid on its word.
+    let charge = match error {
+        Ok(value) => value,
+        Err(error) => panic!("an unverified answer is unknown, not a failure: {error:?}"),
+    };
+    assert_eq!(charge["paid"], false, "{charge}");
+    assert!(charge["failure_code"].is_null(), "{charge}");
+}

@@ -72,7 +72,7 @@ async fn handle(simulator: &UnionpaySimulator, endpoint: Endpoint, body: &[u8]) 
     let (answer, deliveries) = match form::parse(body) {
         Ok(params) => answer(inner, endpoint, &params),
         Err(_) => (
-            Some(render(inner, &Params::new(), Answer::refuse(FORMAT))),
+            Some(render(inner, &Params::new(), Answer::new(FORMAT))),
             Vec::new(),
         ),
     };
@@ -85,7 +85,7 @@ async fn handle(simulator: &UnionpaySimulator, endpoint: Endpoint, body: &[u8]) 
 
 /// The answer text (`None`: an HTTP 500) and the notifications to send.
 fn answer(inner: &Inner, endpoint: Endpoint, p: &Params) -> (Option<String>, Vec<usize>) {
-    let refuse = |code: Refusal| (Some(render(inner, p, Answer::refuse(code))), Vec::new());
+    let refuse = |code: Refusal| (Some(render(inner, p, Answer::new(code))), Vec::new());
     let present = |name: &str| p.get(name).is_some_and(|v| !v.trim().is_empty());
     if !COMMON.iter().all(|name| present(name)) {
         return refuse(MISSING);
@@ -138,7 +138,7 @@ fn answer(inner: &Inner, endpoint: Endpoint, p: &Params) -> (Option<String>, Vec
         drop(state);
         return match mode {
             FailMode::Unknown => (
-                Some(render(inner, p, Answer::refuse(txn::TIMEOUT))),
+                Some(render(inner, p, Answer::new(txn::TIMEOUT))),
                 deliveries,
             ),
             FailMode::Http500 => (None, deliveries),
@@ -149,7 +149,7 @@ fn answer(inner: &Inner, endpoint: Endpoint, p: &Params) -> (Option<String>, Vec
     drop(state);
     let text = match (fail, mode) {
         (false, _) => Some(render(inner, p, reply)),
-        (true, FailMode::Unknown) => Some(render(inner, p, Answer::refuse(txn::TIMEOUT))),
+        (true, FailMode::Unknown) => Some(render(inner, p, Answer::new(txn::TIMEOUT))),
         (true, FailMode::Http500) => None,
     };
     (text, deliveries)

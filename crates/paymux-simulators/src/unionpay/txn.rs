@@ -117,7 +117,7 @@ impl Txn {
     }
 }
 
-/// A refusal or a business answer: `respCode`, `respMsg`.
+/// A `respCode` with its `respMsg`: a refusal or a business answer.
 pub(super) type Refusal = (&'static str, &'static str);
 
 pub(super) const FORMAT: Refusal = ("10", "报文格式错误");
@@ -170,7 +170,7 @@ pub(super) struct Answer {
 }
 
 impl Answer {
-    pub(super) fn refuse(code: Refusal) -> Self {
+    pub(super) fn new(code: Refusal) -> Self {
         Self {
             code,
             fields: Params::new(),
@@ -285,11 +285,11 @@ impl State {
             None => 0,
             Some(text) => match parse_amount(text) {
                 Some(amount) => amount,
-                None => return Answer::refuse(FORMAT),
+                None => return Answer::new(FORMAT),
             },
         };
         if p.get("currencyCode").is_some_and(|c| c != "156") {
-            return Answer::refuse(FORMAT);
+            return Answer::new(FORMAT);
         }
         match (
             p.get("txnType").unwrap_or_default(),
@@ -299,7 +299,7 @@ impl State {
             ("99", _) => self.reverse(mer_id, order_id, p, now),
             (kind, _) => {
                 if self.find(mer_id, order_id).is_some() {
-                    return Answer::refuse(DUPLICATE);
+                    return Answer::new(DUPLICATE);
                 }
                 match kind {
                     "01" => self.pay(inner, p, amount, now),
@@ -316,7 +316,7 @@ impl State {
             let expires_ms = match p.get("payTimeout") {
                 Some(text) => match beijing_time::parse_compact(text) {
                     Ok(secs) => secs.saturating_mul(1000),
-                    Err(_) => return Answer::refuse(FORMAT),
+                    Err(_) => return Answer::new(FORMAT),
                 },
                 None => now.saturating_add(inner.settings.qr_validity_ms),
             };
@@ -325,11 +325,11 @@ impl State {
             txn.expires_ms = Some(expires_ms);
             txn.qr_code = Some(qr_code.clone());
             self.insert(txn);
-            return Answer::refuse(SUCCESS).with("qrCode", qr_code);
+            return Answer::new(SUCCESS).with("qrCode", qr_code);
         }
         let qr_no = p.get("qrNo").unwrap_or_default();
         if !qr_no_ok(qr_no) {
-            return Answer::refuse(FORMAT);
+            return Answer::new(FORMAT);
         }
         let id = self.insert(txn);
         let query_id = self.new_query_id(id, now);
@@ -364,7 +364,7 @@ impl State {
                 SUCCESS
             }
         };
-        let answer = Answer::refuse(code);
+        let answer = Answer::new(code);
         if code == TIMEOUT {
             answer
         } else {
@@ -374,15 +374,15 @@ impl State {
 
     fn query(&mut self, mer_id: &str, order_id: &str, txn_time: &str) -> Answer {
         let Some(txn) = self.find(mer_id, order_id).and_then(|id| self.txns.get(id)) else {
-            return Answer::refuse(NOT_FOUND);
+            return Answer::new(NOT_FOUND);
         };
         let Some((code, message)) = txn.orig_resp() else {
-            return Answer::refuse(NOT_FOUND);
+            return Answer::new(NOT_FOUND);
         };
         if txn.txn_time != txn_time {
-            return Answer::refuse(NOT_FOUND);
+            return Answer::new(NOT_FOUND);
         }
-        let mut answer = Answer::refuse(SUCCESS)
+        let mut answer = Answer::new(SUCCESS)
             .with("origRespCode", code)
             .with("origRespMsg", message)
             .with("txnAmt", txn.amount.to_string())
@@ -416,7 +416,7 @@ impl State {
             {
                 Ok(id)
             }
-            _ => Err(Answer::refuse(ORIG_STATE)),
+            _ => Err(Answer::new(ORIG_STATE)),
         }
     }
 
@@ -427,10 +427,10 @@ impl State {
         };
         let (left, card) = match self.txns.get(orig) {
             Some(payment) => (payment.amount - payment.refunded, payment.card),
-            None => return Answer::refuse(ORIG_STATE),
+            None => return Answer::new(ORIG_STATE),
         };
         if amount > left {
-            return Answer::refuse(OVER_AMOUNT);
+            return Answer::new(OVER_AMOUNT);
         }
         let mut txn = self.new_txn(p, amount);
         txn.orig = Some(orig);
@@ -450,7 +450,7 @@ impl State {
         } else {
             self.succeed(id, now);
         }
-        Answer::refuse(SUCCESS)
+        Answer::new(SUCCESS)
             .with("queryId", query_id)
             .with("origQryId", p.get("origQryId").unwrap_or_default())
     }
@@ -461,15 +461,15 @@ impl State {
             Err(answer) => return answer,
         };
         let Some(payment) = self.txns.get(orig) else {
-            return Answer::refuse(ORIG_STATE);
+            return Answer::new(ORIG_STATE);
         };
         let today = compact(now);
         let paid_day = payment.settled_ms.map(compact).unwrap_or_default();
         if today.get(..8) != paid_day.get(..8) {
-            return Answer::refuse(ORIG_STATE);
+            return Answer::new(ORIG_STATE);
         }
         if payment.amount != amount || payment.refunded > 0 {
-            return Answer::refuse(ORIG_MISMATCH);
+            return Answer::new(ORIG_MISMATCH);
         }
         let mut txn = self.new_txn(p, amount);
         txn.orig = Some(orig);
@@ -483,7 +483,7 @@ impl State {
             txn.query_id = Some(query_id.clone());
         }
         self.succeed(id, now);
-        Answer::refuse(SUCCESS)
+        Answer::new(SUCCESS)
             .with("queryId", query_id)
             .with("origQryId", p.get("origQryId").unwrap_or_default())
     }
@@ -497,23 +497,23 @@ impl State {
             void.txn_sub_type = "06".into();
             void.status = TxnStatus::Voided;
             self.insert(void);
-            return Answer::refuse(SUCCESS);
+            return Answer::new(SUCCESS);
         };
         let Some(txn) = self.txns.get_mut(id) else {
-            return Answer::refuse(ORIG_STATE);
+            return Answer::new(ORIG_STATE);
         };
         let same_day = compact(now).get(..8) == txn.txn_time.get(..8);
         if txn.txn_sub_type != "06" || txn.txn_time != txn_time || !same_day {
-            return Answer::refuse(ORIG_STATE);
+            return Answer::new(ORIG_STATE);
         }
         match txn.status {
             TxnStatus::Processing | TxnStatus::Succeeded if txn.refunded == 0 => {
                 txn.status = TxnStatus::Reversed;
                 txn.completes_ms = None;
-                Answer::refuse(SUCCESS)
+                Answer::new(SUCCESS)
             }
-            TxnStatus::Failed | TxnStatus::Reversed | TxnStatus::Voided => Answer::refuse(SUCCESS),
-            _ => Answer::refuse(ORIG_STATE),
+            TxnStatus::Failed | TxnStatus::Reversed | TxnStatus::Voided => Answer::new(SUCCESS),
+            _ => Answer::new(ORIG_STATE),
         }
     }
 
