@@ -416,3 +416,26 @@ async fn a_refund_alipay_refuses_fails_and_its_amount_is_refundable_again() {
     assert_eq!(charge_now.amount_refunded, 0);
     assert_eq!(charge_now.refundable(), 100, "refundable again");
 }
+
+#[tokio::test]
+async fn the_api_reverse_cancels_an_unscanned_qr_so_it_can_never_be_paid() {
+    let live = live().await;
+    // The first cancel asks to be called again: the API calls again at once.
+    live.sim.update_knobs(|k| k.cancel_retry_next = 1);
+    let created = live
+        .create(
+            Channel::IsvQr,
+            "ARV0001",
+            json!({"terminal_id": "T0001", "pay_channel": "alipay"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(live.events("charge.reversed").await, 1);
+    assert!(
+        live.sim.scan(APP_ID, "ARV0001").is_err(),
+        "a cancelled number cannot be scanned and paid later"
+    );
+    assert!(!live.charge(id).await.paid);
+}

@@ -4,6 +4,7 @@
 //! On PostgreSQL when `PAYMUX_TEST_DATABASE_URL` is set, else on SQLite.
 
 use paymux_server::Clock;
+use paymux_server::payments::charges;
 use paymux_server::channels::Provider;
 use paymux_server::domain::channel::Channel;
 use paymux_simulators::wechat::{
@@ -216,6 +217,124 @@ async fn a_scan_payment_whose_outcome_stays_unknown_is_reversed_after_a_minute()
         live.charge(id).await.reversed,
         "reversed (closed) after the window"
     );
+    assert_eq!(live.events("charge.reversed").await, 1, "the merchant hears");
+}
+
+#[tokio::test]
+async fn a_reverse_the_channel_keeps_refusing_is_tried_for_ten_minutes_then_left_to_queries() {
+    let live = live().await;
+    live.sim.update_knobs(|k| {
+        k.fail_next = 10_000;
+        k.fail_path = Some("/secapi/pay/reverse".into());
+    });
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LSC0005",
+            json!({"scan_code": "130003000000000001"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    // 60 s of polling, then a reverse every 5 s for ten minutes: all refused.
+    for _ in 0..(12 + 121) {
+        live.advance(5_000).await;
+    }
+    let refused = 10_000 - live.sim.knobs().fail_next;
+    assert!((118..=122).contains(&refused), "{refused} reverse calls");
+    for _ in 0..12 {
+        live.advance(5_000).await;
+    }
+    assert_eq!(
+        10_000 - live.sim.knobs().fail_next,
+        refused,
+        "no more reverse calls after ten minutes"
+    );
+    assert!(!live.charge(id).await.reversed);
+    // The query schedule still settles a payment that shows up.
+    live.sim.pay(MCH_ID, "LSC0005").expect("the payer confirms at last");
+    live.advance(60_000).await;
+    assert!(live.charge(id).await.paid);
+}
+
+#[tokio::test]
+async fn the_api_reverse_closes_an_unpaid_qr_order_at_the_channel() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::IsvQr,
+            "LRV0001",
+            json!({"terminal_id": "T0000001", "pay_channel": "wx"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(reversed["paid"], false);
+    assert_eq!(
+        live.sim.order(MCH_ID, "LRV0001").expect("order").trade_state,
+        TradeState::Closed,
+        "closed at WeChat, so a late scan cannot pay it"
+    );
+    assert!(live.sim.pay(MCH_ID, "LRV0001").is_err());
+    assert_eq!(live.events("charge.reversed").await, 1);
+    // Again: the same answer, nothing new.
+    let again = live.reverse(id).await.expect("reverse again");
+    assert_eq!(again["reversed"], true);
+    assert_eq!(live.events("charge.reversed").await, 1);
+}
+
+#[tokio::test]
+async fn the_api_reverse_of_a_paid_scan_payment_refunds_it_through_the_channel() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LRV0002",
+            json!({"scan_code": "134628839776154108"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(created["paid"], true);
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(reversed["refunded"], true);
+    let refund = reversed["refunds"]["data"][0]["id"]
+        .as_str()
+        .expect("refund")
+        .to_owned();
+    assert_eq!(reversed["refunds"]["data"][0]["status"], "pending");
+    live.advance(0).await; // the submission job
+    live.clock.advance_ms(5_000);
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    let order = live.sim.order(MCH_ID, "LRV0002").expect("order");
+    assert_eq!(order.refunds.len(), 1, "refunded once, in full");
+    assert_eq!(
+        live.refund_row(&refund).await.transaction_no.as_deref(),
+        Some(order.refunds[0].refund_id.as_str()),
+        "the channel's refund number"
+    );
+    assert_eq!(live.charge(id).await.amount_refunded, 100);
+}
+
+#[tokio::test]
+async fn a_reverse_the_channel_refuses_changes_nothing() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LRV0003",
+            json!({"scan_code": "130003000000000001"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    // The payer is still confirming: WeChat refuses to reverse (USERPAYING).
+    let error = live.reverse(id).await.expect_err("refused");
+    assert_eq!(error.status.as_u16(), 402);
+    assert_eq!(error.code.as_deref(), Some("channel_reverse_failed"));
+    assert!(error.message.contains("still confirming"), "{}", error.message);
+    let charge = live.charge(id).await;
+    assert!(!charge.reversed && !charge.paid, "nothing changed");
+    assert_eq!(live.events("charge.reversed").await, 0);
 }
 
 #[tokio::test]
@@ -331,4 +450,33 @@ async fn a_refund_the_channel_closes_fails_and_its_amount_is_refundable_again() 
     let charge_now = live.charge(&charge).await;
     assert_eq!(charge_now.amount_refunded, 0);
     assert_eq!(charge_now.refundable(), 100, "refundable again");
+}
+
+#[tokio::test]
+async fn isv_scan_goes_to_the_provider_whose_payment_code_the_payer_shows() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::IsvScan,
+            "LIS00001",
+            json!({"terminal_id": "T0000001", "scan_code": "134628839776154108"}),
+        )
+        .await;
+    assert_eq!(created["paid"], true, "{created}");
+    assert!(live.sim.order(MCH_ID, "LIS00001").is_some(), "paid at WeChat");
+    // An Alipay code: this app has no Alipay configured, so nothing is stored.
+    let error = charges::create(
+        &live.state,
+        live.caller.clone(),
+        common::live::new_charge(
+            &live.app,
+            Channel::IsvScan,
+            "LIS00002",
+            json!({"terminal_id": "T0000001", "scan_code": "286801346868493272"}),
+        ),
+        live.base_url.clone(),
+    )
+    .await
+    .expect_err("no Alipay here");
+    assert_eq!(error.code.as_deref(), Some("channel_not_configured"));
 }

@@ -318,7 +318,9 @@ impl WechatV2 {
     /// authenticates it (it carries no `sign`).
     pub fn refund_notification(&self, body: &str) -> Result<(String, RefundState), CallError> {
         let outer = wechat_v2::from_xml(body).map_err(|e| CallError::Unverified(e.to_string()))?;
-        if outer.get("mch_id") != Some(self.mch_id.as_str()) {
+        if outer.get("appid") != Some(self.appid.as_str())
+            || outer.get("mch_id") != Some(self.mch_id.as_str())
+        {
             return Err(CallError::Unverified("for another merchant".into()));
         }
         let req_info = outer

@@ -7,10 +7,10 @@
 //! so nothing waits forever on a notification that was lost.
 
 use super::charges::{self, ChannelPayment, Inserted, NewCharge, live_channel_unavailable};
-use super::render_charge;
+use super::{Cause, render_charge};
 use crate::channels::alipay::{self, AlipayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
-use crate::channels::{PaymentState, Provider, RefundState, config};
+use crate::channels::{PaymentState, Provider, RefundState, config, provider_of_payment_code};
 use crate::domain::Caller;
 use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::Charge;
@@ -42,15 +42,25 @@ const QUERY_DELAYS_SECS: [i64; 6] = [30, 60, 120, 300, 600, 1800];
 /// Scan payments: every 5 s for up to 60 s, then reverse (seed 002's guidance).
 const POLL_EVERY_MS: i64 = 5_000;
 const POLL_FOR_SECS: i64 = 60;
+/// How long a reverse the channel refuses or leaves unanswered is tried again (every
+/// `POLL_EVERY_MS`) before the charge is left to the query schedule and an operator.
+const REVERSE_FOR_SECS: i64 = 600;
+/// A reverse through the API: how often to call again at once when the channel asks to.
+const REVERSE_RECALLS: usize = 3;
 
-/// Which provider serves a charge: its channel's, or for ISV channels the one `extra.pay_channel`
-/// names.
+/// Which provider serves a charge: its channel's, for ISV channels the one `extra.pay_channel`
+/// names, and for `isv_scan` (which has none) the one whose payment code the payer showed.
 fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Option<Provider> {
-    Provider::of(channel).or_else(|| match extra.get("pay_channel")?.as_str()? {
-        "wx" => Some(Provider::Wechat),
-        "alipay" => Some(Provider::Alipay),
-        _ => None,
-    })
+    Provider::of(channel)
+        .or_else(|| match extra.get("pay_channel")?.as_str()? {
+            "wx" => Some(Provider::Wechat),
+            "alipay" => Some(Provider::Alipay),
+            _ => None,
+        })
+        .or_else(|| match channel {
+            Channel::IsvScan => provider_of_payment_code(extra.get("scan_code")?.as_str()?),
+            _ => None,
+        })
 }
 
 /// A provider's adapter, behind the few operations live mode needs.
@@ -90,9 +100,15 @@ impl Adapter {
         }
     }
 
-    /// Undoes an open scan payment: WeChat's reverse, Alipay's cancel. `Ok(false)`: call again.
-    async fn reverse(&self, out_trade_no: &str) -> Result<bool, PaymentState> {
+    /// Undoes an open payment: WeChat reverses a scan payment and closes a QR order; Alipay
+    /// cancels either (a cancelled number can no longer be paid, even when nobody had scanned
+    /// its QR yet). `Ok(false)`: call again.
+    async fn reverse(&self, charge: &Charge) -> Result<bool, PaymentState> {
+        let out_trade_no = charge.order_no.as_str();
         match self {
+            Adapter::Wechat(wechat) if charge.channel.flow() == Flow::Qr => {
+                wechat.close(out_trade_no).await.map(|()| true)
+            }
             Adapter::Wechat(wechat) => wechat.reverse(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.cancel(out_trade_no).await,
         }
@@ -406,6 +422,45 @@ async fn start_scan(
     result
 }
 
+/// Undoes an unpaid charge at its channel before the API marks it reversed. `Ok` once the
+/// channel confirmed it closed (calling again a few times when it asks to), or once the
+/// channel reported it paid after all: that payment is recorded, and the reverse then refunds
+/// it. Anything else is a channel error, and nothing changed.
+pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()> {
+    let provider = provider_of(charge.channel, &charge.extra)
+        .ok_or_else(|| live_channel_unavailable(charge.channel))?;
+    let adapter = adapter(state, &charge.app_id, charge.livemode, provider)
+        .await?
+        .ok_or_else(|| live_channel_unavailable(charge.channel))?;
+    let mut answer = Ok(false);
+    for _ in 0..REVERSE_RECALLS {
+        answer = adapter.reverse(charge).await;
+        if answer != Ok(false) {
+            break;
+        }
+    }
+    let reason = match answer {
+        Ok(true) => return Ok(()),
+        Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => return Ok(()),
+        Ok(false) => "the channel still asks to call again".to_owned(),
+        Err(PaymentState::Failed { code, message }) => format!("{code}: {message}"),
+        Err(PaymentState::Pending) => "the payer is still confirming the payment".to_owned(),
+        Err(PaymentState::Unknown(reason)) => reason,
+        Err(other) => format!("{other:?}"),
+    };
+    // Refused or unanswered: the order may have been paid meanwhile (WeChat's closeorder
+    // answers ORDERPAID). Ask, and settle what the channel says.
+    match adapter.query(&charge.order_no).await {
+        paid @ PaymentState::Paid { .. } => settle_from_channel(state, &charge.id, paid).await,
+        PaymentState::Closed => Ok(()),
+        _ => Err(ApiError::channel(format!(
+            "The channel did not reverse charge {} ({reason}); nothing changed, try again.",
+            charge.id
+        ))
+        .with_code("channel_reverse_failed")),
+    }
+}
+
 /// What a channel job decided.
 pub enum JobOutcome {
     Done,
@@ -580,31 +635,58 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     }
     match job.kind.as_str() {
         CHARGE_POLL => {
-            if now_ms < (charge.created + POLL_FOR_SECS) * 1000 {
+            let poll_end_ms = (charge.created + POLL_FOR_SECS) * 1000;
+            if now_ms < poll_end_ms {
                 return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
             }
             // Still open after the polling window: reverse (WeChat) or cancel (Alipay) it. Either
             // may ask to call again; WeChat refuses while the payer is still confirming; an order
             // it never received is closed.
-            let reversed = match adapter.reverse(&charge.order_no).await {
+            let reversed = match adapter.reverse(&charge).await {
                 Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => Ok(true),
                 other => other,
             };
-            match reversed {
-                Ok(true) => {
-                    let id = charge.id.clone();
-                    state
-                        .db
-                        .write(move |conn| {
-                            Box::pin(async move {
-                                store::charges::mark_reversed(conn, &id).await.map(|_| ())
-                            })
+            if reversed == Ok(true) {
+                let (id, now) = (charge.id.clone(), state.clock.now_secs());
+                state
+                    .db
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            let charge = charges::reload(conn, &id).await?;
+                            let cause = Cause {
+                                account_id: &charge.account_id,
+                                app_id: &charge.app_id,
+                                livemode: charge.livemode,
+                                request_id: None,
+                            };
+                            charges::record_reversal(conn, &cause, &id, now)
+                                .await
+                                .map(|_| ())
                         })
-                        .await?;
-                    Ok(JobOutcome::Done)
-                }
-                Ok(false) | Err(_) => Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS)),
+                    })
+                    .await?;
+                state.wake_workers();
+                return Ok(JobOutcome::Done);
             }
+            if now_ms < poll_end_ms + REVERSE_FOR_SECS * 1000 {
+                return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
+            }
+            // Refused for ten minutes: stop hammering the channel. The query schedule still
+            // settles a payment that shows up; the rest needs a person.
+            tracing::error!(charge = %charge.id, answer = ?reversed,
+                "the channel keeps refusing to reverse this scan payment; querying it from now on");
+            let (id, now) = (charge.id.clone(), state.clock.now_secs());
+            let first_query = now_ms + QUERY_DELAYS_SECS[0] * 1000;
+            state
+                .db
+                .write(move |conn| {
+                    Box::pin(async move {
+                        store::jobs::schedule(conn, CHARGE_QUERY, &id, first_query, None, now)
+                            .await
+                    })
+                })
+                .await?;
+            Ok(JobOutcome::Done)
         }
         _ => {
             if state.clock.now_secs() > charge.time_expire {

@@ -123,6 +123,11 @@ impl Gateway {
     }
 
     pub async fn succeeded_events(&self) -> usize {
+        self.events("charge.succeeded").await
+    }
+
+    /// How many live events of this type were recorded.
+    pub async fn events(&self, kind: &str) -> usize {
         let mut conn = self.state.db.reader().acquire().await.expect("conn");
         let page = store::Page {
             limit: 100,
@@ -132,7 +137,7 @@ impl Gateway {
             &mut conn,
             &self.caller.account_id,
             true,
-            Some("charge.succeeded"),
+            Some(kind),
             &page,
         )
         .await
@@ -150,6 +155,11 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("charge {id} was never paid");
+    }
+
+    /// `POST /v1/charges/{id}/reverse`, as the API runs it.
+    pub async fn reverse(&self, id: &str) -> Result<Value, paymux_server::error::ApiError> {
+        charges::reverse(&self.state, self.caller.clone(), id.to_owned()).await
     }
 
     /// Refunds `amount` of a charge; the refund starts pending.
