@@ -439,3 +439,18 @@ async fn the_api_reverse_cancels_an_unscanned_qr_so_it_can_never_be_paid() {
     );
     assert!(!live.charge(id).await.paid);
 }
+
+#[tokio::test]
+async fn cross_border_alipay_charges_go_through_the_same_protocol() {
+    let live = live().await;
+    let created = live.create(Channel::CbAlipayQr, "ACB0001", json!({})).await;
+    assert!(
+        created["credential"]["cb_alipay_qr"]
+            .as_str()
+            .is_some_and(|qr| qr.starts_with("https://qr.alipay.com/")),
+        "{created}"
+    );
+    live.sim.scan(APP_ID, "ACB0001").expect("scan");
+    live.sim.pay(APP_ID, "ACB0001").expect("pay");
+    live.wait_paid(created["id"].as_str().expect("id")).await;
+}

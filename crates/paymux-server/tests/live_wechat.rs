@@ -4,9 +4,9 @@
 //! On PostgreSQL when `PAYMUX_TEST_DATABASE_URL` is set, else on SQLite.
 
 use paymux_server::Clock;
-use paymux_server::payments::charges;
 use paymux_server::channels::Provider;
 use paymux_server::domain::channel::Channel;
+use paymux_server::payments::charges;
 use paymux_simulators::wechat::{
     Knobs, RefundOutcome, TradeState, WechatConfig, WechatMerchant, WechatSimulator,
 };
@@ -217,7 +217,11 @@ async fn a_scan_payment_whose_outcome_stays_unknown_is_reversed_after_a_minute()
         live.charge(id).await.reversed,
         "reversed (closed) after the window"
     );
-    assert_eq!(live.events("charge.reversed").await, 1, "the merchant hears");
+    assert_eq!(
+        live.events("charge.reversed").await,
+        1,
+        "the merchant hears"
+    );
 }
 
 #[tokio::test]
@@ -251,7 +255,9 @@ async fn a_reverse_the_channel_keeps_refusing_is_tried_for_ten_minutes_then_left
     );
     assert!(!live.charge(id).await.reversed);
     // The query schedule still settles a payment that shows up.
-    live.sim.pay(MCH_ID, "LSC0005").expect("the payer confirms at last");
+    live.sim
+        .pay(MCH_ID, "LSC0005")
+        .expect("the payer confirms at last");
     live.advance(60_000).await;
     assert!(live.charge(id).await.paid);
 }
@@ -271,7 +277,10 @@ async fn the_api_reverse_closes_an_unpaid_qr_order_at_the_channel() {
     assert_eq!(reversed["reversed"], true, "{reversed}");
     assert_eq!(reversed["paid"], false);
     assert_eq!(
-        live.sim.order(MCH_ID, "LRV0001").expect("order").trade_state,
+        live.sim
+            .order(MCH_ID, "LRV0001")
+            .expect("order")
+            .trade_state,
         TradeState::Closed,
         "closed at WeChat, so a late scan cannot pay it"
     );
@@ -317,6 +326,39 @@ async fn the_api_reverse_of_a_paid_scan_payment_refunds_it_through_the_channel()
 }
 
 #[tokio::test]
+async fn the_api_reverse_of_an_order_paid_unbeknownst_records_the_payment_and_refunds_it() {
+    let live = live().await;
+    live.sim.update_knobs(|k| k.drop_notifications = true);
+    let created = live
+        .create(
+            Channel::IsvQr,
+            "LRV0004",
+            json!({"terminal_id": "T0000001", "pay_channel": "wx"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    live.sim
+        .pay(MCH_ID, "LRV0004")
+        .expect("paid; the notification is lost");
+    // closeorder answers ORDERPAID; the gateway asks, records the payment, and refunds it.
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(reversed["paid"], true);
+    assert_eq!(reversed["refunds"]["data"][0]["amount"], 100);
+    assert_eq!(live.succeeded_events().await, 1);
+    live.advance(0).await;
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LRV0004")
+            .expect("order")
+            .refunds
+            .len(),
+        1,
+        "refunded at WeChat"
+    );
+}
+
+#[tokio::test]
 async fn a_reverse_the_channel_refuses_changes_nothing() {
     let live = live().await;
     let created = live
@@ -331,7 +373,11 @@ async fn a_reverse_the_channel_refuses_changes_nothing() {
     let error = live.reverse(id).await.expect_err("refused");
     assert_eq!(error.status.as_u16(), 402);
     assert_eq!(error.code.as_deref(), Some("channel_reverse_failed"));
-    assert!(error.message.contains("still confirming"), "{}", error.message);
+    assert!(
+        error.message.contains("still confirming"),
+        "{}",
+        error.message
+    );
     let charge = live.charge(id).await;
     assert!(!charge.reversed && !charge.paid, "nothing changed");
     assert_eq!(live.events("charge.reversed").await, 0);
@@ -463,7 +509,10 @@ async fn isv_scan_goes_to_the_provider_whose_payment_code_the_payer_shows() {
         )
         .await;
     assert_eq!(created["paid"], true, "{created}");
-    assert!(live.sim.order(MCH_ID, "LIS00001").is_some(), "paid at WeChat");
+    assert!(
+        live.sim.order(MCH_ID, "LIS00001").is_some(),
+        "paid at WeChat"
+    );
     // An Alipay code: this app has no Alipay configured, so nothing is stored.
     let error = charges::create(
         &live.state,
@@ -479,4 +528,143 @@ async fn isv_scan_goes_to_the_provider_whose_payment_code_the_payer_shows() {
     .await
     .expect_err("no Alipay here");
     assert_eq!(error.code.as_deref(), Some("channel_not_configured"));
+}
+
+mod recharges {
+    use super::*;
+    use paymux_server::payments::recharges::{self, NewRecharge};
+    use paymux_server::payments::refunds::NewRefund;
+    use paymux_server::store;
+    use serde_json::{Map, Value};
+
+    async fn recharge(live: &Live, order_no: &str) -> Value {
+        let mut charge = common::live::new_charge(
+            &live.app,
+            Channel::WxPubQr,
+            order_no,
+            json!({"product_id": "p1"}),
+        );
+        charge.amount = 1_000;
+        recharges::create(
+            &live.state,
+            live.caller.clone(),
+            NewRecharge {
+                user: "u1".into(),
+                from_user: None,
+                charge,
+                user_fee: 0,
+                balance_bonus: 100,
+                description: None,
+                metadata: Map::new(),
+            },
+            live.base_url.clone(),
+        )
+        .await
+        .expect("recharge")
+    }
+
+    async fn balance(live: &Live) -> i64 {
+        let mut conn = live.state.db.reader().acquire().await.expect("conn");
+        store::recharges::get_user(&mut conn, &live.app, true, "u1")
+            .await
+            .expect("user")
+            .map_or(0, |u| u.balance)
+    }
+
+    async fn refund(live: &Live, recharge: &str) -> String {
+        let refund = recharges::refund(
+            &live.state,
+            live.caller.clone(),
+            live.app.clone(),
+            recharge.to_owned(),
+            NewRefund {
+                amount: None,
+                description: "back".into(),
+                metadata: Map::new(),
+                funding_source: None,
+            },
+        )
+        .await
+        .expect("refund");
+        assert_eq!(refund["status"], "pending");
+        refund["id"].as_str().expect("id").to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_live_recharge_is_paid_at_the_channel_and_refunded_through_it() {
+        let live = live().await;
+        let created = recharge(&live, "LRC0001").await;
+        assert_eq!(created["livemode"], true, "{created}");
+        assert_eq!(created["succeeded"], false);
+        let code_url = created["charge"]["credential"]["wx_pub_qr"]
+            .as_str()
+            .expect("code_url");
+        assert!(code_url.starts_with("weixin://"), "{created}");
+        live.sim.pay(MCH_ID, "LRC0001").expect("the payer pays");
+        let charge = created["charge"]["id"].as_str().expect("charge id");
+        live.wait_paid(charge).await;
+        assert_eq!(balance(&live).await, 1_100, "charge + bonus credited");
+        assert_eq!(live.events("recharge.succeeded").await, 1);
+
+        let id = created["id"].as_str().expect("id");
+        let refund = refund(&live, id).await;
+        assert_eq!(balance(&live).await, 0, "debited at once");
+        live.advance(0).await; // submitted to WeChat
+        live.clock.advance_ms(5_000);
+        assert_eq!(live.wait_refund(&refund).await, "succeeded");
+        let order = live.sim.order(MCH_ID, "LRC0001").expect("order");
+        assert_eq!(order.refunds.len(), 1);
+        assert_eq!(order.refunds[0].refund_fee, 1_000);
+    }
+
+    #[tokio::test]
+    async fn a_recharge_refund_the_channel_closes_gives_the_balance_back() {
+        let live = live().await;
+        let created = recharge(&live, "LRC0002").await;
+        live.sim.pay(MCH_ID, "LRC0002").expect("pay");
+        live.wait_paid(created["charge"]["id"].as_str().expect("charge"))
+            .await;
+        live.sim
+            .update_knobs(|k| k.refund_outcome = RefundOutcome::RefundClose);
+        let id = created["id"].as_str().expect("id");
+        let first = refund(&live, id).await;
+        live.advance(0).await;
+        live.clock.advance_ms(5_000);
+        assert_eq!(live.wait_refund(&first).await, "failed");
+        assert_eq!(balance(&live).await, 1_100, "credited back");
+        live.sim
+            .update_knobs(|k| k.refund_outcome = RefundOutcome::Success);
+        let second = refund(&live, id).await;
+        live.advance(0).await;
+        live.clock.advance_ms(5_000);
+        assert_eq!(live.wait_refund(&second).await, "succeeded");
+        assert_eq!(balance(&live).await, 0);
+    }
+}
+
+#[tokio::test]
+async fn cross_border_wechat_charges_go_through_the_same_protocol() {
+    let live = live().await;
+    let goods = json!([{"goods_name": "Apple", "goods_num": 1}]);
+    let created = live
+        .create(
+            Channel::CbWxPubQr,
+            "LCB0001",
+            json!({"product_id": "p1", "goods_list": goods}),
+        )
+        .await;
+    let code_url = created["credential"]["cb_wx_pub_qr"]
+        .as_str()
+        .expect("code_url");
+    assert!(code_url.starts_with("weixin://"), "{created}");
+    live.sim.pay(MCH_ID, "LCB0001").expect("pay");
+    live.wait_paid(created["id"].as_str().expect("id")).await;
+    let scanned = live
+        .create(
+            Channel::CbWxPubScan,
+            "LCB0002",
+            json!({"scan_code": "134628839776154108", "goods_list": goods}),
+        )
+        .await;
+    assert_eq!(scanned["paid"], true, "{scanned}");
 }

@@ -166,7 +166,11 @@ mod tests {
             provider_of_payment_code("6223194990234588123"),
             Some(Provider::Unionpay)
         );
-        assert_eq!(provider_of_payment_code("1346288397761541"), None, "too short");
+        assert_eq!(
+            provider_of_payment_code("1346288397761541"),
+            None,
+            "too short"
+        );
         assert_eq!(provider_of_payment_code("99000000000000000"), None);
         assert_eq!(provider_of_payment_code("13462883977615410x"), None);
         assert_eq!(provider_of_payment_code(""), None);

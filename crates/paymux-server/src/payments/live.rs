@@ -162,6 +162,27 @@ impl Adapter {
     }
 }
 
+/// Why a live charge on `channel` has nowhere to go, when the channel alone cannot say.
+fn no_provider(channel: Channel) -> ApiError {
+    let why = match channel {
+        Channel::CcbQr => {
+            "China Construction Bank publishes no protocol for ccb_qr, so this gateway has no \
+             adapter for it; it works in test mode only"
+        }
+        Channel::IsvScan => {
+            "the payer's payment code (extra.scan_code) is neither WeChat's, Alipay's nor \
+             UnionPay's"
+        }
+        _ => "extra.pay_channel names no provider this gateway speaks (wx or alipay)",
+    };
+    ApiError::channel(format!(
+        "Channel {} cannot go live: {why}.",
+        channel.as_str()
+    ))
+    .with_code("channel_not_configured")
+    .with_param("channel")
+}
+
 /// The app's adapter for `provider` in this mode, if the app configured it.
 async fn adapter(
     state: &AppState,
@@ -278,17 +299,7 @@ pub async fn create_charge(
     new: NewCharge,
     base_url: String,
 ) -> ApiResult<Value> {
-    {
-        let mut conn = state.db.reader().acquire().await?;
-        charges::ensure_app(&mut conn, &caller, &new.app_id).await?;
-    }
-    let channel = new.channel;
-    let provider =
-        provider_of(channel, &new.extra).ok_or_else(|| live_channel_unavailable(channel))?;
-    let adapter = adapter(state, &new.app_id, caller.livemode, provider)
-        .await?
-        .ok_or_else(|| live_channel_unavailable(channel))?;
-    let notify_url = notify_url(state, &base_url, provider, &new.app_id, caller.livemode);
+    let route = Route::to(state, &caller, &new, &base_url).await?;
     let now = state.clock.now_secs();
     let writer = caller.clone();
     let inserted = state
@@ -300,24 +311,69 @@ pub async fn create_charge(
             })
         })
         .await?;
-    let charge = match inserted {
-        Inserted::New(charge) => *charge,
-        Inserted::Existing(value) => return Ok(value),
-    };
-    match channel.flow() {
-        Flow::Qr => {
-            let started = adapter.start_qr(&charge, &notify_url).await;
-            start_qr(state, charge, started).await
+    match inserted {
+        Inserted::New(charge) => route.start(state, &caller, *charge).await,
+        Inserted::Existing(value) => Ok(value),
+    }
+}
+
+/// Where a new live charge goes: its provider's adapter for the app, and the address the
+/// provider notifies. Settled before anything is written, so a channel the app did not
+/// configure stores nothing.
+pub struct Route {
+    adapter: Adapter,
+    notify_url: String,
+}
+
+impl Route {
+    pub async fn to(
+        state: &AppState,
+        caller: &Caller,
+        new: &NewCharge,
+        base_url: &str,
+    ) -> ApiResult<Route> {
+        {
+            let mut conn = state.db.reader().acquire().await?;
+            charges::ensure_app(&mut conn, caller, &new.app_id).await?;
         }
-        Flow::Scan => {
-            let code = charge
-                .extra
-                .get("scan_code")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let state_now = adapter.start_scan(&charge, &notify_url, &code).await;
-            start_scan(state, &caller, charge, state_now).await
+        let channel = new.channel;
+        let provider = provider_of(channel, &new.extra).ok_or_else(|| no_provider(channel))?;
+        let adapter = adapter(state, &new.app_id, caller.livemode, provider)
+            .await?
+            .ok_or_else(|| live_channel_unavailable(channel))?;
+        let notify_url = notify_url(state, base_url, provider, &new.app_id, caller.livemode);
+        Ok(Route {
+            adapter,
+            notify_url,
+        })
+    }
+
+    /// Sends a charge just written to its channel and writes what the channel answered;
+    /// returns the charge's wire object, or the channel's refusal.
+    pub async fn start(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        charge: Charge,
+    ) -> ApiResult<Value> {
+        match charge.channel.flow() {
+            Flow::Qr => {
+                let started = self.adapter.start_qr(&charge, &self.notify_url).await;
+                start_qr(state, charge, started).await
+            }
+            Flow::Scan => {
+                let code = charge
+                    .extra
+                    .get("scan_code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let answer = self
+                    .adapter
+                    .start_scan(&charge, &self.notify_url, &code)
+                    .await;
+                start_scan(state, caller, charge, answer).await
+            }
         }
     }
 }
@@ -427,8 +483,8 @@ async fn start_scan(
 /// channel reported it paid after all: that payment is recorded, and the reverse then refunds
 /// it. Anything else is a channel error, and nothing changed.
 pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()> {
-    let provider = provider_of(charge.channel, &charge.extra)
-        .ok_or_else(|| live_channel_unavailable(charge.channel))?;
+    let provider =
+        provider_of(charge.channel, &charge.extra).ok_or_else(|| no_provider(charge.channel))?;
     let adapter = adapter(state, &charge.app_id, charge.livemode, provider)
         .await?
         .ok_or_else(|| live_channel_unavailable(charge.channel))?;
@@ -681,8 +737,7 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
                 .db
                 .write(move |conn| {
                     Box::pin(async move {
-                        store::jobs::schedule(conn, CHARGE_QUERY, &id, first_query, None, now)
-                            .await
+                        store::jobs::schedule(conn, CHARGE_QUERY, &id, first_query, None, now).await
                     })
                 })
                 .await?;

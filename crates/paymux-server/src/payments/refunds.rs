@@ -211,7 +211,8 @@ async fn record_refund_event(
 }
 
 /// Pending → failed: the channel refused or closed the refund. Its amount becomes refundable
-/// again, and `refund.failed` is recorded.
+/// again (for a recharge's refund, the balance it debited is credited back and the recharge
+/// can be refunded again), and `refund.failed` is recorded.
 pub async fn fail(
     conn: &mut AnyConnection,
     refund_id: &str,
@@ -226,6 +227,9 @@ pub async fn fail(
         return Ok(());
     }
     store::charges::release_refund(conn, &refund.charge_id, refund.amount).await?;
+    if let Some(recharge_id) = &refund.recharge_id {
+        super::recharges::restore_after_failed_refund(conn, recharge_id).await?;
+    }
     record_refund_event(conn, &refund, None, EventType::RefundFailed, now).await
 }
 

@@ -133,17 +133,11 @@ impl Gateway {
             limit: 100,
             ..store::Page::default()
         };
-        store::events::list(
-            &mut conn,
-            &self.caller.account_id,
-            true,
-            Some(kind),
-            &page,
-        )
-        .await
-        .expect("events")
-        .0
-        .len()
+        store::events::list(&mut conn, &self.caller.account_id, true, Some(kind), &page)
+            .await
+            .expect("events")
+            .0
+            .len()
     }
 
     /// Waits (real time) until the charge is paid, as the notification arrives.
