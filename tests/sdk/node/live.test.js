@@ -8,7 +8,7 @@
 
 const { describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { chargeParams, startLiveGateway, test, rejectsWith, waitFor, mentionsAmount } = require('./helpers');
+const { CHANNEL_EXTRAS, chargeParams, startLiveGateway, test, rejectsWith, waitFor, mentionsAmount } = require('./helpers');
 
 // How long a merchant may have to wait for what the channel says (notifications over
 // loopback take milliseconds; the scan poll runs every 5 s).
@@ -23,6 +23,18 @@ const CREDENTIAL_RE = {
 const SIM_CREDENTIAL = { wx_pub_qr: 'code_url', alipay_qr: 'qr_code' };
 const simTransaction = (channel) => (channel.startsWith('wx') ? 'transaction_id' : 'trade_no');
 const isWechat = (channel) => channel.startsWith('wx');
+
+let scanCodes = 0;
+/**
+ * The channel's `extra` with a payment code of its own: WeChat takes a code only once. By
+ * default a code with no script prefix, which pays at once (1300… and 2899… are the
+ * simulators' scripts).
+ */
+function scanExtra(channel, scanCode) {
+  scanCodes += 1;
+  const serial = String((Date.now() * 1000 + scanCodes) % 1e15).padStart(15, '0');
+  return { ...CHANNEL_EXTRAS[channel], scan_code: scanCode ?? (isWechat(channel) ? '134' : '286') + serial };
+}
 
 let server;
 let pingpp;
@@ -124,7 +136,7 @@ describe('live QR charges paid at the channel', () => {
 describe('live scan charges', () => {
   for (const channel of ['wx_pub_scan', 'alipay_scan']) {
     test(`${channel}: a payment code that pays at once is paid in the create answer`, async () => {
-      const ch = await create(channel, 888);
+      const ch = await create(channel, 888, { extra: scanExtra(channel) });
       assert.equal(ch.livemode, true);
       assert.equal(ch.paid, true);
       assert.equal(typeof ch.time_paid, 'number');
@@ -139,10 +151,12 @@ describe('live scan charges', () => {
   }
 
   // WeChat answers USERPAYING; the gateway asks again 5 s later and finds it paid.
-  // (Scripted payment code 1300 01 00 …: USERPAYING, then SUCCESS on the first query.)
+  // (Scripted payment code 1300 01 00 + 10 free digits: USERPAYING, then SUCCESS on the first query.)
   test('wx_pub_scan: a payer still confirming is found paid by the 5 s poll', async () => {
     const started = Date.now();
-    const ch = await create('wx_pub_scan', 1000, { extra: { scan_code: '130001000000000043' } });
+    const ch = await create('wx_pub_scan', 1000, {
+      extra: scanExtra('wx_pub_scan', `13000100${String(Date.now() % 1e10).padStart(10, '0')}`),
+    });
     assert.equal(ch.livemode, true);
     assert.equal(ch.paid, false, 'the payer is still confirming');
     const got = await waitFor(() => pingpp.charges.retrieve(ch.id), (c) => c.paid === true,

@@ -6,13 +6,15 @@ mode. Every charge, refund, retrieve and list goes through the SDK with the live
 simulators' control routes play the payer, and their notifications come back to the gateway.
 """
 
+import itertools
 import re
 import time
 
 import pingpp
 import pytest
 
-from paymux_harness import charge_params, finish_server, start_live_gateway, wait_for
+from paymux_harness import (CHANNEL_EXTRAS, charge_params, finish_server, start_live_gateway,
+                            wait_for)
 
 # How long a merchant may have to wait for what the channel says (notifications over
 # loopback take milliseconds; the scan poll runs every 5 s).
@@ -26,6 +28,19 @@ CREDENTIAL_RE = {
 # The simulators' field names for the same things.
 SIM_CREDENTIAL = {"wx_pub_qr": "code_url", "alipay_qr": "qr_code"}
 SIM_TRANSACTION = {"wx": "transaction_id", "alipay": "trade_no"}
+
+
+_scan_codes = itertools.count(1)
+
+
+def scan_extra(channel, scan_code=None):
+    """The channel's `extra` with a payment code of its own: WeChat takes a code only once.
+    By default a code with no script prefix, which pays at once (1300… and 2899… are the
+    simulators' scripts)."""
+    if scan_code is None:
+        serial = (int(time.time() * 1000) * 1000 + next(_scan_codes)) % 10**15
+        scan_code = "%s%015d" % ("134" if channel.startswith("wx") else "286", serial)
+    return dict(CHANNEL_EXTRAS[channel], scan_code=scan_code)
 
 
 def provider(channel):
@@ -137,7 +152,7 @@ def test_qr_charge_is_paid_at_the_channel(server, channel):
 
 @pytest.mark.parametrize("channel", ["wx_pub_scan", "alipay_scan"])
 def test_scan_charge_paid_at_once(server, channel):
-    ch = create(server, channel, amount=888)
+    ch = create(server, channel, amount=888, extra=scan_extra(channel))
     assert ch.livemode is True
     assert ch.paid is True, "a payment code that pays at once: paid in the create answer"
     assert isinstance(ch.time_paid, int)
@@ -151,9 +166,11 @@ def test_scan_charge_paid_at_once(server, channel):
 
 def test_scan_charge_payer_confirming_then_paid_by_the_poll(server):
     """WeChat answers USERPAYING; the gateway asks again 5 s later and finds it paid.
-    (Scripted payment code 1300 01 00 …: USERPAYING, then SUCCESS on the first query.)"""
+    (Scripted payment code 1300 01 00 + 10 free digits: USERPAYING, then SUCCESS on the
+    first query.)"""
     started = time.monotonic()
-    ch = create(server, "wx_pub_scan", extra={"scan_code": "130001000000000042"})
+    code = "13000100%010d" % (int(time.time() * 1000) % 10**10)
+    ch = create(server, "wx_pub_scan", extra=scan_extra("wx_pub_scan", code))
     assert ch.livemode is True
     assert ch.paid is False, "the payer is still confirming"
     got = wait_for(lambda: pingpp.Charge.retrieve(ch.id), lambda c: c.paid,
