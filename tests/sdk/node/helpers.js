@@ -426,17 +426,18 @@ class LiveGateway extends PaymuxServer {
 
   async start() {
     const app = makeRsaKeypair(this.workdir, 'alipay_app');
+    let alipayPublicKey;
     try {
       this.wechat = await new Simulator(this.binary, 'wechat', this.workdir,
         ['--merchant', `${WECHAT_APPID}:${WECHAT_MCH_ID}:${this.wechatApiKey}`]).start();
       this.alipay = await new Simulator(this.binary, 'alipay', this.workdir,
         ['--app', `${ALIPAY_APP_ID}=${app.pub}`]).start();
+      await this.wechat.controlOk('POST', '/_sim/knobs', { refund_settle_ms: WECHAT_REFUND_SETTLE_MS });
+      alipayPublicKey = (await this.alipay.controlOk('GET', '/_sim/public_key')).text;
     } catch (e) {
       await this.stop();
       throw new Error(`simulators did not start: ${e.message}\n${this.logs()}`);
     }
-    await this.wechat.controlOk('POST', '/_sim/knobs', { refund_settle_ms: WECHAT_REFUND_SETTLE_MS });
-    const alipayPublicKey = (await this.alipay.controlOk('GET', '/_sim/public_key')).text;
 
     await super.start();
 

@@ -383,7 +383,8 @@ def finish_server(request, server):
 
 # --- live mode against the channel simulators ---------------------------------
 
-SIM_LISTEN_RE = re.compile(r"paymux simulate (?:wechat|alipay) listening on http://127\.0\.0\.1:(\d+)")
+SIM_LISTEN_RE = re.compile(
+    r"paymux simulate (?:wechat|alipay) listening on http://127\.0\.0\.1:(\d+)")
 # A self-signed certificate standing in for WeChat's apiclient_cert.pem (protects nothing):
 # the gateway needs one to call /secapi (refunds); the simulator speaks plain HTTP and does
 # not check it.
@@ -452,15 +453,16 @@ class LiveGateway(PaymuxServer):
             self.alipay = Simulator(self.binary, "alipay", self.workdir, [
                 "--app", "%s=%s" % (ALIPAY_APP_ID, app_pub),
             ]).start()
-        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            resp = self.wechat.control("POST", "/_sim/knobs",
+                                       {"refund_settle_ms": WECHAT_REFUND_SETTLE_MS})
+            assert resp.status_code == 200, (resp.status_code, resp.text)
+            resp = self.alipay.control("GET", "/_sim/public_key")
+            assert resp.status_code == 200, (resp.status_code, resp.text)
+            alipay_public_key = resp.text
+        except (RuntimeError, OSError, subprocess.SubprocessError, AssertionError,
+                requests.RequestException) as e:
             self.stop()
             raise RuntimeError("simulators did not start: %s\n%s" % (e, self.logs()))
-        resp = self.wechat.control("POST", "/_sim/knobs",
-                                   {"refund_settle_ms": WECHAT_REFUND_SETTLE_MS})
-        assert resp.status_code == 200, (resp.status_code, resp.text)
-        resp = self.alipay.control("GET", "/_sim/public_key")
-        assert resp.status_code == 200, (resp.status_code, resp.text)
-        alipay_public_key = resp.text
 
         super().start()
 
