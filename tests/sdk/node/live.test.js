@@ -255,3 +255,37 @@ describe('live create', () => {
     assert.deepEqual(await listedWithOrderNo(params.order_no), []);
   });
 });
+
+describe('live reverse', () => {
+  for (const channel of ['wx_pub_scan', 'alipay_scan']) {
+    test(`${channel}: reversing a paid charge refunds it in full at the channel`, async () => {
+      const ch = await create(channel, 500, { extra: scanExtra(channel) });
+      assert.equal(ch.paid, true);
+      const rev = await pingpp.charges.reverse(ch.id);
+      assert.equal(rev.reversed, true);
+      assert.equal(rev.refunded, true);
+      assert.equal(rev.refunds.data.length, 1);
+      const refund = await waitRefundSettled(ch.id, rev.refunds.data[0].id);
+      assert.equal(refund.status, 'succeeded', JSON.stringify(refund));
+      assert.equal(refund.amount, 500);
+      assert.equal((await server.channelOrder(channel, ch.order_no)).refunds.length, 1);
+      await theEvent('charge.reversed', ch.id);
+      await theEvent('refund.succeeded', refund.id);
+    });
+  }
+
+  for (const payChannel of ['wx', 'alipay']) {
+    test(`isv_qr with ${payChannel}: reversing an unpaid charge closes it at the channel`, async () => {
+      const ch = await create('isv_qr', 1000, { extra: { ...CHANNEL_EXTRAS.isv_qr, pay_channel: payChannel } });
+      assert.equal(ch.paid, false);
+      const rev = await pingpp.charges.reverse(ch.id);
+      assert.equal(rev.reversed, true);
+      assert.equal(rev.paid, false);
+      await theEvent('charge.reversed', ch.id);
+      const sim = server.simulator(payChannel === 'wx' ? 'wx_pub_qr' : 'alipay_qr');
+      const paid = await sim.control('POST', `/_sim/orders/${ch.order_no}/pay`, {});
+      assert.notEqual(paid.status, 200, 'the payer can no longer pay it');
+      assert.equal((await pingpp.charges.retrieve(ch.id)).paid, false);
+    });
+  }
+});

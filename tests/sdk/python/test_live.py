@@ -257,3 +257,35 @@ def test_channel_not_configured_in_live_mode(server):
     assert error["code"] == "channel_not_configured"
     listed = pingpp.Charge.list(app={"id": server.app_id}, limit=100)
     assert [c for c in listed.data if c.order_no == params["order_no"]] == []
+
+
+@pytest.mark.parametrize("channel", ["wx_pub_scan", "alipay_scan"])
+def test_reverse_of_a_paid_scan_charge_refunds_it_at_the_channel(server, channel):
+    ch = create(server, channel, amount=500, extra=scan_extra(channel))
+    assert ch.paid is True
+    rev = pingpp.Charge.reverse(ch.id)
+    assert rev.reversed is True and rev.paid is True and rev.refunded is True
+    [refund] = rev.refunds.data
+    assert refund.amount == 500
+    refund = wait_refund_settled(ch.id, refund.id)
+    assert refund.status == "succeeded", refund
+    at_channel = server.channel_order(channel, ch.order_no)
+    assert len(at_channel["refunds"]) == 1, at_channel
+    the_event(server, "charge.reversed", ch.id)
+    the_event(server, "refund.succeeded", refund.id)
+
+
+@pytest.mark.parametrize("pay_channel", ["wx", "alipay"])
+def test_reverse_of_an_unpaid_isv_qr_closes_it_at_the_channel(server, pay_channel):
+    extra = dict(CHANNEL_EXTRAS["isv_qr"], pay_channel=pay_channel)
+    ch = create(server, "isv_qr", extra=extra)
+    assert ch.paid is False
+    rev = pingpp.Charge.reverse(ch.id)
+    assert rev.reversed is True and rev.paid is False
+    assert pingpp.Charge.retrieve(ch.id).reversed is True
+    the_event(server, "charge.reversed", ch.id)
+    # The channel closed it: the payer can no longer pay it.
+    sim = server.simulator("wx_pub_qr" if pay_channel == "wx" else "alipay_qr")
+    resp = sim.control("POST", "/_sim/orders/%s/pay" % ch.order_no, {})
+    assert resp.status_code != 200, resp.text
+    assert pingpp.Charge.retrieve(ch.id).paid is False
