@@ -23,6 +23,7 @@ const API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 struct Live {
     gw: Gateway,
     sim: WechatSimulator,
+    sim_url: String,
 }
 
 impl std::ops::Deref for Live {
@@ -46,19 +47,28 @@ async fn live() -> Live {
             }),
     );
     let sim_url = serve(sim.router()).await;
-    gw.configure(
-        Provider::Wechat,
-        &[
-            ("appid", APPID),
-            ("mch_id", MCH_ID),
-            ("api_key", API_KEY),
-            ("gateway_url", sim_url.as_str()),
-            ("client_cert_pem", CERT),
-            ("client_key_pem", KEY),
-        ],
-    )
-    .await;
-    Live { gw, sim }
+    let live = Live { gw, sim, sim_url };
+    live.configure_wechat(true).await;
+    live
+}
+
+impl Live {
+    /// Points the app's WeChat configuration in this mode at the simulator.
+    async fn configure_wechat(&self, livemode: bool) {
+        self.configure_mode(
+            Provider::Wechat,
+            &[
+                ("appid", APPID),
+                ("mch_id", MCH_ID),
+                ("api_key", API_KEY),
+                ("gateway_url", self.sim_url.as_str()),
+                ("client_cert_pem", CERT),
+                ("client_key_pem", KEY),
+            ],
+            livemode,
+        )
+        .await;
+    }
 }
 
 impl Live {
@@ -667,4 +677,55 @@ async fn cross_border_wechat_charges_go_through_the_same_protocol() {
         )
         .await;
     assert_eq!(scanned["paid"], true, "{scanned}");
+}
+
+#[tokio::test]
+async fn a_refund_to_a_bank_card_stays_pending_for_days_until_the_channel_settles_it() {
+    let live = live().await;
+    let charge = live.paid("LRF0005").await;
+    live.sim.update_knobs(|k| {
+        k.refund_bank_card = true;
+        k.drop_notifications = true;
+    });
+    let refund = live.refund(&charge, 100).await;
+    live.advance(0).await; // submitted: PROCESSING
+    // Queried after 1 min, 5 min, 30 min, 2 h, 6 h, then daily: three days pass pending.
+    for step in [60, 300, 1_800, 7_200, 21_600, 86_400, 86_400] {
+        live.advance(step * 1000).await;
+        assert_eq!(live.refund_status(&refund).await, "pending");
+    }
+    live.advance(86_400 * 1000).await; // past three days: WeChat reports SUCCESS
+    assert_eq!(live.refund_status(&refund).await, "succeeded");
+    assert_eq!(live.charge(&charge).await.amount_refunded, 100);
+}
+
+#[tokio::test]
+async fn test_mode_pointed_at_the_simulator_takes_the_full_asynchronous_path() {
+    let live = live().await;
+    live.configure_wechat(false).await;
+    let mut caller = live.caller.clone();
+    caller.livemode = false;
+    let created = charges::create(
+        &live.state,
+        caller,
+        common::live::new_charge(
+            &live.app,
+            Channel::WxPubQr,
+            "LTM0001",
+            json!({"product_id": "p1"}),
+        ),
+        live.base_url.clone(),
+    )
+    .await
+    .expect("create");
+    assert_eq!(created["livemode"], false);
+    let code_url = created["credential"]["wx_pub_qr"]
+        .as_str()
+        .expect("code_url");
+    assert!(
+        code_url.starts_with("weixin://"),
+        "the simulator's, not the mock page: {created}"
+    );
+    live.sim.pay(MCH_ID, "LTM0001").expect("pay");
+    live.wait_paid(created["id"].as_str().expect("id")).await;
 }

@@ -84,6 +84,16 @@ impl Gateway {
 
     /// Configures the app's `provider` in live mode; returns the checked settings.
     pub async fn configure(&self, provider: Provider, given: &[(&str, &str)]) -> ProviderSettings {
+        self.configure_mode(provider, given, true).await
+    }
+
+    /// Configures the app's `provider` in live or test mode.
+    pub async fn configure_mode(
+        &self,
+        provider: Provider,
+        given: &[(&str, &str)],
+        livemode: bool,
+    ) -> ProviderSettings {
         let given: BTreeMap<String, String> = given
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -95,7 +105,7 @@ impl Gateway {
             .db
             .write(move |conn| {
                 Box::pin(
-                    async move { config::save(conn, &secrets, &app_id, true, &saved, 0).await },
+                    async move { config::save(conn, &secrets, &app_id, livemode, &saved, 0).await },
                 )
             })
             .await
