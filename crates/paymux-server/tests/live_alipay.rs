@@ -454,3 +454,39 @@ async fn cross_border_alipay_charges_go_through_the_same_protocol() {
     live.sim.pay(APP_ID, "ACB0001").expect("pay");
     live.wait_paid(created["id"].as_str().expect("id")).await;
 }
+
+#[tokio::test]
+async fn isv_channels_pay_through_the_provider_they_name_and_refund_there() {
+    let live = live().await;
+    for (channel, order_no, extra) in [
+        (
+            Channel::IsvQr,
+            "AIS00001",
+            json!({"terminal_id": "T0001", "pay_channel": "alipay"}),
+        ),
+        (
+            Channel::IsvWap,
+            "AIS00002",
+            json!({"terminal_id": "T0001", "pay_channel": "alipay",
+                   "result_url": "https://merchant.example.com/done"}),
+        ),
+    ] {
+        let created = live.create(channel, order_no, extra).await;
+        let qr = created["credential"][channel.as_str()]
+            .as_str()
+            .expect("qr");
+        assert!(qr.starts_with("https://qr.alipay.com/"), "{created}");
+        live.sim.scan(APP_ID, order_no).expect("scan");
+        live.sim.pay(APP_ID, order_no).expect("pay");
+        let id = created["id"].as_str().expect("id");
+        live.wait_paid(id).await;
+        let refund = live.refund(id, 100).await;
+        live.advance(0).await; // Alipay refunds synchronously in the submission job
+        assert_eq!(live.refund_status(&refund).await, "succeeded");
+    }
+    // A scan charge on isv_scan finds Alipay by the payer's code.
+    let scanned = live
+        .create(Channel::IsvScan, "AIS00003", scan("286801346868493272"))
+        .await;
+    assert_eq!(scanned["paid"], true, "{scanned}");
+}

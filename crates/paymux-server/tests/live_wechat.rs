@@ -729,3 +729,39 @@ async fn test_mode_pointed_at_the_simulator_takes_the_full_asynchronous_path() {
     live.sim.pay(MCH_ID, "LTM0001").expect("pay");
     live.wait_paid(created["id"].as_str().expect("id")).await;
 }
+
+#[tokio::test]
+async fn an_expired_qr_order_is_closed_at_the_channel_so_a_late_scan_cannot_pay_it() {
+    let live = live().await;
+    let mut new = common::live::new_charge(
+        &live.app,
+        Channel::WxPubQr,
+        "LEX0001",
+        json!({"product_id": "p1"}),
+    );
+    new.time_expire = Some(live.clock.now_secs() + 400);
+    let created = charges::create(&live.state, live.caller.clone(), new, live.base_url.clone())
+        .await
+        .expect("create");
+    // Queried at 30 s, 90 s and 210 s (not paid); at 510 s it has expired: closed.
+    for step in [30_000, 60_000, 120_000] {
+        live.advance(step).await;
+    }
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LEX0001")
+            .expect("order")
+            .trade_state,
+        TradeState::NotPay
+    );
+    live.advance(300_000).await;
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LEX0001")
+            .expect("order")
+            .trade_state,
+        TradeState::Closed
+    );
+    assert!(live.sim.pay(MCH_ID, "LEX0001").is_err(), "a late scan");
+    assert!(!live.charge(created["id"].as_str().expect("id")).await.paid);
+}

@@ -39,6 +39,9 @@ const RESUBMIT_AFTER_MS: i64 = 30_000;
 /// When to ask again about an open QR charge, after the previous look (seconds); the last
 /// delay repeats until the charge expires, and then the order is closed at the channel.
 const QUERY_DELAYS_SECS: [i64; 6] = [30, 60, 120, 300, 600, 1800];
+/// An expired order the channel would not close is asked again this often, for this long.
+const CLOSE_RETRY_MS: i64 = 60_000;
+const CLOSE_FOR_SECS: i64 = 86_400;
 /// Scan payments: every 5 s for up to 60 s, then reverse (seed 002's guidance).
 const POLL_EVERY_MS: i64 = 5_000;
 const POLL_FOR_SECS: i64 = 60;
@@ -744,12 +747,23 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
             Ok(JobOutcome::Done)
         }
         _ => {
-            if state.clock.now_secs() > charge.time_expire {
-                // Expired unpaid: close it so a late scan cannot pay it.
-                return match adapter.close(&charge.order_no).await {
-                    Ok(()) => Ok(JobOutcome::Done),
-                    Err(_) => Ok(JobOutcome::RetryAt(now_ms + 60_000)),
+            let now = state.clock.now_secs();
+            if now > charge.time_expire {
+                // Expired unpaid: close it so a late scan cannot pay it (a scan payment that
+                // reached this schedule is reversed instead: WeChat closes only QR orders).
+                let closed = match charge.channel.flow() {
+                    Flow::Qr => adapter.close(&charge.order_no).await.map(|()| true),
+                    Flow::Scan => adapter.reverse(&charge).await,
                 };
+                if closed == Ok(true) {
+                    return Ok(JobOutcome::Done);
+                }
+                if now > charge.time_expire + CLOSE_FOR_SECS {
+                    tracing::error!(charge = %charge.id, answer = ?closed,
+                        "the channel would not close this expired order; giving up");
+                    return Ok(JobOutcome::Done);
+                }
+                return Ok(JobOutcome::RetryAt(now_ms + CLOSE_RETRY_MS));
             }
             let step = usize::try_from(job.attempts.saturating_sub(1)).unwrap_or(0);
             let delay = QUERY_DELAYS_SECS
