@@ -21,6 +21,8 @@ mod common;
 use common::live::{Gateway, serve};
 
 const APP_ID: &str = "2021000000000001";
+/// The simulator's merchant partner id.
+const SELLER_ID: &str = "2088101106499364";
 
 struct Live {
     gw: Gateway,
@@ -67,6 +69,7 @@ async fn live() -> Live {
             Provider::Alipay,
             &[
                 ("app_id", APP_ID),
+                ("seller_id", SELLER_ID),
                 ("alipay_public_key", sim.public_key_pem()),
                 ("gateway_url", gateway.as_str()),
                 ("app_private_key", app_private.as_str()),
@@ -165,8 +168,9 @@ async fn a_forged_notification_changes_nothing() {
     let live = live().await;
     let created = live.create(Channel::AlipayQr, "AQR0002", json!({})).await;
     let id = created["id"].as_str().expect("id");
-    let fields = |app_id: &str| {
+    let fields = |app_id: &str, seller_id: &str| {
         Params::new()
+            .with("seller_id", seller_id)
             .with("notify_type", "trade_status_sync")
             .with("notify_id", "2027010100222000000000000000000000")
             .with("notify_time", "2027-01-01 00:00:01")
@@ -180,20 +184,24 @@ async fn a_forged_notification_changes_nothing() {
             .with("gmt_payment", "2027-01-01 00:00:00")
     };
     // Signed with another key: what an attacker who knows the order number could send.
-    let mut forged = fields(APP_ID);
+    let mut forged = fields(APP_ID, SELLER_ID);
     sign_notify(&mut forged, &SigningKey::generate().expect("key"));
     assert_eq!(live.notify(&forged).await, "fail");
     // Signed by Alipay, but for another app.
-    let mut elsewhere = fields("2021000000009999");
+    let mut elsewhere = fields("2021000000009999", SELLER_ID);
     sign_notify(&mut elsewhere, &live.alipay_key);
     assert_eq!(live.notify(&elsewhere).await, "fail");
+    // Signed by Alipay for our app, but money received by another seller.
+    let mut other_seller = fields(APP_ID, "2088000000000001");
+    sign_notify(&mut other_seller, &live.alipay_key);
+    assert_eq!(live.notify(&other_seller).await, "fail");
     // Unsigned.
-    assert_eq!(live.notify(&fields(APP_ID)).await, "fail");
+    assert_eq!(live.notify(&fields(APP_ID, SELLER_ID)).await, "fail");
     assert!(!live.charge(id).await.paid, "nothing changed");
     assert_eq!(live.succeeded_events().await, 0);
 
     // The genuine article is accepted (the check above was not failing for another reason).
-    let mut genuine = fields(APP_ID);
+    let mut genuine = fields(APP_ID, SELLER_ID);
     sign_notify(&mut genuine, &live.alipay_key);
     assert_eq!(live.notify(&genuine).await, "success");
     assert!(live.charge(id).await.paid);

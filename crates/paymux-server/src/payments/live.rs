@@ -450,6 +450,11 @@ async fn start_scan(
                         transaction_no,
                         time_paid,
                     } => {
+                        // The channel's notification may have been quicker than its answer.
+                        let charge = charges::reload(conn, &charge.id).await?;
+                        if charge.paid {
+                            return Ok(Ok(render_charge(conn, &charge).await?));
+                        }
                         let paid = ChannelPayment {
                             transaction_no,
                             time_paid: time_paid.unwrap_or(now),
