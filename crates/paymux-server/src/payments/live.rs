@@ -505,7 +505,6 @@ pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()>
     }
     let reason = match answer {
         Ok(true) => return Ok(()),
-        Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => return Ok(()),
         Ok(false) => "the channel still asks to call again".to_owned(),
         Err(PaymentState::Failed { code, message }) => format!("{code}: {message}"),
         Err(PaymentState::Pending) => "the payer is still confirming the payment".to_owned(),
@@ -704,12 +703,8 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
                 return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
             }
             // Still open after the polling window: reverse (WeChat) or cancel (Alipay) it. Either
-            // may ask to call again; WeChat refuses while the payer is still confirming; an order
-            // it never received is closed.
-            let reversed = match adapter.reverse(&charge).await {
-                Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => Ok(true),
-                other => other,
-            };
+            // may ask to call again; WeChat refuses while the payer is still confirming.
+            let reversed = adapter.reverse(&charge).await;
             if reversed == Ok(true) {
                 let (id, now) = (charge.id.clone(), state.clock.now_secs());
                 state
