@@ -765,3 +765,58 @@ async fn an_expired_qr_order_is_closed_at_the_channel_so_a_late_scan_cannot_pay_
     assert!(live.sim.pay(MCH_ID, "LEX0001").is_err(), "a late scan");
     assert!(!live.charge(created["id"].as_str().expect("id")).await.paid);
 }
+
+#[tokio::test]
+async fn a_payment_the_channel_reports_for_a_failed_charge_is_refunded_not_lost() {
+    let live = live().await;
+    // USERPAYING, then PAYERROR on the first query: the charge fails.
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LLP0001",
+            json!({"scan_code": "130002010000000001"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    live.advance(5_000).await;
+    assert!(live.charge(id).await.failure_code.is_some(), "failed");
+    // WeChat then says it was paid after all (signed with the merchant's key, as WeChat signs).
+    let mut note = paymux_channels::Params::new()
+        .with("return_code", "SUCCESS")
+        .with("result_code", "SUCCESS")
+        .with("appid", APPID)
+        .with("mch_id", MCH_ID)
+        .with("out_trade_no", "LLP0001")
+        .with("transaction_id", "4200000000000000000000000099")
+        .with("total_fee", "100")
+        .with("time_end", "20270101000000")
+        .with("nonce_str", "late");
+    paymux_channels::wechat_v2::add_sign(
+        &mut note,
+        paymux_channels::wechat_v2::SignType::Md5,
+        API_KEY,
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/notify/wechat/{}/live", live.base_url, live.app))
+        .body(paymux_channels::wechat_v2::to_xml(&note).expect("xml"))
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(answer.contains("SUCCESS"), "acknowledged: {answer}");
+    let charge = live.charge(id).await;
+    assert!(charge.paid, "the money is accounted for");
+    assert_eq!(
+        charge.transaction_no.as_deref(),
+        Some("4200000000000000000000000099")
+    );
+    assert_eq!(
+        live.succeeded_events().await,
+        0,
+        "the merchant was told it failed"
+    );
+    assert_eq!(charge.refundable(), 0, "all of it is on its way back");
+    assert!(charge.refunded, "through a refund the merchant can see");
+}

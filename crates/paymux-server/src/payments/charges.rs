@@ -384,7 +384,8 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
                         metadata: Map::new(),
                         funding_source: None,
                     };
-                    payments::refunds::open(conn, &caller, &charge, refund, None, now, follow_up)
+                    let request = Some(caller.request_id.as_str());
+                    payments::refunds::open(conn, request, &charge, refund, None, now, follow_up)
                         .await?;
                 }
                 let cause = Cause::of(&caller, &charge.app_id);

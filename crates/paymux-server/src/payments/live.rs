@@ -7,6 +7,7 @@
 //! so nothing waits forever on a notification that was lost.
 
 use super::charges::{self, ChannelPayment, Inserted, NewCharge, live_channel_unavailable};
+use super::refunds::{FollowUp, NewRefund};
 use super::{Cause, render_charge};
 use crate::channels::alipay::{self, AlipayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
@@ -807,12 +808,39 @@ async fn settle_from_channel(
                     transaction_no,
                     time_paid: time_paid.unwrap_or(now),
                 };
+                if charge.reversed || charge.failure_code.is_some() {
+                    return refund_late_payment(conn, charge, &paid, now).await;
+                }
                 charges::record_payment(conn, None, charge, &paid, now).await?;
                 Ok(())
             })
         })
         .await?;
     state.wake_workers();
+    Ok(())
+}
+
+/// The channel took money for a charge that is over here (reversed, or failed on the channel's
+/// own earlier word). The money is the payer's: the payment is recorded (without
+/// `charge.succeeded`, since the merchant was told the charge is over) and refunded in full
+/// through the channel, so nothing stays at the channel unaccounted for.
+async fn refund_late_payment(
+    conn: &mut sqlx::AnyConnection,
+    charge: Charge,
+    paid: &ChannelPayment,
+    now: i64,
+) -> ApiResult<()> {
+    tracing::warn!(charge = %charge.id, transaction_no = %paid.transaction_no,
+        "the channel reports a payment for a closed charge; refunding it");
+    store::charges::mark_paid_late(conn, &charge.id, paid.time_paid, &paid.transaction_no).await?;
+    let charge = charges::reload(conn, &charge.id).await?;
+    let refund = NewRefund {
+        amount: None,
+        description: "退还: paid after the charge was closed".into(),
+        metadata: Map::new(),
+        funding_source: None,
+    };
+    super::refunds::open(conn, None, &charge, refund, None, now, FollowUp::Channel).await?;
     Ok(())
 }
 

@@ -220,7 +220,7 @@ pub async fn refund(
                 let charge = reload(conn, &recharge.charge_id).await?;
                 let refund = refunds::open(
                     conn,
-                    &caller,
+                    Some(&caller.request_id),
                     &charge,
                     NewRefund {
                         amount: None,

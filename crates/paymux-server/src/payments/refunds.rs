@@ -66,7 +66,16 @@ pub async fn create(
                         charge.id, charge.app_id
                     )));
                 }
-                let refund = open(conn, &caller, &charge, new, None, now, follow_up).await?;
+                let refund = open(
+                    conn,
+                    Some(&caller.request_id),
+                    &charge,
+                    new,
+                    None,
+                    now,
+                    follow_up,
+                )
+                .await?;
                 Ok(refund.to_wire())
             })
         })
@@ -75,10 +84,11 @@ pub async fn create(
     Ok(value)
 }
 
-/// Opens a pending refund inside the caller's transaction and schedules its completion.
+/// Opens a pending refund inside the caller's transaction and schedules its completion;
+/// `request_id` is the request that asked for it, if one did.
 pub async fn open(
     conn: &mut AnyConnection,
-    caller: &Caller,
+    request_id: Option<&str>,
     charge: &Charge,
     new: NewRefund,
     recharge_id: Option<&str>,
@@ -132,15 +142,7 @@ pub async fn open(
         FollowUp::SucceedAt(at_ms) => (store::jobs::REFUND_COMPLETE, at_ms),
         FollowUp::Channel => (super::live::REFUND_SUBMIT, now * 1000),
     };
-    store::jobs::schedule(
-        conn,
-        kind,
-        &refund.id,
-        due_ms,
-        Some(&caller.request_id),
-        now,
-    )
-    .await?;
+    store::jobs::schedule(conn, kind, &refund.id, due_ms, request_id, now).await?;
     Ok(refund)
 }
 
