@@ -199,12 +199,23 @@ async fn a_forged_notification_changes_nothing() {
     assert_eq!(live.notify(&fields(APP_ID, SELLER_ID)).await, "fail");
     assert!(!live.charge(id).await.paid, "nothing changed");
     assert_eq!(live.succeeded_events().await, 0);
+    assert!(
+        live.notifications("AQR0002").await.is_empty(),
+        "forged ones are not kept"
+    );
 
     // The genuine article is accepted (the check above was not failing for another reason).
     let mut genuine = fields(APP_ID, SELLER_ID);
     sign_notify(&mut genuine, &live.alipay_key);
     assert_eq!(live.notify(&genuine).await, "success");
     assert!(live.charge(id).await.paid);
+    let kept = live.notifications("AQR0002").await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].body,
+        paymux_channels::form::encode(&genuine),
+        "as received"
+    );
 }
 
 #[tokio::test]

@@ -115,6 +115,12 @@ async fn a_qr_charge_is_paid_through_the_notification_once_even_when_duplicated(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(live.succeeded_events().await, 1, "one charge.succeeded");
+    let kept = live.notifications("LQR0001").await;
+    assert_eq!(kept.len(), 2, "both copies kept as received");
+    assert!(
+        kept.iter()
+            .all(|n| n.provider == "wechat" && n.body.contains("LQR0001"))
+    );
     let charge = live.charge(id).await;
     assert_eq!(
         charge.transaction_no.as_deref(),
@@ -163,6 +169,7 @@ async fn a_forged_notification_changes_nothing() {
     let charge = live.charge(created["id"].as_str().expect("id")).await;
     assert!(!charge.paid, "nothing changed");
     assert_eq!(live.succeeded_events().await, 0);
+    assert!(live.notifications("LQR0002").await.is_empty(), "not kept");
 }
 
 #[tokio::test]
@@ -778,7 +785,9 @@ async fn a_payment_the_channel_reports_for_a_failed_charge_is_refunded_not_lost(
         )
         .await;
     let id = created["id"].as_str().expect("id");
-    live.advance(5_000).await;
+    for _ in 0..3 {
+        live.advance(5_000).await;
+    }
     assert!(live.charge(id).await.failure_code.is_some(), "failed");
     // WeChat then says it was paid after all (signed with the merchant's key, as WeChat signs).
     let mut note = paymux_channels::Params::new()

@@ -864,7 +864,12 @@ pub async fn wechat_notification(
     if body.contains("<req_info>") {
         return match adapter.refund_notification(body) {
             Ok((out_refund_no, answer)) => {
-                match settle_refund_from_channel(state, &out_refund_no, answer).await {
+                let received = Received::new(Provider::Wechat, app_id, livemode, body);
+                let applied = match received.record(state, &out_refund_no).await {
+                    Ok(()) => settle_refund_from_channel(state, &out_refund_no, answer).await,
+                    Err(error) => Err(error),
+                };
+                match applied {
                     Ok(()) => (true, notify_success_reply()),
                     Err(_) => (false, notify_fail_reply("try again")),
                 }
@@ -882,15 +887,79 @@ pub async fn wechat_notification(
             return (false, notify_fail_reply("verification failed"));
         }
     };
-    match apply_pay_notification(state, app_id, livemode, &out_trade_no, total_fee, answer).await {
+    let received = Received::new(Provider::Wechat, app_id, livemode, body);
+    match received
+        .apply(state, &out_trade_no, total_fee, answer)
+        .await
+    {
         Ok(()) => (true, notify_success_reply()),
         Err(reason) => (false, notify_fail_reply(reason)),
     }
 }
 
-/// Applies a verified payment notification: the order must be ours and the amount the
-/// charge's; a payment settles the charge once, anything else is acknowledged (the query job
-/// settles it). `Err` says why not, for the channel's failure reply.
+/// A notification that passed verification, about to be kept and applied.
+struct Received<'a> {
+    provider: Provider,
+    app_id: &'a str,
+    livemode: bool,
+    body: &'a str,
+}
+
+impl<'a> Received<'a> {
+    fn new(provider: Provider, app_id: &'a str, livemode: bool, body: &'a str) -> Self {
+        Self {
+            provider,
+            app_id,
+            livemode,
+            body,
+        }
+    }
+
+    /// Keeps the notification as received, about `reference` (an order or refund number).
+    async fn record(&self, state: &AppState, reference: &str) -> ApiResult<()> {
+        let row = store::channel_notifications::ChannelNotification {
+            id: crate::ids::channel_notification(),
+            app_id: self.app_id.to_owned(),
+            livemode: self.livemode,
+            provider: self.provider.as_str().to_owned(),
+            received: state.clock.now_secs(),
+            reference: reference.to_owned(),
+            body: self.body.to_owned(),
+        };
+        state
+            .db
+            .write(move |conn| {
+                Box::pin(async move { store::channel_notifications::insert(conn, &row).await })
+            })
+            .await
+    }
+
+    /// Keeps a payment notification, then applies it: the order must be ours and the amount
+    /// the charge's; a payment settles the charge once, anything else is acknowledged (the
+    /// query job settles it). `Err` says why not, for the channel's failure reply.
+    async fn apply(
+        &self,
+        state: &AppState,
+        out_trade_no: &str,
+        total_fen: i64,
+        answer: PaymentState,
+    ) -> Result<(), &'static str> {
+        self.record(state, out_trade_no)
+            .await
+            .map_err(|_| "try again")?;
+        apply_pay_notification(
+            state,
+            self.app_id,
+            self.livemode,
+            out_trade_no,
+            total_fen,
+            answer,
+        )
+        .await
+    }
+}
+
+/// Applies a verified payment notification (see [`Received::apply`]).
 async fn apply_pay_notification(
     state: &AppState,
     app_id: &str,
@@ -949,7 +1018,9 @@ pub async fn alipay_notification(
             return (false, "fail");
         }
     };
-    match apply_pay_notification(state, app_id, livemode, &out_trade_no, total, answer).await {
+    let text = String::from_utf8_lossy(body);
+    let received = Received::new(Provider::Alipay, app_id, livemode, &text);
+    match received.apply(state, &out_trade_no, total, answer).await {
         Ok(()) => (true, "success"),
         Err(_) => (false, "fail"),
     }

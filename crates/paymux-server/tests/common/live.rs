@@ -161,6 +161,17 @@ impl Gateway {
         panic!("charge {id} was never paid");
     }
 
+    /// The live notifications the gateway kept about `reference`, newest first.
+    pub async fn notifications(
+        &self,
+        reference: &str,
+    ) -> Vec<store::channel_notifications::ChannelNotification> {
+        let mut conn = self.state.db.reader().acquire().await.expect("conn");
+        store::channel_notifications::list(&mut conn, &self.app, true, Some(reference), 100)
+            .await
+            .expect("notifications")
+    }
+
     /// `POST /v1/charges/{id}/reverse`, as the API runs it.
     pub async fn reverse(&self, id: &str) -> Result<Value, paymux_server::error::ApiError> {
         charges::reverse(&self.state, self.caller.clone(), id.to_owned()).await
