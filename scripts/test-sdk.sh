@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Official-SDK conformance suite: drives a real paymux server with the
-# unmodified Ping++ SDKs (Python pingpp==2.7.2, Node pingpp@2.1.6).
+# unmodified Ping++ SDKs (Python pingpp==2.7.2, Node pingpp@2.1.6), in test
+# mode and (test_live.py, live.test.js) in live mode against the
+# `paymux simulate wechat|alipay` simulators, which the suite starts itself.
 #
 #   scripts/test-sdk.sh                       # uses target/debug/paymux
 #   PAYMUX_BIN=target/release/paymux scripts/test-sdk.sh
@@ -33,7 +35,7 @@ case "$bin" in /*) ;; *) bin="$repo_root/$bin" ;; esac
 [ -x "$bin" ] || die "paymux binary is not executable: $bin"
 export PAYMUX_BIN="$bin"
 
-command -v openssl >/dev/null || die "openssl is required (merchant RSA keys for the signature tests)"
+command -v openssl >/dev/null || die "openssl is required (RSA keys for the signature tests and the live-mode Alipay app)"
 command -v node >/dev/null || die "node (>= 20) is required"
 command -v npm >/dev/null || die "npm is required"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"

@@ -66,6 +66,9 @@ pub fn webhook_delivery() -> String {
 pub fn webhook_attempt() -> String {
     format!("wha_{}", ordered())
 }
+pub fn channel_notification() -> String {
+    format!("cnt_{}", ordered())
+}
 pub fn event() -> String {
     format!("evt_{}", ordered())
 }

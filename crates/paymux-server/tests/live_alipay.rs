@@ -21,6 +21,8 @@ mod common;
 use common::live::{Gateway, serve};
 
 const APP_ID: &str = "2021000000000001";
+/// The simulator's merchant partner id.
+const SELLER_ID: &str = "2088101106499364";
 
 struct Live {
     gw: Gateway,
@@ -67,6 +69,7 @@ async fn live() -> Live {
             Provider::Alipay,
             &[
                 ("app_id", APP_ID),
+                ("seller_id", SELLER_ID),
                 ("alipay_public_key", sim.public_key_pem()),
                 ("gateway_url", gateway.as_str()),
                 ("app_private_key", app_private.as_str()),
@@ -165,8 +168,9 @@ async fn a_forged_notification_changes_nothing() {
     let live = live().await;
     let created = live.create(Channel::AlipayQr, "AQR0002", json!({})).await;
     let id = created["id"].as_str().expect("id");
-    let fields = |app_id: &str| {
+    let fields = |app_id: &str, seller_id: &str| {
         Params::new()
+            .with("seller_id", seller_id)
             .with("notify_type", "trade_status_sync")
             .with("notify_id", "2027010100222000000000000000000000")
             .with("notify_time", "2027-01-01 00:00:01")
@@ -180,23 +184,38 @@ async fn a_forged_notification_changes_nothing() {
             .with("gmt_payment", "2027-01-01 00:00:00")
     };
     // Signed with another key: what an attacker who knows the order number could send.
-    let mut forged = fields(APP_ID);
+    let mut forged = fields(APP_ID, SELLER_ID);
     sign_notify(&mut forged, &SigningKey::generate().expect("key"));
     assert_eq!(live.notify(&forged).await, "fail");
     // Signed by Alipay, but for another app.
-    let mut elsewhere = fields("2021000000009999");
+    let mut elsewhere = fields("2021000000009999", SELLER_ID);
     sign_notify(&mut elsewhere, &live.alipay_key);
     assert_eq!(live.notify(&elsewhere).await, "fail");
+    // Signed by Alipay for our app, but money received by another seller.
+    let mut other_seller = fields(APP_ID, "2088000000000001");
+    sign_notify(&mut other_seller, &live.alipay_key);
+    assert_eq!(live.notify(&other_seller).await, "fail");
     // Unsigned.
-    assert_eq!(live.notify(&fields(APP_ID)).await, "fail");
+    assert_eq!(live.notify(&fields(APP_ID, SELLER_ID)).await, "fail");
     assert!(!live.charge(id).await.paid, "nothing changed");
     assert_eq!(live.succeeded_events().await, 0);
+    assert!(
+        live.notifications("AQR0002").await.is_empty(),
+        "forged ones are not kept"
+    );
 
     // The genuine article is accepted (the check above was not failing for another reason).
-    let mut genuine = fields(APP_ID);
+    let mut genuine = fields(APP_ID, SELLER_ID);
     sign_notify(&mut genuine, &live.alipay_key);
     assert_eq!(live.notify(&genuine).await, "success");
     assert!(live.charge(id).await.paid);
+    let kept = live.notifications("AQR0002").await;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].body,
+        paymux_channels::form::encode(&genuine),
+        "as received"
+    );
 }
 
 #[tokio::test]
@@ -415,4 +434,78 @@ async fn a_refund_alipay_refuses_fails_and_its_amount_is_refundable_again() {
     let charge_now = live.charge(&charge).await;
     assert_eq!(charge_now.amount_refunded, 0);
     assert_eq!(charge_now.refundable(), 100, "refundable again");
+}
+
+#[tokio::test]
+async fn the_api_reverse_cancels_an_unscanned_qr_so_it_can_never_be_paid() {
+    let live = live().await;
+    // The first cancel asks to be called again: the API calls again at once.
+    live.sim.update_knobs(|k| k.cancel_retry_next = 1);
+    let created = live
+        .create(
+            Channel::IsvQr,
+            "ARV0001",
+            json!({"terminal_id": "T0001", "pay_channel": "alipay"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(live.events("charge.reversed").await, 1);
+    assert!(
+        live.sim.scan(APP_ID, "ARV0001").is_err(),
+        "a cancelled number cannot be scanned and paid later"
+    );
+    assert!(!live.charge(id).await.paid);
+}
+
+#[tokio::test]
+async fn cross_border_alipay_charges_go_through_the_same_protocol() {
+    let live = live().await;
+    let created = live.create(Channel::CbAlipayQr, "ACB0001", json!({})).await;
+    assert!(
+        created["credential"]["cb_alipay_qr"]
+            .as_str()
+            .is_some_and(|qr| qr.starts_with("https://qr.alipay.com/")),
+        "{created}"
+    );
+    live.sim.scan(APP_ID, "ACB0001").expect("scan");
+    live.sim.pay(APP_ID, "ACB0001").expect("pay");
+    live.wait_paid(created["id"].as_str().expect("id")).await;
+}
+
+#[tokio::test]
+async fn isv_channels_pay_through_the_provider_they_name_and_refund_there() {
+    let live = live().await;
+    for (channel, order_no, extra) in [
+        (
+            Channel::IsvQr,
+            "AIS00001",
+            json!({"terminal_id": "T0001", "pay_channel": "alipay"}),
+        ),
+        (
+            Channel::IsvWap,
+            "AIS00002",
+            json!({"terminal_id": "T0001", "pay_channel": "alipay",
+                   "result_url": "https://merchant.example.com/done"}),
+        ),
+    ] {
+        let created = live.create(channel, order_no, extra).await;
+        let qr = created["credential"][channel.as_str()]
+            .as_str()
+            .expect("qr");
+        assert!(qr.starts_with("https://qr.alipay.com/"), "{created}");
+        live.sim.scan(APP_ID, order_no).expect("scan");
+        live.sim.pay(APP_ID, order_no).expect("pay");
+        let id = created["id"].as_str().expect("id");
+        live.wait_paid(id).await;
+        let refund = live.refund(id, 100).await;
+        live.advance(0).await; // Alipay refunds synchronously in the submission job
+        assert_eq!(live.refund_status(&refund).await, "succeeded");
+    }
+    // A scan charge on isv_scan finds Alipay by the payer's code.
+    let scanned = live
+        .create(Channel::IsvScan, "AIS00003", scan("286801346868493272"))
+        .await;
+    assert_eq!(scanned["paid"], true, "{scanned}");
 }

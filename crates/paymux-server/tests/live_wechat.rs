@@ -6,6 +6,7 @@
 use paymux_server::Clock;
 use paymux_server::channels::Provider;
 use paymux_server::domain::channel::Channel;
+use paymux_server::payments::charges;
 use paymux_simulators::wechat::{
     Knobs, RefundOutcome, TradeState, WechatConfig, WechatMerchant, WechatSimulator,
 };
@@ -22,6 +23,7 @@ const API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 struct Live {
     gw: Gateway,
     sim: WechatSimulator,
+    sim_url: String,
 }
 
 impl std::ops::Deref for Live {
@@ -45,19 +47,28 @@ async fn live() -> Live {
             }),
     );
     let sim_url = serve(sim.router()).await;
-    gw.configure(
-        Provider::Wechat,
-        &[
-            ("appid", APPID),
-            ("mch_id", MCH_ID),
-            ("api_key", API_KEY),
-            ("gateway_url", sim_url.as_str()),
-            ("client_cert_pem", CERT),
-            ("client_key_pem", KEY),
-        ],
-    )
-    .await;
-    Live { gw, sim }
+    let live = Live { gw, sim, sim_url };
+    live.configure_wechat(true).await;
+    live
+}
+
+impl Live {
+    /// Points the app's WeChat configuration in this mode at the simulator.
+    async fn configure_wechat(&self, livemode: bool) {
+        self.configure_mode(
+            Provider::Wechat,
+            &[
+                ("appid", APPID),
+                ("mch_id", MCH_ID),
+                ("api_key", API_KEY),
+                ("gateway_url", self.sim_url.as_str()),
+                ("client_cert_pem", CERT),
+                ("client_key_pem", KEY),
+            ],
+            livemode,
+        )
+        .await;
+    }
 }
 
 impl Live {
@@ -104,6 +115,12 @@ async fn a_qr_charge_is_paid_through_the_notification_once_even_when_duplicated(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(live.succeeded_events().await, 1, "one charge.succeeded");
+    let kept = live.notifications("LQR0001").await;
+    assert_eq!(kept.len(), 2, "both copies kept as received");
+    assert!(
+        kept.iter()
+            .all(|n| n.provider == "wechat" && n.body.contains("LQR0001"))
+    );
     let charge = live.charge(id).await;
     assert_eq!(
         charge.transaction_no.as_deref(),
@@ -152,6 +169,7 @@ async fn a_forged_notification_changes_nothing() {
     let charge = live.charge(created["id"].as_str().expect("id")).await;
     assert!(!charge.paid, "nothing changed");
     assert_eq!(live.succeeded_events().await, 0);
+    assert!(live.notifications("LQR0002").await.is_empty(), "not kept");
 }
 
 #[tokio::test]
@@ -216,6 +234,170 @@ async fn a_scan_payment_whose_outcome_stays_unknown_is_reversed_after_a_minute()
         live.charge(id).await.reversed,
         "reversed (closed) after the window"
     );
+    assert_eq!(
+        live.events("charge.reversed").await,
+        1,
+        "the merchant hears"
+    );
+}
+
+#[tokio::test]
+async fn a_reverse_the_channel_keeps_refusing_is_tried_for_ten_minutes_then_left_to_queries() {
+    let live = live().await;
+    live.sim.update_knobs(|k| {
+        k.fail_next = 10_000;
+        k.fail_path = Some("/secapi/pay/reverse".into());
+    });
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LSC0005",
+            json!({"scan_code": "130003000000000001"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    // 60 s of polling, then a reverse every 5 s for ten minutes: all refused.
+    for _ in 0..(12 + 121) {
+        live.advance(5_000).await;
+    }
+    let refused = 10_000 - live.sim.knobs().fail_next;
+    assert!((118..=122).contains(&refused), "{refused} reverse calls");
+    for _ in 0..12 {
+        live.advance(5_000).await;
+    }
+    assert_eq!(
+        10_000 - live.sim.knobs().fail_next,
+        refused,
+        "no more reverse calls after ten minutes"
+    );
+    assert!(!live.charge(id).await.reversed);
+    // The query schedule still settles a payment that shows up.
+    live.sim
+        .pay(MCH_ID, "LSC0005")
+        .expect("the payer confirms at last");
+    live.advance(60_000).await;
+    assert!(live.charge(id).await.paid);
+}
+
+#[tokio::test]
+async fn the_api_reverse_closes_an_unpaid_qr_order_at_the_channel() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::IsvQr,
+            "LRV0001",
+            json!({"terminal_id": "T0000001", "pay_channel": "wx"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(reversed["paid"], false);
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LRV0001")
+            .expect("order")
+            .trade_state,
+        TradeState::Closed,
+        "closed at WeChat, so a late scan cannot pay it"
+    );
+    assert!(live.sim.pay(MCH_ID, "LRV0001").is_err());
+    assert_eq!(live.events("charge.reversed").await, 1);
+    // Again: the same answer, nothing new.
+    let again = live.reverse(id).await.expect("reverse again");
+    assert_eq!(again["reversed"], true);
+    assert_eq!(live.events("charge.reversed").await, 1);
+}
+
+#[tokio::test]
+async fn the_api_reverse_of_a_paid_scan_payment_refunds_it_through_the_channel() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LRV0002",
+            json!({"scan_code": "134628839776154108"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(created["paid"], true);
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(reversed["refunded"], true);
+    let refund = reversed["refunds"]["data"][0]["id"]
+        .as_str()
+        .expect("refund")
+        .to_owned();
+    assert_eq!(reversed["refunds"]["data"][0]["status"], "pending");
+    live.advance(0).await; // the submission job
+    live.clock.advance_ms(5_000);
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    let order = live.sim.order(MCH_ID, "LRV0002").expect("order");
+    assert_eq!(order.refunds.len(), 1, "refunded once, in full");
+    assert_eq!(
+        live.refund_row(&refund).await.transaction_no.as_deref(),
+        Some(order.refunds[0].refund_id.as_str()),
+        "the channel's refund number"
+    );
+    assert_eq!(live.charge(id).await.amount_refunded, 100);
+}
+
+#[tokio::test]
+async fn the_api_reverse_of_an_order_paid_unbeknownst_records_the_payment_and_refunds_it() {
+    let live = live().await;
+    live.sim.update_knobs(|k| k.drop_notifications = true);
+    let created = live
+        .create(
+            Channel::IsvQr,
+            "LRV0004",
+            json!({"terminal_id": "T0000001", "pay_channel": "wx"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    live.sim
+        .pay(MCH_ID, "LRV0004")
+        .expect("paid; the notification is lost");
+    // closeorder answers ORDERPAID; the gateway asks, records the payment, and refunds it.
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(reversed["paid"], true);
+    assert_eq!(reversed["refunds"]["data"][0]["amount"], 100);
+    assert_eq!(live.succeeded_events().await, 1);
+    live.advance(0).await;
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LRV0004")
+            .expect("order")
+            .refunds
+            .len(),
+        1,
+        "refunded at WeChat"
+    );
+}
+
+#[tokio::test]
+async fn a_reverse_the_channel_refuses_changes_nothing() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LRV0003",
+            json!({"scan_code": "130003000000000001"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    // The payer is still confirming: WeChat refuses to reverse (USERPAYING).
+    let error = live.reverse(id).await.expect_err("refused");
+    assert_eq!(error.status.as_u16(), 402);
+    assert_eq!(error.code.as_deref(), Some("channel_reverse_failed"));
+    assert!(
+        error.message.contains("still confirming"),
+        "{}",
+        error.message
+    );
+    let charge = live.charge(id).await;
+    assert!(!charge.reversed && !charge.paid, "nothing changed");
+    assert_eq!(live.events("charge.reversed").await, 0);
 }
 
 #[tokio::test]
@@ -331,4 +513,319 @@ async fn a_refund_the_channel_closes_fails_and_its_amount_is_refundable_again() 
     let charge_now = live.charge(&charge).await;
     assert_eq!(charge_now.amount_refunded, 0);
     assert_eq!(charge_now.refundable(), 100, "refundable again");
+}
+
+#[tokio::test]
+async fn isv_scan_goes_to_the_provider_whose_payment_code_the_payer_shows() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::IsvScan,
+            "LIS00001",
+            json!({"terminal_id": "T0000001", "scan_code": "134628839776154108"}),
+        )
+        .await;
+    assert_eq!(created["paid"], true, "{created}");
+    assert!(
+        live.sim.order(MCH_ID, "LIS00001").is_some(),
+        "paid at WeChat"
+    );
+    // An Alipay code: this app has no Alipay configured, so nothing is stored.
+    let error = charges::create(
+        &live.state,
+        live.caller.clone(),
+        common::live::new_charge(
+            &live.app,
+            Channel::IsvScan,
+            "LIS00002",
+            json!({"terminal_id": "T0000001", "scan_code": "286801346868493272"}),
+        ),
+        live.base_url.clone(),
+    )
+    .await
+    .expect_err("no Alipay here");
+    assert_eq!(error.code.as_deref(), Some("channel_not_configured"));
+}
+
+mod recharges {
+    use super::*;
+    use paymux_server::payments::recharges::{self, NewRecharge};
+    use paymux_server::payments::refunds::NewRefund;
+    use paymux_server::store;
+    use serde_json::{Map, Value};
+
+    async fn recharge(live: &Live, order_no: &str) -> Value {
+        let mut charge = common::live::new_charge(
+            &live.app,
+            Channel::WxPubQr,
+            order_no,
+            json!({"product_id": "p1"}),
+        );
+        charge.amount = 1_000;
+        recharges::create(
+            &live.state,
+            live.caller.clone(),
+            NewRecharge {
+                user: "u1".into(),
+                from_user: None,
+                charge,
+                user_fee: 0,
+                balance_bonus: 100,
+                description: None,
+                metadata: Map::new(),
+            },
+            live.base_url.clone(),
+        )
+        .await
+        .expect("recharge")
+    }
+
+    async fn balance(live: &Live) -> i64 {
+        let mut conn = live.state.db.reader().acquire().await.expect("conn");
+        store::recharges::get_user(&mut conn, &live.app, true, "u1")
+            .await
+            .expect("user")
+            .map_or(0, |u| u.balance)
+    }
+
+    async fn refund(live: &Live, recharge: &str) -> String {
+        let refund = recharges::refund(
+            &live.state,
+            live.caller.clone(),
+            live.app.clone(),
+            recharge.to_owned(),
+            NewRefund {
+                amount: None,
+                description: "back".into(),
+                metadata: Map::new(),
+                funding_source: None,
+            },
+        )
+        .await
+        .expect("refund");
+        assert_eq!(refund["status"], "pending");
+        refund["id"].as_str().expect("id").to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_live_recharge_is_paid_at_the_channel_and_refunded_through_it() {
+        let live = live().await;
+        let created = recharge(&live, "LRC0001").await;
+        assert_eq!(created["livemode"], true, "{created}");
+        assert_eq!(created["succeeded"], false);
+        let code_url = created["charge"]["credential"]["wx_pub_qr"]
+            .as_str()
+            .expect("code_url");
+        assert!(code_url.starts_with("weixin://"), "{created}");
+        live.sim.pay(MCH_ID, "LRC0001").expect("the payer pays");
+        let charge = created["charge"]["id"].as_str().expect("charge id");
+        live.wait_paid(charge).await;
+        assert_eq!(balance(&live).await, 1_100, "charge + bonus credited");
+        assert_eq!(live.events("recharge.succeeded").await, 1);
+
+        let id = created["id"].as_str().expect("id");
+        let refund = refund(&live, id).await;
+        assert_eq!(balance(&live).await, 0, "debited at once");
+        live.advance(0).await; // submitted to WeChat
+        live.clock.advance_ms(5_000);
+        assert_eq!(live.wait_refund(&refund).await, "succeeded");
+        let order = live.sim.order(MCH_ID, "LRC0001").expect("order");
+        assert_eq!(order.refunds.len(), 1);
+        assert_eq!(order.refunds[0].refund_fee, 1_000);
+    }
+
+    #[tokio::test]
+    async fn a_recharge_refund_the_channel_closes_gives_the_balance_back() {
+        let live = live().await;
+        let created = recharge(&live, "LRC0002").await;
+        live.sim.pay(MCH_ID, "LRC0002").expect("pay");
+        live.wait_paid(created["charge"]["id"].as_str().expect("charge"))
+            .await;
+        live.sim
+            .update_knobs(|k| k.refund_outcome = RefundOutcome::RefundClose);
+        let id = created["id"].as_str().expect("id");
+        let first = refund(&live, id).await;
+        live.advance(0).await;
+        live.clock.advance_ms(5_000);
+        assert_eq!(live.wait_refund(&first).await, "failed");
+        assert_eq!(balance(&live).await, 1_100, "credited back");
+        live.sim
+            .update_knobs(|k| k.refund_outcome = RefundOutcome::Success);
+        let second = refund(&live, id).await;
+        live.advance(0).await;
+        live.clock.advance_ms(5_000);
+        assert_eq!(live.wait_refund(&second).await, "succeeded");
+        assert_eq!(balance(&live).await, 0);
+    }
+}
+
+#[tokio::test]
+async fn cross_border_wechat_charges_go_through_the_same_protocol() {
+    let live = live().await;
+    let goods = json!([{"goods_name": "Apple", "goods_num": 1}]);
+    let created = live
+        .create(
+            Channel::CbWxPubQr,
+            "LCB0001",
+            json!({"product_id": "p1", "goods_list": goods}),
+        )
+        .await;
+    let code_url = created["credential"]["cb_wx_pub_qr"]
+        .as_str()
+        .expect("code_url");
+    assert!(code_url.starts_with("weixin://"), "{created}");
+    live.sim.pay(MCH_ID, "LCB0001").expect("pay");
+    live.wait_paid(created["id"].as_str().expect("id")).await;
+    let scanned = live
+        .create(
+            Channel::CbWxPubScan,
+            "LCB0002",
+            json!({"scan_code": "134628839776154108", "goods_list": goods}),
+        )
+        .await;
+    assert_eq!(scanned["paid"], true, "{scanned}");
+}
+
+#[tokio::test]
+async fn a_refund_to_a_bank_card_stays_pending_for_days_until_the_channel_settles_it() {
+    let live = live().await;
+    let charge = live.paid("LRF0005").await;
+    live.sim.update_knobs(|k| {
+        k.refund_bank_card = true;
+        k.drop_notifications = true;
+    });
+    let refund = live.refund(&charge, 100).await;
+    live.advance(0).await; // submitted: PROCESSING
+    // Queried after 1 min, 5 min, 30 min, 2 h, 6 h, then daily: three days pass pending.
+    for step in [60, 300, 1_800, 7_200, 21_600, 86_400, 86_400] {
+        live.advance(step * 1000).await;
+        assert_eq!(live.refund_status(&refund).await, "pending");
+    }
+    live.advance(86_400 * 1000).await; // past three days: WeChat reports SUCCESS
+    assert_eq!(live.refund_status(&refund).await, "succeeded");
+    assert_eq!(live.charge(&charge).await.amount_refunded, 100);
+}
+
+#[tokio::test]
+async fn test_mode_pointed_at_the_simulator_takes_the_full_asynchronous_path() {
+    let live = live().await;
+    live.configure_wechat(false).await;
+    let mut caller = live.caller.clone();
+    caller.livemode = false;
+    let created = charges::create(
+        &live.state,
+        caller,
+        common::live::new_charge(
+            &live.app,
+            Channel::WxPubQr,
+            "LTM0001",
+            json!({"product_id": "p1"}),
+        ),
+        live.base_url.clone(),
+    )
+    .await
+    .expect("create");
+    assert_eq!(created["livemode"], false);
+    let code_url = created["credential"]["wx_pub_qr"]
+        .as_str()
+        .expect("code_url");
+    assert!(
+        code_url.starts_with("weixin://"),
+        "the simulator's, not the mock page: {created}"
+    );
+    live.sim.pay(MCH_ID, "LTM0001").expect("pay");
+    live.wait_paid(created["id"].as_str().expect("id")).await;
+}
+
+#[tokio::test]
+async fn an_expired_qr_order_is_closed_at_the_channel_so_a_late_scan_cannot_pay_it() {
+    let live = live().await;
+    let mut new = common::live::new_charge(
+        &live.app,
+        Channel::WxPubQr,
+        "LEX0001",
+        json!({"product_id": "p1"}),
+    );
+    new.time_expire = Some(live.clock.now_secs() + 400);
+    let created = charges::create(&live.state, live.caller.clone(), new, live.base_url.clone())
+        .await
+        .expect("create");
+    // Queried at 30 s, 90 s and 210 s (not paid); at 510 s it has expired: closed.
+    for step in [30_000, 60_000, 120_000] {
+        live.advance(step).await;
+    }
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LEX0001")
+            .expect("order")
+            .trade_state,
+        TradeState::NotPay
+    );
+    live.advance(300_000).await;
+    assert_eq!(
+        live.sim
+            .order(MCH_ID, "LEX0001")
+            .expect("order")
+            .trade_state,
+        TradeState::Closed
+    );
+    assert!(live.sim.pay(MCH_ID, "LEX0001").is_err(), "a late scan");
+    assert!(!live.charge(created["id"].as_str().expect("id")).await.paid);
+}
+
+#[tokio::test]
+async fn a_payment_the_channel_reports_for_a_failed_charge_is_refunded_not_lost() {
+    let live = live().await;
+    // USERPAYING, then PAYERROR on the first query: the charge fails.
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LLP0001",
+            json!({"scan_code": "130002010000000001"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    for _ in 0..3 {
+        live.advance(5_000).await;
+    }
+    assert!(live.charge(id).await.failure_code.is_some(), "failed");
+    // WeChat then says it was paid after all (signed with the merchant's key, as WeChat signs).
+    let mut note = paymux_channels::Params::new()
+        .with("return_code", "SUCCESS")
+        .with("result_code", "SUCCESS")
+        .with("appid", APPID)
+        .with("mch_id", MCH_ID)
+        .with("out_trade_no", "LLP0001")
+        .with("transaction_id", "4200000000000000000000000099")
+        .with("total_fee", "100")
+        .with("time_end", "20270101000000")
+        .with("nonce_str", "late");
+    paymux_channels::wechat_v2::add_sign(
+        &mut note,
+        paymux_channels::wechat_v2::SignType::Md5,
+        API_KEY,
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/notify/wechat/{}/live", live.base_url, live.app))
+        .body(paymux_channels::wechat_v2::to_xml(&note).expect("xml"))
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(answer.contains("SUCCESS"), "acknowledged: {answer}");
+    let charge = live.charge(id).await;
+    assert!(charge.paid, "the money is accounted for");
+    assert_eq!(
+        charge.transaction_no.as_deref(),
+        Some("4200000000000000000000000099")
+    );
+    assert_eq!(
+        live.succeeded_events().await,
+        0,
+        "the merchant was told it failed"
+    );
+    assert_eq!(charge.refundable(), 0, "all of it is on its way back");
+    assert!(charge.refunded, "through a refund the merchant can see");
 }

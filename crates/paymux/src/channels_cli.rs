@@ -35,6 +35,17 @@ pub enum ChannelsCommand {
         #[arg(long, value_enum, default_value = "live")]
         mode: Mode,
     },
+    /// Show the channel notifications an app received (verified ones, as received), newest first.
+    Notifications {
+        app: String,
+        #[arg(long, value_enum, default_value = "live")]
+        mode: Mode,
+        /// Only those about this order or refund number (out_trade_no, out_refund_no, orderId)
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Remove a provider configuration.
     Remove {
         app: String,
@@ -131,6 +142,33 @@ pub async fn run(
             for s in &stored {
                 let settings = config::open(key, s).map_err(api_error)?;
                 println!("{}", settings.to_wire(&app, livemode, s.updated));
+            }
+        }
+        ChannelsCommand::Notifications {
+            app,
+            mode,
+            reference,
+            limit,
+        } => {
+            if !(1..=1000).contains(&limit) {
+                bail!("--limit must be between 1 and 1000");
+            }
+            let livemode = matches!(mode, Mode::Live);
+            let mut conn = db.reader().acquire().await?;
+            let received = store::channel_notifications::list(
+                &mut conn,
+                &app,
+                livemode,
+                reference.as_deref(),
+                limit,
+            )
+            .await
+            .map_err(api_error)?;
+            if received.is_empty() {
+                eprintln!("no channel notifications for {app} in this mode");
+            }
+            for notification in &received {
+                println!("{}", notification.to_wire());
             }
         }
         ChannelsCommand::Remove {

@@ -10,6 +10,7 @@
 const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
@@ -138,6 +139,52 @@ class PostgresDatabase {
   }
 }
 
+/**
+ * Start `binary args...`, copy its stdout to `stdoutLog` and its stderr to `stderrLog`, and
+ * wait until a stdout line matches `listenRe` (group 1: the port). Resolves with
+ * { proc, port }; rejects (after killing the process) when it exits first or no such line
+ * comes within STARTUP_TIMEOUT_MS. The process is killed when the test process exits.
+ */
+async function spawnUntilListening(binary, args, listenRe, stdoutLog, stderrLog, env = process.env) {
+  const stderrFd = fs.openSync(stderrLog, 'w');
+  const proc = spawn(binary, args, { stdio: ['ignore', 'pipe', stderrFd], env });
+  fs.closeSync(stderrFd);
+  // never leave a process behind, even if the test process ends abruptly
+  process.once('exit', () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+  const log = fs.createWriteStream(stdoutLog);
+  const lines = readline.createInterface({ input: proc.stdout });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(
+        `did not print a line matching ${listenRe} within ${STARTUP_TIMEOUT_MS} ms`)), STARTUP_TIMEOUT_MS);
+      lines.on('line', (line) => {
+        log.write(line + '\n');
+        const m = listenRe.exec(line);
+        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      });
+      proc.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`exited early (code ${code}, signal ${signal})`));
+      });
+    });
+    return { proc, port };
+  } catch (e) {
+    await stopProcess(proc);
+    throw e;
+  }
+}
+
+/** SIGTERM, then SIGKILL after 5 s; no-op for null or an exited process. */
+async function stopProcess(proc) {
+  if (proc && proc.exitCode === null && proc.signalCode === null) {
+    const exited = new Promise((resolve) => proc.once('exit', resolve));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
 const startedServers = [];
 
 class PaymuxServer {
@@ -186,45 +233,33 @@ class PaymuxServer {
       if (!(key in this.info)) throw new Error(`\`paymux init --json\` output lacks ${key}: ${out}`);
     }
 
-    const stderrFd = fs.openSync(this.stderrLog, 'w');
-    this.proc = spawn(this.binary, [
-      'serve', ...this.storageArgs(), '--listen', '127.0.0.1:0',
-      '--test-refund-delay-ms', String(REFUND_DELAY_MS),
-    ], { stdio: ['ignore', 'pipe', stderrFd] });
-    fs.closeSync(stderrFd);
-    startedServers.push(this);
-    // never leave a server behind, even if the test process ends abruptly
-    const proc = this.proc;
-    process.once('exit', () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
-
-    const stdoutLog = fs.createWriteStream(this.stdoutLog);
-    const lines = readline.createInterface({ input: this.proc.stdout });
-    this.port = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(
-        `paymux serve did not print 'paymux listening on http://127.0.0.1:PORT' within ${STARTUP_TIMEOUT_MS} ms\n${this.logs()}`)),
-      STARTUP_TIMEOUT_MS);
-      lines.on('line', (line) => {
-        stdoutLog.write(line + '\n');
-        const m = LISTEN_RE.exec(line);
-        if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-      });
-      this.proc.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`paymux serve exited early (code ${code}, signal ${signal})\n${this.logs()}`));
-      });
-    }).catch(async (e) => { await this.stop(); throw e; });
+    await this.serve();
     return this;
   }
 
-  async stop() {
-    const proc = this.proc;
-    if (proc && proc.exitCode === null && proc.signalCode === null) {
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+  serveCommand() {
+    return ['serve', ...this.storageArgs(), '--listen', '127.0.0.1:0',
+      '--test-refund-delay-ms', String(REFUND_DELAY_MS)];
+  }
+
+  serveEnv() { return process.env; }
+
+  /** Start `paymux serve` and wait for its listening line (stops everything on failure). */
+  async serve() {
+    try {
+      const { proc, port } = await spawnUntilListening(
+        this.binary, this.serveCommand(), LISTEN_RE, this.stdoutLog, this.stderrLog, this.serveEnv());
+      this.proc = proc;
+      this.port = port;
+    } catch (e) {
+      await this.stop();
+      throw new Error(`paymux serve: ${e.message}\n${this.logs()}`);
     }
+    startedServers.push(this);
+  }
+
+  async stop() {
+    await stopProcess(this.proc);
     this.dropDatabase();
     if (process.env.PAYMUX_SDK_KEEP_DATA) {
       console.log(`paymux data kept in ${this.workdir}`);
@@ -252,6 +287,7 @@ class PaymuxServer {
 
   get appId() { return this.info.app_id; }
   get testKey() { return this.info.test_secret_key; }
+  get liveKey() { return this.info.live_secret_key; }
   get baseUrl() { return `http://127.0.0.1:${this.port}`; }
 
   /** A fresh official SDK instance pointed at this server. */
@@ -282,8 +318,8 @@ class PaymuxServer {
     return resp.json;
   }
 
-  async recentEvents(limit = 10) {
-    const resp = await this.raw('GET', `/v1/events?limit=${limit}`);
+  async recentEvents(limit = 10, key = this.testKey) {
+    const resp = await this.raw('GET', `/v1/events?limit=${limit}`, undefined, key);
     if (resp.status !== 200 || resp.json?.object !== 'list') {
       throw new Error(`GET /v1/events failed: ${resp.status} ${resp.text}`);
     }
@@ -291,14 +327,223 @@ class PaymuxServer {
   }
 }
 
-async function startServer() {
+function checkedBinary() {
   const binary = paymuxBin();
   try {
     fs.accessSync(binary, fs.constants.X_OK);
   } catch {
     throw new Error(`paymux binary not found or not executable: ${binary} (build it with \`cargo build -p paymux\` or set PAYMUX_BIN)`);
   }
-  return new PaymuxServer(binary).start();
+  return binary;
+}
+
+async function startServer() {
+  return new PaymuxServer(checkedBinary()).start();
+}
+
+// --- live mode against the channel simulators ---------------------------------
+
+const SIM_LISTEN_RE = /paymux simulate (?:wechat|alipay) listening on http:\/\/127\.0\.0\.1:(\d+)/;
+// A self-signed certificate standing in for WeChat's apiclient_cert.pem (protects nothing):
+// the gateway needs one to call /secapi (refunds); the simulator speaks plain HTTP and does
+// not check it.
+const FIXTURES = path.join(REPO_ROOT, 'crates', 'paymux-server', 'tests', 'fixtures');
+const WECHAT_APPID = 'wx2421b1c4370ec43b';
+const WECHAT_MCH_ID = '10000100';
+const ALIPAY_APP_ID = '2021000000000001';
+// WeChat settles a refund 5 s after accepting it; the simulator is told to take this long.
+const WECHAT_REFUND_SETTLE_MS = 300;
+
+/** `paymux simulate wechat|alipay --listen 127.0.0.1:0 ARGS...` as a child process. */
+class Simulator {
+  constructor(binary, name, workdir, args) {
+    this.binary = binary;
+    this.name = name;
+    this.args = ['simulate', name, '--listen', '127.0.0.1:0', ...args];
+    this.stdoutLog = path.join(workdir, `sim-${name}.stdout.log`);
+    this.stderrLog = path.join(workdir, `sim-${name}.stderr.log`);
+    this.proc = null;
+    this.port = null;
+  }
+
+  async start() {
+    const { proc, port } = await spawnUntilListening(this.binary, this.args, SIM_LISTEN_RE, this.stdoutLog, this.stderrLog);
+    this.proc = proc;
+    this.port = port;
+    return this;
+  }
+
+  async stop() { await stopProcess(this.proc); }
+
+  get url() { return `http://127.0.0.1:${this.port}`; }
+
+  /** A call to the simulator's /_sim/... control routes: { status, json, text }. */
+  async control(method, urlPath, body) {
+    const resp = await fetch(this.url + urlPath, {
+      method,
+      headers: { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await resp.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* keep text */ }
+    return { status: resp.status, json, text };
+  }
+
+  async controlOk(method, urlPath, body) {
+    const resp = await this.control(method, urlPath, body);
+    if (resp.status !== 200) throw new Error(`${this.name} simulator ${method} ${urlPath}: ${resp.status} ${resp.text}`);
+    return resp;
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A paymux server whose app has WeChat and Alipay configured in live mode, pointing at
+ * `paymux simulate wechat` and `paymux simulate alipay` on loopback. The server gets
+ * PAYMUX_SECRETS_KEY (a fresh random one) and --public-url of its own address, so that the
+ * simulators' notifications come back to it.
+ */
+class LiveGateway extends PaymuxServer {
+  constructor(binary) {
+    super(binary);
+    this.secretsKey = crypto.randomBytes(32).toString('base64');
+    this.wechatApiKey = crypto.randomBytes(16).toString('hex'); // 32 alphanumerics, like WeChat's
+    this.wechat = null;
+    this.alipay = null;
+    this.listenPort = null;
+  }
+
+  async start() {
+    const app = makeRsaKeypair(this.workdir, 'alipay_app');
+    let alipayPublicKey;
+    try {
+      this.wechat = await new Simulator(this.binary, 'wechat', this.workdir,
+        ['--merchant', `${WECHAT_APPID}:${WECHAT_MCH_ID}:${this.wechatApiKey}`]).start();
+      this.alipay = await new Simulator(this.binary, 'alipay', this.workdir,
+        ['--app', `${ALIPAY_APP_ID}=${app.pub}`]).start();
+      await this.wechat.controlOk('POST', '/_sim/knobs', { refund_settle_ms: WECHAT_REFUND_SETTLE_MS });
+      alipayPublicKey = (await this.alipay.controlOk('GET', '/_sim/public_key')).text;
+    } catch (e) {
+      await this.stop();
+      throw new Error(`simulators did not start: ${e.message}\n${this.logs()}`);
+    }
+
+    await super.start();
+
+    await this.configure('wechat', {
+      appid: WECHAT_APPID,
+      mch_id: WECHAT_MCH_ID,
+      api_key: this.wechatApiKey,
+      sign_type: 'MD5',
+      gateway_url: this.wechat.url,
+      client_cert_pem: fs.readFileSync(path.join(FIXTURES, 'apiclient_cert.pem'), 'utf8'),
+      client_key_pem: fs.readFileSync(path.join(FIXTURES, 'apiclient_key.pem'), 'utf8'),
+    });
+    await this.configure('alipay', {
+      app_id: ALIPAY_APP_ID,
+      alipay_public_key: alipayPublicKey,
+      gateway_url: `${this.alipay.url}/gateway.do`,
+      app_private_key: fs.readFileSync(app.priv, 'utf8'),
+    });
+    return this;
+  }
+
+  /** POST /v1/apps/{app}/channels/{provider} with the live key (no SDK method exists). */
+  async configure(provider, fields) {
+    const resp = await this.raw('POST', `/v1/apps/${this.appId}/channels/${provider}`, fields, this.liveKey);
+    if (resp.status !== 200 || resp.json?.livemode !== true) {
+      await this.stop();
+      // the answer never echoes secret values
+      throw new Error(`configuring ${provider} failed: ${resp.status} ${resp.text}`);
+    }
+  }
+
+  serveCommand() {
+    return ['serve', ...this.storageArgs(), '--listen', `127.0.0.1:${this.listenPort}`,
+      '--public-url', `http://127.0.0.1:${this.listenPort}`];
+  }
+
+  serveEnv() { return { ...process.env, PAYMUX_SECRETS_KEY: this.secretsKey }; }
+
+  async serve() {
+    // --public-url needs the port before the server starts: take a free one, and try again
+    // with another if something else took it in between.
+    for (let attempt = 0; ; attempt += 1) {
+      this.listenPort = await freePort();
+      try {
+        const { proc, port } = await spawnUntilListening(
+          this.binary, this.serveCommand(), LISTEN_RE, this.stdoutLog, this.stderrLog, this.serveEnv());
+        this.proc = proc;
+        this.port = port;
+        startedServers.push(this);
+        return;
+      } catch (e) {
+        let stderr = '';
+        try { stderr = fs.readFileSync(this.stderrLog, 'utf8'); } catch { /* none */ }
+        if (stderr.includes('in use') && attempt < 2) continue;
+        await this.stop();
+        throw new Error(`paymux serve: ${e.message}\n${this.logs()}`);
+      }
+    }
+  }
+
+  async stop() {
+    await super.stop();
+    for (const sim of [this.wechat, this.alipay]) if (sim) await sim.stop();
+  }
+
+  logs(tail = 40) {
+    const parts = [super.logs(tail)];
+    for (const sim of [this.wechat, this.alipay]) {
+      if (!sim) continue;
+      for (const file of [sim.stdoutLog, sim.stderrLog]) {
+        let lines = [];
+        try { lines = fs.readFileSync(file, 'utf8').split('\n').slice(-tail); } catch { /* not written */ }
+        parts.push(`--- ${path.basename(file)} (last ${tail} lines) ---\n${lines.join('\n')}`);
+      }
+    }
+    return parts.join('\n');
+  }
+
+
+  simulator(channel) { return channel.startsWith('wx') ? this.wechat : this.alipay; }
+
+  /** The payer pays the order at the channel's simulator (which then notifies). */
+  async payAtChannel(channel, orderNo) {
+    return (await this.simulator(channel).controlOk('POST', `/_sim/orders/${orderNo}/pay`, {})).json;
+  }
+
+  /** The order as the channel's simulator has it (GET /_sim/orders/{out_trade_no}). */
+  async channelOrder(channel, orderNo) {
+    return (await this.simulator(channel).controlOk('GET', `/_sim/orders/${orderNo}`)).json;
+  }
+
+  async setKnobs(channel, knobs) {
+    await this.simulator(channel).controlOk('POST', '/_sim/knobs', knobs);
+  }
+
+  /** How many notification POSTs about `orderNo` the gateway acknowledged. */
+  async acknowledgedPosts(channel, orderNo) {
+    const sim = this.simulator(channel);
+    const list = (await sim.controlOk('GET', `/_sim/notifications?out_trade_no=${orderNo}`)).json;
+    const posts = sim === this.wechat ? 'deliveries' : 'attempts';
+    return list.reduce((n, note) => n + note[posts].filter((p) => p.acknowledged).length, 0);
+  }
+}
+
+async function startLiveGateway() {
+  return new LiveGateway(checkedBinary()).start();
 }
 
 /** `it` with a timeout, printing the servers' output once when a test fails. */
@@ -342,5 +587,5 @@ async function rejectsWith(promise, type) {
 
 module.exports = {
   CHANNEL_EXTRAS, QR_CHANNELS, SCAN_CHANNELS,
-  chargeParams, newOrderNo, waitFor, mentionsAmount, makeRsaKeypair, startServer, test, rejectsWith,
+  chargeParams, newOrderNo, waitFor, mentionsAmount, makeRsaKeypair, startServer, startLiveGateway, test, rejectsWith,
 };

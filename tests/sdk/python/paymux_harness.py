@@ -11,12 +11,14 @@ HTTP (``requests``) is used solely where the SDK has no method.
 """
 
 import atexit
+import base64
 import itertools
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -134,6 +136,48 @@ def redact(text):
     return re.sub(r"(postgres(?:ql)?://[^:/@\s]*):[^/\s]*@", r"\1:***@", text)
 
 
+def spawn_until_listening(cmd, listen_re, stdout_log, stderr_log, env=None,
+                          timeout=STARTUP_TIMEOUT_S):
+    """Start `cmd`, copy its stdout to `stdout_log` and its stderr to `stderr_log`, and wait
+    until a stdout line matches `listen_re` (group 1: the port). Returns (process, port);
+    raises RuntimeError (after killing the process) when no such line comes in `timeout`."""
+    stderr = open(stderr_log, "w")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True, bufsize=1, env=env)
+    stderr.close()
+    ready = threading.Event()
+    found = []
+
+    def pump():
+        with open(stdout_log, "w") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                m = listen_re.search(line)
+                if m and not ready.is_set():
+                    found.append(int(m.group(1)))
+                    ready.set()
+        ready.set()  # stdout closed: process exited
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(timeout) or not found:
+        stop_process(proc)
+        raise RuntimeError("did not print a line matching %r on stdout within %ds (exit code %r)"
+                           % (listen_re.pattern, timeout, proc.returncode))
+    return proc, found[0]
+
+
+def stop_process(proc):
+    """SIGTERM, then SIGKILL after 5 s; no-op for None or an exited process."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
 class PostgresDatabase:
     """A fresh database on the PostgreSQL server of $PAYMUX_SDK_DATABASE_URL."""
 
@@ -203,44 +247,29 @@ class PaymuxServer:
             if key not in self.info:
                 raise RuntimeError("`paymux init --json` output lacks %r: %s" % (key, out))
 
-        stderr = open(self.stderr_log, "w")
-        self.proc = subprocess.Popen(
-            [self.binary, "serve", *self.storage_args(),
-             "--listen", "127.0.0.1:0",
-             "--test-refund-delay-ms", str(REFUND_DELAY_MS)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-            text=True, bufsize=1)
-        stderr.close()
-        ready = threading.Event()
-
-        def pump():
-            with open(self.stdout_log, "w") as log:
-                for line in self.proc.stdout:
-                    log.write(line)
-                    log.flush()
-                    m = LISTEN_RE.search(line)
-                    if m and not ready.is_set():
-                        self.port = int(m.group(1))
-                        ready.set()
-            ready.set()  # stdout closed: process exited
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(STARTUP_TIMEOUT_S) or self.port is None:
-            self.stop()
-            raise RuntimeError(
-                "paymux serve did not print 'paymux listening on http://127.0.0.1:PORT' "
-                "on stdout within %ds (exit code %r).\n%s"
-                % (STARTUP_TIMEOUT_S, self.proc.returncode, self.logs()))
+        self._serve()
         return self
 
+    def serve_command(self):
+        return [self.binary, "serve", *self.storage_args(),
+                "--listen", "127.0.0.1:0",
+                "--test-refund-delay-ms", str(REFUND_DELAY_MS)]
+
+    def serve_env(self):
+        return None
+
+    def _serve(self):
+        """Start `paymux serve` and wait for its listening line (stops everything on failure)."""
+        try:
+            self.proc, self.port = spawn_until_listening(
+                self.serve_command(), LISTEN_RE, self.stdout_log, self.stderr_log,
+                env=self.serve_env())
+        except RuntimeError as e:
+            self.stop()
+            raise RuntimeError("paymux serve: %s\n%s" % (e, self.logs()))
+
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         if self.database and not os.environ.get("PAYMUX_SDK_KEEP_DATA"):
             self.database.drop()
 
@@ -313,22 +342,32 @@ class PaymuxServer:
         assert resp.status_code == 200, (resp.status_code, resp.text)
         return resp.json()
 
-    def recent_events(self, limit=10):
-        resp = self.raw("GET", "/v1/events", params={"limit": limit})
+    def recent_events(self, limit=10, key=None):
+        resp = self.raw("GET", "/v1/events", params={"limit": limit}, key=key)
         assert resp.status_code == 200, (resp.status_code, resp.text)
         body = resp.json()
         assert body.get("object") == "list", body
         return body["data"]
 
 
-def start_server():
-    """Start a PaymuxServer from $PAYMUX_BIN; abort the session if it is missing."""
+def checked_binary():
+    """$PAYMUX_BIN (or target/debug/paymux); abort the session if it is missing."""
     binary = paymux_bin()
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         pytest.exit("paymux binary not found or not executable: %s "
                     "(build it with `cargo build -p paymux` or set PAYMUX_BIN)" % binary,
                     returncode=2)
-    return PaymuxServer(binary).start()
+    return binary
+
+
+def start_server():
+    """Start a PaymuxServer from $PAYMUX_BIN; abort the session if it is missing."""
+    return PaymuxServer(checked_binary()).start()
+
+
+def start_live_gateway():
+    """Start a LiveGateway (two simulators and a server) from $PAYMUX_BIN."""
+    return LiveGateway(checked_binary()).start()
 
 
 def finish_server(request, server):
@@ -340,3 +379,192 @@ def finish_server(request, server):
             reporter.write_sep("-", "paymux server output (%s)" % server.workdir)
             reporter.write_line(server.logs())
     server.cleanup()
+
+
+# --- live mode against the channel simulators ---------------------------------
+
+SIM_LISTEN_RE = re.compile(
+    r"paymux simulate (?:wechat|alipay) listening on http://127\.0\.0\.1:(\d+)")
+# A self-signed certificate standing in for WeChat's apiclient_cert.pem (protects nothing):
+# the gateway needs one to call /secapi (refunds); the simulator speaks plain HTTP and does
+# not check it.
+FIXTURES = REPO_ROOT / "crates" / "paymux-server" / "tests" / "fixtures"
+WECHAT_APPID = "wx2421b1c4370ec43b"
+WECHAT_MCH_ID = "10000100"
+ALIPAY_APP_ID = "2021000000000001"
+# WeChat settles a refund 5 s after accepting it; the simulator is told to take this long.
+WECHAT_REFUND_SETTLE_MS = 300
+
+
+class Simulator:
+    """`paymux simulate wechat|alipay --listen 127.0.0.1:0 ARGS...` as a subprocess."""
+
+    def __init__(self, binary, name, workdir, args):
+        self.name = name
+        self.cmd = [binary, "simulate", name, "--listen", "127.0.0.1:0", *args]
+        self.stdout_log = os.path.join(workdir, "sim-%s.stdout.log" % name)
+        self.stderr_log = os.path.join(workdir, "sim-%s.stderr.log" % name)
+        self.proc = None
+        self.port = None
+
+    def start(self):
+        self.proc, self.port = spawn_until_listening(self.cmd, SIM_LISTEN_RE,
+                                                     self.stdout_log, self.stderr_log)
+        return self
+
+    def stop(self):
+        stop_process(self.proc)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def control(self, method, path, json_body=None):
+        """A call to the simulator's /_sim/... control routes; returns the response."""
+        return requests.request(method, self.url + path, json=json_body, timeout=15)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveGateway(PaymuxServer):
+    """A paymux server whose app has WeChat and Alipay configured in live mode, pointing at
+    `paymux simulate wechat` and `paymux simulate alipay` on loopback. The server gets
+    PAYMUX_SECRETS_KEY (a fresh random one) and --public-url of its own address, so that the
+    simulators' notifications come back to it."""
+
+    def __init__(self, binary):
+        super().__init__(binary)
+        self.secrets_key = base64.b64encode(secrets.token_bytes(32)).decode()
+        self.wechat_api_key = secrets.token_hex(16)  # 32 alphanumerics, like WeChat's
+        self.wechat = None
+        self.alipay = None
+        self.listen_port = None
+
+    def start(self):
+        try:
+            app_priv, app_pub = make_rsa_keypair(self.workdir, "alipay_app")
+            self.wechat = Simulator(self.binary, "wechat", self.workdir, [
+                "--merchant", "%s:%s:%s" % (WECHAT_APPID, WECHAT_MCH_ID, self.wechat_api_key),
+            ]).start()
+            self.alipay = Simulator(self.binary, "alipay", self.workdir, [
+                "--app", "%s=%s" % (ALIPAY_APP_ID, app_pub),
+            ]).start()
+            resp = self.wechat.control("POST", "/_sim/knobs",
+                                       {"refund_settle_ms": WECHAT_REFUND_SETTLE_MS})
+            assert resp.status_code == 200, (resp.status_code, resp.text)
+            resp = self.alipay.control("GET", "/_sim/public_key")
+            assert resp.status_code == 200, (resp.status_code, resp.text)
+            alipay_public_key = resp.text
+        except (RuntimeError, OSError, subprocess.SubprocessError, AssertionError,
+                requests.RequestException) as e:
+            self.stop()
+            raise RuntimeError("simulators did not start: %s\n%s" % (e, self.logs()))
+
+        super().start()
+
+        with open(FIXTURES / "apiclient_cert.pem") as f:
+            cert = f.read()
+        with open(FIXTURES / "apiclient_key.pem") as f:
+            key = f.read()
+        with open(app_priv) as f:
+            app_private_key = f.read()
+        self.configure("wechat", {
+            "appid": WECHAT_APPID, "mch_id": WECHAT_MCH_ID, "api_key": self.wechat_api_key,
+            "sign_type": "MD5", "gateway_url": self.wechat.url,
+            "client_cert_pem": cert, "client_key_pem": key,
+        })
+        self.configure("alipay", {
+            "app_id": ALIPAY_APP_ID, "alipay_public_key": alipay_public_key,
+            "gateway_url": self.alipay.url + "/gateway.do", "app_private_key": app_private_key,
+        })
+        return self
+
+    def configure(self, provider, fields):
+        """POST /v1/apps/{app}/channels/{provider} with the live key (no SDK method exists)."""
+        resp = self.raw("POST", "/v1/apps/%s/channels/%s" % (self.app_id, provider), fields,
+                        key=self.live_key)
+        if resp.status_code != 200:
+            self.stop()
+            # the answer never echoes secret values
+            raise RuntimeError("configuring %s failed: %d %s" % (provider, resp.status_code,
+                                                                 resp.text))
+        body = resp.json()
+        assert body.get("livemode") is True, body
+
+    def serve_command(self):
+        return [self.binary, "serve", *self.storage_args(),
+                "--listen", "127.0.0.1:%d" % self.listen_port,
+                "--public-url", "http://127.0.0.1:%d" % self.listen_port]
+
+    def serve_env(self):
+        return dict(os.environ, PAYMUX_SECRETS_KEY=self.secrets_key)
+
+    def _serve(self):
+        # --public-url needs the port before the server starts: take a free one, and try
+        # again with another if something else took it in between.
+        for attempt in range(3):
+            self.listen_port = free_port()
+            try:
+                self.proc, self.port = spawn_until_listening(
+                    self.serve_command(), LISTEN_RE, self.stdout_log, self.stderr_log,
+                    env=self.serve_env())
+                return
+            except RuntimeError as e:
+                with open(self.stderr_log, errors="replace") as f:
+                    port_taken = "in use" in f.read()
+                if port_taken and attempt < 2:
+                    continue
+                self.stop()
+                raise RuntimeError("paymux serve: %s\n%s" % (e, self.logs()))
+
+    def stop(self):
+        super().stop()
+        for sim in (self.wechat, self.alipay):
+            if sim:
+                sim.stop()
+
+    def logs(self, tail=40):
+        text = [super().logs(tail)]
+        for sim in (self.wechat, self.alipay):
+            if sim is None:
+                continue
+            for path in (sim.stdout_log, sim.stderr_log):
+                try:
+                    with open(path, errors="replace") as f:
+                        lines = f.readlines()[-tail:]
+                except OSError:
+                    lines = []
+                text.append("--- %s (last %d lines) ---\n%s" % (os.path.basename(path), tail,
+                                                                "".join(lines)))
+        return "\n".join(text)
+
+    def pay_at_channel(self, channel, order_no):
+        """The payer pays the order at the channel's simulator (which then notifies)."""
+        resp = self.simulator(channel).control("POST", "/_sim/orders/%s/pay" % order_no, {})
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        return resp.json()
+
+    def simulator(self, channel):
+        return self.wechat if channel.startswith("wx") else self.alipay
+
+    def channel_order(self, channel, order_no):
+        """The order as the channel's simulator has it (GET /_sim/orders/{out_trade_no})."""
+        resp = self.simulator(channel).control("GET", "/_sim/orders/%s" % order_no)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        return resp.json()
+
+    def set_knobs(self, channel, **knobs):
+        resp = self.simulator(channel).control("POST", "/_sim/knobs", knobs)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+
+    def acknowledged_posts(self, channel, order_no):
+        """How many notification POSTs about `order_no` the gateway acknowledged."""
+        sim = self.simulator(channel)
+        resp = sim.control("GET", "/_sim/notifications?out_trade_no=%s" % order_no)
+        assert resp.status_code == 200, (resp.status_code, resp.text)
+        posts = "deliveries" if sim is self.wechat else "attempts"
+        return sum(1 for n in resp.json() for p in n[posts] if p["acknowledged"])

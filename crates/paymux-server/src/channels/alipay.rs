@@ -31,6 +31,8 @@ pub struct AlipayAdapter {
     http: reqwest::Client,
     gateway: String,
     app_id: String,
+    /// When configured, the partner id notifications must name.
+    seller_id: Option<String>,
     app_key: SigningKey,
     alipay_key: VerifyingKey,
     /// The caller's clock: `timestamp` must be near Alipay's time, and tests move it.
@@ -91,6 +93,7 @@ impl AlipayAdapter {
             http,
             gateway: setting(settings, "gateway_url")?.to_owned(),
             app_id: setting(settings, "app_id")?.to_owned(),
+            seller_id: settings.public.get("seller_id").cloned(),
             app_key: keys::signing_key(setting(settings, "app_private_key")?)
                 .map_err(|_| CallError::NotConfigured("the Alipay app private key is invalid"))?,
             alipay_key: keys::verifying_key(setting(settings, "alipay_public_key")?)
@@ -367,6 +370,11 @@ impl AlipayAdapter {
             .map_err(|e| CallError::Unverified(e.to_string()))?;
         if params.get("app_id") != Some(self.app_id.as_str()) {
             return Err(CallError::Unverified("for another app".into()));
+        }
+        if let Some(seller_id) = &self.seller_id
+            && params.get("seller_id") != Some(seller_id.as_str())
+        {
+            return Err(CallError::Unverified("for another seller".into()));
         }
         let out_trade_no = params
             .get("out_trade_no")

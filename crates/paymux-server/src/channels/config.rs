@@ -60,6 +60,14 @@ fn wechat_api_key(value: &str) -> Result<(), String> {
     }
 }
 
+fn alipay_seller_id(value: &str) -> Result<(), String> {
+    if value.len() == 16 && value.starts_with("2088") && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err("must be Alipay's 16-digit partner id (2088…)".into())
+    }
+}
+
 fn public_key(value: &str) -> Result<(), String> {
     paymux_channels::keys::verifying_key(value)
         .map(|_| ())
@@ -120,6 +128,12 @@ fn fields(provider: Provider) -> Vec<Field> {
         ],
         Provider::Alipay => vec![
             field("app_id", true, false),
+            // The merchant's partner id (2088…): when set, notifications must name it (Alipay's
+            // advice: the app_id alone does not say whose account received the money).
+            Field {
+                check: alipay_seller_id,
+                ..field("seller_id", false, false)
+            },
             Field {
                 check: public_key,
                 ..field("alipay_public_key", true, false)

@@ -49,6 +49,22 @@ impl Provider {
     }
 }
 
+/// The provider whose app shows a payer's payment code (付款码), by the code's published
+/// ranges: WeChat 18 digits from 10–15, Alipay 16–24 digits from 25–30, UnionPay 19 digits
+/// from 62. How `isv_scan`, which names no provider, finds its own.
+pub fn provider_of_payment_code(code: &str) -> Option<Provider> {
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let prefix: u8 = code.get(..2)?.parse().ok()?;
+    match (prefix, code.len()) {
+        (10..=15, 18) => Some(Provider::Wechat),
+        (25..=30, 16..=24) => Some(Provider::Alipay),
+        (62, 19) => Some(Provider::Unionpay),
+        _ => None,
+    }
+}
+
 /// What a channel says of a payment. `Unknown` means exactly that: query again later; never
 /// conclude failure from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,4 +147,33 @@ pub(crate) fn setting<'a>(
         .ok_or(CallError::NotConfigured(
             "the channel configuration is incomplete",
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payment_codes_name_their_provider() {
+        assert_eq!(
+            provider_of_payment_code("134628839776154108"),
+            Some(Provider::Wechat)
+        );
+        assert_eq!(
+            provider_of_payment_code("286801346868493272"),
+            Some(Provider::Alipay)
+        );
+        assert_eq!(
+            provider_of_payment_code("6223194990234588123"),
+            Some(Provider::Unionpay)
+        );
+        assert_eq!(
+            provider_of_payment_code("1346288397761541"),
+            None,
+            "too short"
+        );
+        assert_eq!(provider_of_payment_code("99000000000000000"), None);
+        assert_eq!(provider_of_payment_code("13462883977615410x"), None);
+        assert_eq!(provider_of_payment_code(""), None);
+    }
 }

@@ -215,8 +215,8 @@ impl WechatV2 {
         }
     }
 
-    /// `reverse` (撤销) a micropay order: `Ok(true)` when done, `Ok(false)` when WeChat asks to
-    /// call again (`recall=Y`).
+    /// `reverse` (撤销) a micropay order: `Ok(true)` when done (or when WeChat never received
+    /// the order: nothing to undo), `Ok(false)` when WeChat asks to call again (`recall=Y`).
     pub async fn reverse(&self, out_trade_no: &str) -> Result<bool, PaymentState> {
         let params = Params::new().with("out_trade_no", out_trade_no);
         let answer = self
@@ -225,6 +225,7 @@ impl WechatV2 {
             .map_err(call_failed)?;
         match business(&answer) {
             Ok(()) => Ok(answer.get("recall") != Some("Y")),
+            Err(_) if answer.get("err_code") == Some("ORDERNOTEXIST") => Ok(true),
             Err(state) => Err(state),
         }
     }
@@ -318,7 +319,9 @@ impl WechatV2 {
     /// authenticates it (it carries no `sign`).
     pub fn refund_notification(&self, body: &str) -> Result<(String, RefundState), CallError> {
         let outer = wechat_v2::from_xml(body).map_err(|e| CallError::Unverified(e.to_string()))?;
-        if outer.get("mch_id") != Some(self.mch_id.as_str()) {
+        if outer.get("appid") != Some(self.appid.as_str())
+            || outer.get("mch_id") != Some(self.mch_id.as_str())
+        {
             return Err(CallError::Unverified("for another merchant".into()));
         }
         let req_info = outer

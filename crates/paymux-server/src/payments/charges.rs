@@ -6,6 +6,7 @@ use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::{Charge, NotPayable};
 use crate::domain::event::EventType;
 use crate::error::{ApiError, ApiResult};
+use crate::payments::refunds::FollowUp;
 use crate::state::AppState;
 use crate::store;
 use crate::{ids, payments};
@@ -344,26 +345,26 @@ async fn fail_payment(conn: &mut AnyConnection, charge: Charge, now: i64) -> Api
     reload(conn, &charge.id).await
 }
 
-/// 撤销: closes an unpaid charge, or reverses a paid one with a full refund.
+/// 撤销: closes an unpaid charge, or reverses a paid one with a full refund. A charge a channel
+/// carries is undone at the channel first, and changes here only once the channel confirmed;
+/// its refund goes through the channel like any other.
 pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> ApiResult<Value> {
     let charge = {
         let mut conn = state.db.reader().acquire().await?;
-        store::charges::get(&mut conn, &caller.account_id, caller.livemode, &charge_id).await?
+        store::charges::get(&mut conn, &caller.account_id, caller.livemode, &charge_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("charge", &charge_id))?
     };
-    if let Some(charge) = &charge
-        && payments::live::uses_channel(state, charge).await?
-    {
-        // The channel's own reverse is not wired to the API yet (issue 5); refuse rather than
-        // close the charge here while the channel still holds it.
-        return Err(ApiError::channel(format!(
-            "Reversing charge {} at its channel is not supported by this gateway yet; refund it instead.",
-            charge.id
-        ))
-        .with_code("channel_not_supported"));
-    }
+    check_reversible(&charge)?;
+    let follow_up = if payments::live::uses_channel(state, &charge).await? {
+        if !charge.paid && !charge.reversed {
+            payments::live::undo_at_channel(state, &charge).await?;
+        }
+        FollowUp::Channel
+    } else {
+        FollowUp::SucceedAt(state.clock.now_ms() + state.settings.test_refund_delay_ms)
+    };
     let now = state.clock.now_secs();
-    let now_ms = state.clock.now_ms();
-    let delay_ms = state.settings.test_refund_delay_ms;
     let value = state
         .db
         .write(move |conn| {
@@ -372,24 +373,9 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
                     store::charges::get(conn, &caller.account_id, caller.livemode, &charge_id)
                         .await?
                         .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
-                if !charge.channel.reversible() {
-                    return Err(ApiError::invalid(format!(
-                        "Charge {} is on channel {}, which cannot be reversed; reverse takes the \
-                         scan channels and isv_qr/isv_wap. Use a refund for a paid charge.",
-                        charge.id,
-                        charge.channel.as_str()
-                    )));
-                }
-                if charge.recharge_id.is_some() {
-                    return Err(ApiError::invalid(format!(
-                        "Charge {} pays a recharge; refund it through the recharge refunds API.",
-                        charge.id
-                    )));
-                }
                 if charge.reversed {
                     return render_charge(conn, &charge).await;
                 }
-                store::charges::mark_reversed(conn, &charge.id).await?;
                 let refundable = charge.refundable();
                 if refundable > 0 {
                     let refund = payments::refunds::NewRefund {
@@ -398,25 +384,48 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
                         metadata: Map::new(),
                         funding_source: None,
                     };
-                    payments::refunds::open(
-                        conn,
-                        &caller,
-                        &charge,
-                        refund,
-                        None,
-                        now,
-                        payments::refunds::FollowUp::SucceedAt(now_ms + delay_ms),
-                    )
-                    .await?;
+                    let request = Some(caller.request_id.as_str());
+                    payments::refunds::open(conn, request, &charge, refund, None, now, follow_up)
+                        .await?;
                 }
-                let charge = reload(conn, &charge.id).await?;
-                let object = render_charge(conn, &charge).await?;
                 let cause = Cause::of(&caller, &charge.app_id);
-                record_event(conn, &cause, EventType::ChargeReversed, object.clone(), now).await?;
-                Ok(object)
+                record_reversal(conn, &cause, &charge.id, now).await
             })
         })
         .await?;
     state.wake_workers();
     Ok(value)
+}
+
+/// Seed 004's rule, and recharges keep their balance in step through their own refunds.
+fn check_reversible(charge: &Charge) -> ApiResult<()> {
+    if !charge.channel.reversible() {
+        return Err(ApiError::invalid(format!(
+            "Charge {} is on channel {}, which cannot be reversed; reverse takes the scan \
+             channels and isv_qr/isv_wap. Use a refund for a paid charge.",
+            charge.id,
+            charge.channel.as_str()
+        )));
+    }
+    if charge.recharge_id.is_some() {
+        return Err(ApiError::invalid(format!(
+            "Charge {} pays a recharge; refund it through the recharge refunds API.",
+            charge.id
+        )));
+    }
+    Ok(())
+}
+
+/// Marks a charge reversed and records `charge.reversed`; returns the charge's wire object.
+pub async fn record_reversal(
+    conn: &mut AnyConnection,
+    cause: &Cause<'_>,
+    charge_id: &str,
+    now: i64,
+) -> ApiResult<Value> {
+    store::charges::mark_reversed(conn, charge_id).await?;
+    let charge = reload(conn, charge_id).await?;
+    let object = render_charge(conn, &charge).await?;
+    record_event(conn, cause, EventType::ChargeReversed, object.clone(), now).await?;
+    Ok(object)
 }

@@ -7,11 +7,12 @@
 //! so nothing waits forever on a notification that was lost.
 
 use super::charges::{self, ChannelPayment, Inserted, NewCharge, live_channel_unavailable};
-use super::render_charge;
+use super::refunds::{FollowUp, NewRefund};
+use super::{Cause, render_charge};
 use crate::channels::alipay::{self, AlipayAdapter};
 use crate::channels::unionpay::{self, Notice, UnionpayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
-use crate::channels::{PaymentState, Provider, RefundState, config};
+use crate::channels::{PaymentState, Provider, RefundState, config, provider_of_payment_code};
 use crate::domain::Caller;
 use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::Charge;
@@ -40,18 +41,31 @@ const RESUBMIT_AFTER_MS: i64 = 30_000;
 /// When to ask again about an open QR charge, after the previous look (seconds); the last
 /// delay repeats until the charge expires, and then the order is closed at the channel.
 const QUERY_DELAYS_SECS: [i64; 6] = [30, 60, 120, 300, 600, 1800];
+/// An expired order the channel would not close is asked again this often, for this long.
+const CLOSE_RETRY_MS: i64 = 60_000;
+const CLOSE_FOR_SECS: i64 = 86_400;
 /// Scan payments: every 5 s for up to 60 s, then reverse (seed 002's guidance).
 const POLL_EVERY_MS: i64 = 5_000;
 const POLL_FOR_SECS: i64 = 60;
+/// How long a reverse the channel refuses or leaves unanswered is tried again (every
+/// `POLL_EVERY_MS`) before the charge is left to the query schedule and an operator.
+const REVERSE_FOR_SECS: i64 = 600;
+/// A reverse through the API: how often to call again at once when the channel asks to.
+const REVERSE_RECALLS: usize = 3;
 
-/// Which provider serves a charge: its channel's, or for ISV channels the one `extra.pay_channel`
-/// names.
+/// Which provider serves a charge: its channel's, for ISV channels the one `extra.pay_channel`
+/// names, and for `isv_scan` (which has none) the one whose payment code the payer showed.
 fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Option<Provider> {
-    Provider::of(channel).or_else(|| match extra.get("pay_channel")?.as_str()? {
-        "wx" => Some(Provider::Wechat),
-        "alipay" => Some(Provider::Alipay),
-        _ => None,
-    })
+    Provider::of(channel)
+        .or_else(|| match extra.get("pay_channel")?.as_str()? {
+            "wx" => Some(Provider::Wechat),
+            "alipay" => Some(Provider::Alipay),
+            _ => None,
+        })
+        .or_else(|| match channel {
+            Channel::IsvScan => provider_of_payment_code(extra.get("scan_code")?.as_str()?),
+            _ => None,
+        })
 }
 
 /// A provider's adapter, behind the few operations live mode needs.
@@ -100,13 +114,21 @@ impl Adapter {
         }
     }
 
-    /// Undoes an open scan payment: WeChat's reverse, Alipay's cancel, UnionPay's reversal
-    /// (冲正). `Ok(false)`: call again.
+    /// Undoes an open payment: WeChat reverses a scan payment and closes a QR order; Alipay
+    /// cancels either (a cancelled number can no longer be paid, even when nobody had scanned
+    /// its QR yet); UnionPay reverses a scan payment (`99/01`). `Ok(false)`: call again.
     async fn reverse(&self, charge: &Charge) -> Result<bool, PaymentState> {
-        let out_trade_no = &charge.order_no;
+        let out_trade_no = charge.order_no.as_str();
         match self {
+            Adapter::Wechat(wechat) if charge.channel.flow() == Flow::Qr => {
+                wechat.close(out_trade_no).await.map(|()| true)
+            }
             Adapter::Wechat(wechat) => wechat.reverse(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.cancel(out_trade_no).await,
+            // upacp cannot void a QR order before its `payTimeout` (the charge's time_expire)
+            // ends it; a payment that still arrives is a late payment, recorded and refunded.
+            Adapter::Unionpay(_) if charge.channel.flow() == Flow::Qr => Ok(true),
+            // A consumer-code payment: reversal (冲正) by orderId + txnTime, see the adapter.
             Adapter::Unionpay(up) => up.reverse(out_trade_no, charge.created).await,
         }
     }
@@ -184,6 +206,27 @@ impl Adapter {
             Adapter::Unionpay(up) => up.refund_query(refund.order_no(), refund.created).await,
         }
     }
+}
+
+/// Why a live charge on `channel` has nowhere to go, when the channel alone cannot say.
+fn no_provider(channel: Channel) -> ApiError {
+    let why = match channel {
+        Channel::CcbQr => {
+            "China Construction Bank publishes no protocol for ccb_qr, so this gateway has no \
+             adapter for it; it works in test mode only"
+        }
+        Channel::IsvScan => {
+            "the payer's payment code (extra.scan_code) is neither WeChat's, Alipay's nor \
+             UnionPay's"
+        }
+        _ => "extra.pay_channel names no provider this gateway speaks (wx or alipay)",
+    };
+    ApiError::channel(format!(
+        "Channel {} cannot go live: {why}.",
+        channel.as_str()
+    ))
+    .with_code("channel_not_configured")
+    .with_param("channel")
 }
 
 /// The app's adapter for `provider` in this mode, if the app configured it.
@@ -310,17 +353,7 @@ pub async fn create_charge(
     new: NewCharge,
     base_url: String,
 ) -> ApiResult<Value> {
-    {
-        let mut conn = state.db.reader().acquire().await?;
-        charges::ensure_app(&mut conn, &caller, &new.app_id).await?;
-    }
-    let channel = new.channel;
-    let provider =
-        provider_of(channel, &new.extra).ok_or_else(|| live_channel_unavailable(channel))?;
-    let adapter = adapter(state, &new.app_id, caller.livemode, provider)
-        .await?
-        .ok_or_else(|| live_channel_unavailable(channel))?;
-    let notify_url = notify_url(state, &base_url, provider, &new.app_id, caller.livemode);
+    let route = Route::to(state, &caller, &new, &base_url).await?;
     let now = state.clock.now_secs();
     let writer = caller.clone();
     let inserted = state
@@ -332,24 +365,69 @@ pub async fn create_charge(
             })
         })
         .await?;
-    let charge = match inserted {
-        Inserted::New(charge) => *charge,
-        Inserted::Existing(value) => return Ok(value),
-    };
-    match channel.flow() {
-        Flow::Qr => {
-            let started = adapter.start_qr(&charge, &notify_url).await;
-            start_qr(state, charge, started).await
+    match inserted {
+        Inserted::New(charge) => route.start(state, &caller, *charge).await,
+        Inserted::Existing(value) => Ok(value),
+    }
+}
+
+/// Where a new live charge goes: its provider's adapter for the app, and the address the
+/// provider notifies. Settled before anything is written, so a channel the app did not
+/// configure stores nothing.
+pub struct Route {
+    adapter: Adapter,
+    notify_url: String,
+}
+
+impl Route {
+    pub async fn to(
+        state: &AppState,
+        caller: &Caller,
+        new: &NewCharge,
+        base_url: &str,
+    ) -> ApiResult<Route> {
+        {
+            let mut conn = state.db.reader().acquire().await?;
+            charges::ensure_app(&mut conn, caller, &new.app_id).await?;
         }
-        Flow::Scan => {
-            let code = charge
-                .extra
-                .get("scan_code")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            let state_now = adapter.start_scan(&charge, &notify_url, &code).await;
-            start_scan(state, &caller, charge, state_now).await
+        let channel = new.channel;
+        let provider = provider_of(channel, &new.extra).ok_or_else(|| no_provider(channel))?;
+        let adapter = adapter(state, &new.app_id, caller.livemode, provider)
+            .await?
+            .ok_or_else(|| live_channel_unavailable(channel))?;
+        let notify_url = notify_url(state, base_url, provider, &new.app_id, caller.livemode);
+        Ok(Route {
+            adapter,
+            notify_url,
+        })
+    }
+
+    /// Sends a charge just written to its channel and writes what the channel answered;
+    /// returns the charge's wire object, or the channel's refusal.
+    pub async fn start(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        charge: Charge,
+    ) -> ApiResult<Value> {
+        match charge.channel.flow() {
+            Flow::Qr => {
+                let started = self.adapter.start_qr(&charge, &self.notify_url).await;
+                start_qr(state, charge, started).await
+            }
+            Flow::Scan => {
+                let code = charge
+                    .extra
+                    .get("scan_code")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let answer = self
+                    .adapter
+                    .start_scan(&charge, &self.notify_url, &code)
+                    .await;
+                start_scan(state, caller, charge, answer).await
+            }
         }
     }
 }
@@ -423,6 +501,11 @@ async fn start_scan(
                         transaction_no,
                         time_paid,
                     } => {
+                        // The channel's notification may have been quicker than its answer.
+                        let charge = charges::reload(conn, &charge.id).await?;
+                        if charge.paid {
+                            return Ok(Ok(render_charge(conn, &charge).await?));
+                        }
                         let paid = ChannelPayment {
                             transaction_no,
                             time_paid: time_paid.unwrap_or(now),
@@ -452,6 +535,44 @@ async fn start_scan(
         .await?;
     state.wake_workers();
     result
+}
+
+/// Undoes an unpaid charge at its channel before the API marks it reversed. `Ok` once the
+/// channel confirmed it closed (calling again a few times when it asks to), or once the
+/// channel reported it paid after all: that payment is recorded, and the reverse then refunds
+/// it. Anything else is a channel error, and nothing changed.
+pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()> {
+    let provider =
+        provider_of(charge.channel, &charge.extra).ok_or_else(|| no_provider(charge.channel))?;
+    let adapter = adapter(state, &charge.app_id, charge.livemode, provider)
+        .await?
+        .ok_or_else(|| live_channel_unavailable(charge.channel))?;
+    let mut answer = Ok(false);
+    for _ in 0..REVERSE_RECALLS {
+        answer = adapter.reverse(charge).await;
+        if answer != Ok(false) {
+            break;
+        }
+    }
+    let reason = match answer {
+        Ok(true) => return Ok(()),
+        Ok(false) => "the channel still asks to call again".to_owned(),
+        Err(PaymentState::Failed { code, message }) => format!("{code}: {message}"),
+        Err(PaymentState::Pending) => "the payer is still confirming the payment".to_owned(),
+        Err(PaymentState::Unknown(reason)) => reason,
+        Err(other) => format!("{other:?}"),
+    };
+    // Refused or unanswered: the order may have been paid meanwhile (WeChat's closeorder
+    // answers ORDERPAID). Ask, and settle what the channel says.
+    match adapter.query(charge).await {
+        paid @ PaymentState::Paid { .. } => settle_from_channel(state, &charge.id, paid).await,
+        PaymentState::Closed => Ok(()),
+        _ => Err(ApiError::channel(format!(
+            "The channel did not reverse charge {} ({reason}); nothing changed, try again.",
+            charge.id
+        ))
+        .with_code("channel_reverse_failed")),
+    }
 }
 
 /// What a channel job decided.
@@ -628,39 +749,72 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     }
     match job.kind.as_str() {
         CHARGE_POLL => {
-            if now_ms < (charge.created + POLL_FOR_SECS) * 1000 {
+            let poll_end_ms = (charge.created + POLL_FOR_SECS) * 1000;
+            if now_ms < poll_end_ms {
                 return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
             }
             // Still open after the polling window: reverse (WeChat) or cancel (Alipay) it. Either
-            // may ask to call again; WeChat refuses while the payer is still confirming; an order
-            // it never received is closed.
-            let reversed = match adapter.reverse(&charge).await {
-                Err(PaymentState::Failed { code, .. }) if code == "ORDERNOTEXIST" => Ok(true),
-                other => other,
-            };
-            match reversed {
-                Ok(true) => {
-                    let id = charge.id.clone();
-                    state
-                        .db
-                        .write(move |conn| {
-                            Box::pin(async move {
-                                store::charges::mark_reversed(conn, &id).await.map(|_| ())
-                            })
+            // may ask to call again; WeChat refuses while the payer is still confirming.
+            let reversed = adapter.reverse(&charge).await;
+            if reversed == Ok(true) {
+                let (id, now) = (charge.id.clone(), state.clock.now_secs());
+                state
+                    .db
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            let charge = charges::reload(conn, &id).await?;
+                            let cause = Cause {
+                                account_id: &charge.account_id,
+                                app_id: &charge.app_id,
+                                livemode: charge.livemode,
+                                request_id: None,
+                            };
+                            charges::record_reversal(conn, &cause, &id, now)
+                                .await
+                                .map(|_| ())
                         })
-                        .await?;
-                    Ok(JobOutcome::Done)
-                }
-                Ok(false) | Err(_) => Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS)),
+                    })
+                    .await?;
+                state.wake_workers();
+                return Ok(JobOutcome::Done);
             }
+            if now_ms < poll_end_ms + REVERSE_FOR_SECS * 1000 {
+                return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
+            }
+            // Refused for ten minutes: stop hammering the channel. The query schedule still
+            // settles a payment that shows up; the rest needs a person.
+            tracing::error!(charge = %charge.id, answer = ?reversed,
+                "the channel keeps refusing to reverse this scan payment; querying it from now on");
+            let (id, now) = (charge.id.clone(), state.clock.now_secs());
+            let first_query = now_ms + QUERY_DELAYS_SECS[0] * 1000;
+            state
+                .db
+                .write(move |conn| {
+                    Box::pin(async move {
+                        store::jobs::schedule(conn, CHARGE_QUERY, &id, first_query, None, now).await
+                    })
+                })
+                .await?;
+            Ok(JobOutcome::Done)
         }
         _ => {
-            if state.clock.now_secs() > charge.time_expire {
-                // Expired unpaid: close it so a late scan cannot pay it.
-                return match adapter.close(&charge.order_no).await {
-                    Ok(()) => Ok(JobOutcome::Done),
-                    Err(_) => Ok(JobOutcome::RetryAt(now_ms + 60_000)),
+            let now = state.clock.now_secs();
+            if now > charge.time_expire {
+                // Expired unpaid: close it so a late scan cannot pay it (a scan payment that
+                // reached this schedule is reversed instead: WeChat closes only QR orders).
+                let closed = match charge.channel.flow() {
+                    Flow::Qr => adapter.close(&charge.order_no).await.map(|()| true),
+                    Flow::Scan => adapter.reverse(&charge).await,
                 };
+                if closed == Ok(true) {
+                    return Ok(JobOutcome::Done);
+                }
+                if now > charge.time_expire + CLOSE_FOR_SECS {
+                    tracing::error!(charge = %charge.id, answer = ?closed,
+                        "the channel would not close this expired order; giving up");
+                    return Ok(JobOutcome::Done);
+                }
+                return Ok(JobOutcome::RetryAt(now_ms + CLOSE_RETRY_MS));
             }
             let step = usize::try_from(job.attempts.saturating_sub(1)).unwrap_or(0);
             let delay = QUERY_DELAYS_SECS
@@ -704,12 +858,39 @@ async fn settle_from_channel(
                     transaction_no,
                     time_paid: time_paid.unwrap_or(now),
                 };
+                if charge.reversed || charge.failure_code.is_some() {
+                    return refund_late_payment(conn, charge, &paid, now).await;
+                }
                 charges::record_payment(conn, None, charge, &paid, now).await?;
                 Ok(())
             })
         })
         .await?;
     state.wake_workers();
+    Ok(())
+}
+
+/// The channel took money for a charge that is over here (reversed, or failed on the channel's
+/// own earlier word). The money is the payer's: the payment is recorded (without
+/// `charge.succeeded`, since the merchant was told the charge is over) and refunded in full
+/// through the channel, so nothing stays at the channel unaccounted for.
+async fn refund_late_payment(
+    conn: &mut sqlx::AnyConnection,
+    charge: Charge,
+    paid: &ChannelPayment,
+    now: i64,
+) -> ApiResult<()> {
+    tracing::warn!(charge = %charge.id, transaction_no = %paid.transaction_no,
+        "the channel reports a payment for a closed charge; refunding it");
+    store::charges::mark_paid_late(conn, &charge.id, paid.time_paid, &paid.transaction_no).await?;
+    let charge = charges::reload(conn, &charge.id).await?;
+    let refund = NewRefund {
+        amount: None,
+        description: "退还: paid after the charge was closed".into(),
+        metadata: Map::new(),
+        funding_source: None,
+    };
+    super::refunds::open(conn, None, &charge, refund, None, now, FollowUp::Channel).await?;
     Ok(())
 }
 
@@ -733,7 +914,12 @@ pub async fn wechat_notification(
     if body.contains("<req_info>") {
         return match adapter.refund_notification(body) {
             Ok((out_refund_no, answer)) => {
-                match settle_refund_from_channel(state, &out_refund_no, answer).await {
+                let received = Received::new(Provider::Wechat, app_id, livemode, body);
+                let applied = match received.record(state, &out_refund_no).await {
+                    Ok(()) => settle_refund_from_channel(state, &out_refund_no, answer).await,
+                    Err(error) => Err(error),
+                };
+                match applied {
                     Ok(()) => (true, notify_success_reply()),
                     Err(_) => (false, notify_fail_reply("try again")),
                 }
@@ -751,15 +937,79 @@ pub async fn wechat_notification(
             return (false, notify_fail_reply("verification failed"));
         }
     };
-    match apply_pay_notification(state, app_id, livemode, &out_trade_no, total_fee, answer).await {
+    let received = Received::new(Provider::Wechat, app_id, livemode, body);
+    match received
+        .apply(state, &out_trade_no, total_fee, answer)
+        .await
+    {
         Ok(()) => (true, notify_success_reply()),
         Err(reason) => (false, notify_fail_reply(reason)),
     }
 }
 
-/// Applies a verified payment notification: the order must be ours and the amount the
-/// charge's; a payment settles the charge once, anything else is acknowledged (the query job
-/// settles it). `Err` says why not, for the channel's failure reply.
+/// A notification that passed verification, about to be kept and applied.
+struct Received<'a> {
+    provider: Provider,
+    app_id: &'a str,
+    livemode: bool,
+    body: &'a str,
+}
+
+impl<'a> Received<'a> {
+    fn new(provider: Provider, app_id: &'a str, livemode: bool, body: &'a str) -> Self {
+        Self {
+            provider,
+            app_id,
+            livemode,
+            body,
+        }
+    }
+
+    /// Keeps the notification as received, about `reference` (an order or refund number).
+    async fn record(&self, state: &AppState, reference: &str) -> ApiResult<()> {
+        let row = store::channel_notifications::ChannelNotification {
+            id: crate::ids::channel_notification(),
+            app_id: self.app_id.to_owned(),
+            livemode: self.livemode,
+            provider: self.provider.as_str().to_owned(),
+            received: state.clock.now_secs(),
+            reference: reference.to_owned(),
+            body: self.body.to_owned(),
+        };
+        state
+            .db
+            .write(move |conn| {
+                Box::pin(async move { store::channel_notifications::insert(conn, &row).await })
+            })
+            .await
+    }
+
+    /// Keeps a payment notification, then applies it: the order must be ours and the amount
+    /// the charge's; a payment settles the charge once, anything else is acknowledged (the
+    /// query job settles it). `Err` says why not, for the channel's failure reply.
+    async fn apply(
+        &self,
+        state: &AppState,
+        out_trade_no: &str,
+        total_fen: i64,
+        answer: PaymentState,
+    ) -> Result<(), &'static str> {
+        self.record(state, out_trade_no)
+            .await
+            .map_err(|_| "try again")?;
+        apply_pay_notification(
+            state,
+            self.app_id,
+            self.livemode,
+            out_trade_no,
+            total_fen,
+            answer,
+        )
+        .await
+    }
+}
+
+/// Applies a verified payment notification (see [`Received::apply`]).
 async fn apply_pay_notification(
     state: &AppState,
     app_id: &str,
@@ -818,7 +1068,9 @@ pub async fn alipay_notification(
             return (false, "fail");
         }
     };
-    match apply_pay_notification(state, app_id, livemode, &out_trade_no, total, answer).await {
+    let text = String::from_utf8_lossy(body);
+    let received = Received::new(Provider::Alipay, app_id, livemode, &text);
+    match received.apply(state, &out_trade_no, total, answer).await {
         Ok(()) => (true, "success"),
         Err(_) => (false, "fail"),
     }
@@ -841,12 +1093,15 @@ pub async fn unionpay_notification(
             return false;
         }
     };
+    let text = String::from_utf8_lossy(body);
+    let received = Received::new(Provider::Unionpay, app_id, livemode, &text);
     match adapter.notification(body) {
         Ok(Notice::Payment {
             order_id,
             amount_fen,
             state: answer,
-        }) => apply_pay_notification(state, app_id, livemode, &order_id, amount_fen, answer)
+        }) => received
+            .apply(state, &order_id, amount_fen, answer)
             .await
             .is_ok(),
         Ok(Notice::Refund {
@@ -861,9 +1116,12 @@ pub async fn unionpay_notification(
                 Err(error) => Err(error.into()),
             };
             match known {
-                Ok(Some(_)) => settle_refund_from_channel(state, &refund_id, answer)
-                    .await
-                    .is_ok(),
+                Ok(Some(_)) => match received.record(state, &refund_id).await {
+                    Ok(()) => settle_refund_from_channel(state, &refund_id, answer)
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                },
                 Ok(None) => {
                     tracing::warn!(app = %app_id, %order_id, "UnionPay refund notification for an unknown refund");
                     false

@@ -8,10 +8,10 @@ use crate::domain::channel::Flow;
 use crate::domain::event::EventType;
 use crate::domain::recharge::Recharge;
 use crate::error::{ApiError, ApiResult};
-use crate::ids;
 use crate::payments::refunds::{self, NewRefund};
 use crate::state::AppState;
 use crate::store;
+use crate::{ids, payments};
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
@@ -41,17 +41,22 @@ pub async fn create(
             ),
         ));
     }
-    if caller.livemode {
-        let mut conn = state.db.reader().acquire().await?;
-        ensure_app(&mut conn, &caller, &new.charge.app_id).await?;
-        return Err(super::charges::live_channel_unavailable(new.charge.channel));
-    }
+    // Live (or test mode routed to a channel): the channel is settled before anything is
+    // written, and called once the recharge and its charge are.
+    let route =
+        if caller.livemode || payments::live::routed_in_test_mode(state, &new.charge).await? {
+            Some(payments::live::Route::to(state, &caller, &new.charge, &base_url).await?)
+        } else {
+            None
+        };
     let now = state.clock.now_secs();
-    let scan = new.charge.channel.flow() == Flow::Scan;
-    let value = state
+    let simulated_scan = route.is_none() && new.charge.channel.flow() == Flow::Scan;
+    let writer = caller.clone();
+    let (recharge_id, charge) = state
         .db
         .write(move |conn| {
             Box::pin(async move {
+                let caller = writer;
                 let app_id = new.charge.app_id.clone();
                 let recharge_id = ids::recharge();
                 let mut charge = new.charge.into_charge(&caller, now, &base_url)?;
@@ -60,11 +65,12 @@ pub async fn create(
                     ensure_app(conn, &caller, &app_id).await?;
                     return Err(order_no_used(&charge.order_no).with_param("charge[order_no]"));
                 }
-                store::recharges::ensure_user(conn, &app_id, false, &new.user, now).await?;
+                store::recharges::ensure_user(conn, &app_id, caller.livemode, &new.user, now)
+                    .await?;
                 let recharge = Recharge {
-                    id: recharge_id,
+                    id: recharge_id.clone(),
                     app_id: app_id.clone(),
-                    livemode: false,
+                    livemode: caller.livemode,
                     created: now,
                     user_id: new.user,
                     from_user: new.from_user,
@@ -79,21 +85,29 @@ pub async fn create(
                     metadata: new.metadata,
                 };
                 store::recharges::insert(conn, &recharge).await?;
-                if scan {
-                    settle_payment(conn, &caller, charge, now).await?;
-                }
-                let recharge = store::recharges::get_by_id(conn, &recharge.id)
-                    .await?
-                    .ok_or_else(ApiError::internal)?;
-                render_recharge(conn, &recharge).await
+                let charge = if simulated_scan {
+                    settle_payment(conn, &caller, charge, now).await?
+                } else {
+                    charge
+                };
+                Ok((recharge_id, charge))
             })
         })
         .await?;
-    if scan {
+    match route {
+        // The channel's refusal is the answer; the recharge stays, unpaid, as its charge.
+        Some(route) => {
+            route.start(state, &caller, charge).await?;
+        }
         // The payment recorded events (and no job): only the dispatcher has work.
-        state.webhooks_wake.notify_one();
+        None if simulated_scan => state.webhooks_wake.notify_one(),
+        None => {}
     }
-    Ok(value)
+    let mut conn = state.db.reader().acquire().await?;
+    let recharge = store::recharges::get_by_id(&mut conn, &recharge_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    render_recharge(&mut conn, &recharge).await
 }
 
 /// The recharge's charge was paid: credit the balance and record `recharge.succeeded`.
@@ -144,7 +158,20 @@ pub async fn refund(
     new: NewRefund,
 ) -> ApiResult<Value> {
     let now = state.clock.now_secs();
-    let due_ms = state.clock.now_ms() + state.settings.test_refund_delay_ms;
+    let follow_up = {
+        let mut conn = state.db.reader().acquire().await?;
+        ensure_app(&mut conn, &caller, &app_id).await?;
+        let recharge = store::recharges::get(&mut conn, &app_id, caller.livemode, &recharge_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("recharge", &recharge_id))?;
+        let charge = reload(&mut conn, &recharge.charge_id).await?;
+        drop(conn);
+        if payments::live::uses_channel(state, &charge).await? {
+            refunds::FollowUp::Channel
+        } else {
+            refunds::FollowUp::SucceedAt(state.clock.now_ms() + state.settings.test_refund_delay_ms)
+        }
+    };
     let value = state
         .db
         .write(move |conn| {
@@ -193,7 +220,7 @@ pub async fn refund(
                 let charge = reload(conn, &recharge.charge_id).await?;
                 let refund = refunds::open(
                     conn,
-                    &caller,
+                    Some(&caller.request_id),
                     &charge,
                     NewRefund {
                         amount: None,
@@ -201,7 +228,7 @@ pub async fn refund(
                     },
                     Some(&recharge.id),
                     now,
-                    refunds::FollowUp::SucceedAt(due_ms),
+                    follow_up,
                 )
                 .await?;
                 Ok(refund.to_wire())
@@ -210,6 +237,28 @@ pub async fn refund(
         .await?;
     state.wake_workers();
     Ok(value)
+}
+
+/// The channel failed a recharge's refund: the balance it debited comes back, and the
+/// recharge may be refunded again.
+pub async fn restore_after_failed_refund(
+    conn: &mut AnyConnection,
+    recharge_id: &str,
+) -> ApiResult<()> {
+    let recharge = store::recharges::get_by_id(conn, recharge_id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    if store::recharges::unmark_refunded(conn, recharge_id).await? {
+        store::recharges::adjust_balance(
+            conn,
+            &recharge.app_id,
+            recharge.livemode,
+            &recharge.user_id,
+            recharge.amount,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Reads a recharge's refund, checking it belongs to that recharge.

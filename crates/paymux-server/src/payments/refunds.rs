@@ -66,7 +66,16 @@ pub async fn create(
                         charge.id, charge.app_id
                     )));
                 }
-                let refund = open(conn, &caller, &charge, new, None, now, follow_up).await?;
+                let refund = open(
+                    conn,
+                    Some(&caller.request_id),
+                    &charge,
+                    new,
+                    None,
+                    now,
+                    follow_up,
+                )
+                .await?;
                 Ok(refund.to_wire())
             })
         })
@@ -75,10 +84,11 @@ pub async fn create(
     Ok(value)
 }
 
-/// Opens a pending refund inside the caller's transaction and schedules its completion.
+/// Opens a pending refund inside the caller's transaction and schedules its completion;
+/// `request_id` is the request that asked for it, if one did.
 pub async fn open(
     conn: &mut AnyConnection,
-    caller: &Caller,
+    request_id: Option<&str>,
     charge: &Charge,
     new: NewRefund,
     recharge_id: Option<&str>,
@@ -132,15 +142,7 @@ pub async fn open(
         FollowUp::SucceedAt(at_ms) => (store::jobs::REFUND_COMPLETE, at_ms),
         FollowUp::Channel => (super::live::REFUND_SUBMIT, now * 1000),
     };
-    store::jobs::schedule(
-        conn,
-        kind,
-        &refund.id,
-        due_ms,
-        Some(&caller.request_id),
-        now,
-    )
-    .await?;
+    store::jobs::schedule(conn, kind, &refund.id, due_ms, request_id, now).await?;
     Ok(refund)
 }
 
@@ -211,7 +213,8 @@ async fn record_refund_event(
 }
 
 /// Pending → failed: the channel refused or closed the refund. Its amount becomes refundable
-/// again, and `refund.failed` is recorded.
+/// again (for a recharge's refund, the balance it debited is credited back and the recharge
+/// can be refunded again), and `refund.failed` is recorded.
 pub async fn fail(
     conn: &mut AnyConnection,
     refund_id: &str,
@@ -226,6 +229,9 @@ pub async fn fail(
         return Ok(());
     }
     store::charges::release_refund(conn, &refund.charge_id, refund.amount).await?;
+    if let Some(recharge_id) = &refund.recharge_id {
+        super::recharges::restore_after_failed_refund(conn, recharge_id).await?;
+    }
     record_refund_event(conn, &refund, None, EventType::RefundFailed, now).await
 }
 

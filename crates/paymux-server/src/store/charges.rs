@@ -246,6 +246,25 @@ pub async fn mark_paid(
     Ok(done.rows_affected() == 1)
 }
 
+/// Records a payment the channel took for a charge that is closed here (reversed or failed),
+/// so that it can be refunded. False if it was already recorded.
+pub async fn mark_paid_late(
+    conn: &mut AnyConnection,
+    id: &str,
+    time_paid: i64,
+    transaction_no: &str,
+) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE charges SET paid = 1, time_paid = $1, transaction_no = $2 WHERE id = $3 AND paid = 0",
+    )
+    .bind(time_paid)
+    .bind(transaction_no)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// What a client needs to pay: set once the channel answered a new QR charge.
 pub async fn set_credential(
     conn: &mut AnyConnection,

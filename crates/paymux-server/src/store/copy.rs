@@ -25,6 +25,7 @@ const TABLES: &[&str] = &[
     "webhook_deliveries",
     "webhook_attempts",
     "channel_configs",
+    "channel_notifications",
 ];
 
 /// Columns whose sums must match after the copy: the money.

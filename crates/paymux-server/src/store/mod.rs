@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod channel_configs;
+pub mod channel_notifications;
 pub mod charges;
 pub mod copy;
 pub mod db;

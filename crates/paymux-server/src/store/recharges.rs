@@ -139,6 +139,15 @@ pub async fn mark_refunded(conn: &mut AnyConnection, id: &str) -> ApiResult<bool
     Ok(done.rows_affected() == 1)
 }
 
+/// Undoes [`mark_refunded`] when the refund failed at the channel.
+pub async fn unmark_refunded(conn: &mut AnyConnection, id: &str) -> ApiResult<bool> {
+    let done = sqlx::query("UPDATE recharges SET refunded = 0 WHERE id = $1 AND refunded = 1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn get_user(
     conn: &mut AnyConnection,
     app_id: &str,

@@ -84,6 +84,16 @@ impl Gateway {
 
     /// Configures the app's `provider` in live mode; returns the checked settings.
     pub async fn configure(&self, provider: Provider, given: &[(&str, &str)]) -> ProviderSettings {
+        self.configure_mode(provider, given, true).await
+    }
+
+    /// Configures the app's `provider` in live or test mode.
+    pub async fn configure_mode(
+        &self,
+        provider: Provider,
+        given: &[(&str, &str)],
+        livemode: bool,
+    ) -> ProviderSettings {
         let given: BTreeMap<String, String> = given
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -95,7 +105,7 @@ impl Gateway {
             .db
             .write(move |conn| {
                 Box::pin(
-                    async move { config::save(conn, &secrets, &app_id, true, &saved, 0).await },
+                    async move { config::save(conn, &secrets, &app_id, livemode, &saved, 0).await },
                 )
             })
             .await
@@ -123,22 +133,21 @@ impl Gateway {
     }
 
     pub async fn succeeded_events(&self) -> usize {
+        self.events("charge.succeeded").await
+    }
+
+    /// How many live events of this type were recorded.
+    pub async fn events(&self, kind: &str) -> usize {
         let mut conn = self.state.db.reader().acquire().await.expect("conn");
         let page = store::Page {
             limit: 100,
             ..store::Page::default()
         };
-        store::events::list(
-            &mut conn,
-            &self.caller.account_id,
-            true,
-            Some("charge.succeeded"),
-            &page,
-        )
-        .await
-        .expect("events")
-        .0
-        .len()
+        store::events::list(&mut conn, &self.caller.account_id, true, Some(kind), &page)
+            .await
+            .expect("events")
+            .0
+            .len()
     }
 
     /// Waits (real time) until the charge is paid, as the notification arrives.
@@ -150,6 +159,22 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("charge {id} was never paid");
+    }
+
+    /// The live notifications the gateway kept about `reference`, newest first.
+    pub async fn notifications(
+        &self,
+        reference: &str,
+    ) -> Vec<store::channel_notifications::ChannelNotification> {
+        let mut conn = self.state.db.reader().acquire().await.expect("conn");
+        store::channel_notifications::list(&mut conn, &self.app, true, Some(reference), 100)
+            .await
+            .expect("notifications")
+    }
+
+    /// `POST /v1/charges/{id}/reverse`, as the API runs it.
+    pub async fn reverse(&self, id: &str) -> Result<Value, paymux_server::error::ApiError> {
+        charges::reverse(&self.state, self.caller.clone(), id.to_owned()).await
     }
 
     /// Refunds `amount` of a charge; the refund starts pending.

@@ -209,3 +209,73 @@ async fn paymux_simulate_wechat_serves_the_channel_protocol() {
     );
     assert!(answer.contains("签名错误"), "{answer}");
 }
+
+#[tokio::test]
+async fn verified_channel_notifications_are_kept_and_the_cli_lists_them() {
+    use paymux_channels::wechat_v2::{SignType, add_sign, to_xml};
+    let keys = tempfile::tempdir().expect("dir");
+    let key = key_file(&keys, 7);
+    let server = TestServer::start_with(&["--secrets-key-file", &key]).await;
+    let app = server.creds.app_id.clone();
+    let (status, _) = live(
+        &server,
+        Method::POST,
+        &format!("/v1/apps/{app}/channels/wechat"),
+        Some(wechat()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let note = |order_no: &str, key: &str| {
+        let mut params = paymux_channels::Params::new()
+            .with("return_code", "SUCCESS")
+            .with("result_code", "SUCCESS")
+            .with("appid", "wx2421b1c4370ec43b")
+            .with("mch_id", "10000100")
+            .with("out_trade_no", order_no)
+            .with("transaction_id", "4200000000000000000000000001")
+            .with("total_fee", "100")
+            .with("time_end", "20270101000000")
+            .with("nonce_str", "n1");
+        add_sign(&mut params, SignType::Md5, key);
+        to_xml(&params).expect("xml")
+    };
+    let post = |body: String| {
+        server
+            .http
+            .post(format!("{}/notify/wechat/{app}/live", server.base))
+            .body(body)
+            .send()
+    };
+    // Genuine (WeChat's signature), though about no order of ours: kept, and refused.
+    let answer = post(note("NOTE0001", API_KEY))
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(answer.contains("FAIL"), "{answer}");
+    // Forged: refused and not kept.
+    post(note("NOTE0002", "00000000000000000000000000000000"))
+        .await
+        .expect("post");
+
+    let list = |reference: &str| {
+        let mut args = vec!["channels", "notifications", app.as_str(), "--reference"];
+        args.push(reference);
+        args.extend(server.storage_args());
+        cli(&args)
+    };
+    let (ok, stdout, stderr) = list("NOTE0001");
+    assert!(ok, "{stderr}");
+    let kept: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{stdout}");
+    assert_eq!(kept[0]["provider"], "wechat");
+    assert_eq!(kept[0]["reference"], "NOTE0001");
+    assert_eq!(kept[0]["body"], note("NOTE0001", API_KEY), "as received");
+    let (ok, stdout, stderr) = list("NOTE0002");
+    assert!(ok && stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("no channel notifications"), "{stderr}");
+}

@@ -1,0 +1,86 @@
+//! The log of verified channel notifications, as received.
+
+use crate::error::ApiResult;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelNotification {
+    pub id: String,
+    pub app_id: String,
+    pub livemode: bool,
+    pub provider: String,
+    pub received: i64,
+    pub reference: String,
+    pub body: String,
+}
+
+impl ChannelNotification {
+    pub fn to_wire(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "object": "channel_notification",
+            "app": self.app_id,
+            "livemode": self.livemode,
+            "provider": self.provider,
+            "received": self.received,
+            "reference": self.reference,
+            "body": self.body,
+        })
+    }
+}
+
+fn from_row(row: &AnyRow) -> ApiResult<ChannelNotification> {
+    Ok(ChannelNotification {
+        id: row.try_get("id")?,
+        app_id: row.try_get("app_id")?,
+        livemode: super::flag(row, "livemode")?,
+        provider: row.try_get("provider")?,
+        received: row.try_get("received")?,
+        reference: row.try_get("reference")?,
+        body: row.try_get("body")?,
+    })
+}
+
+pub async fn insert(conn: &mut AnyConnection, n: &ChannelNotification) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO channel_notifications (id, app_id, livemode, provider, received, reference, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&n.id)
+    .bind(&n.app_id)
+    .bind(i64::from(n.livemode))
+    .bind(&n.provider)
+    .bind(n.received)
+    .bind(&n.reference)
+    .bind(&n.body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An app's notifications in a mode, newest first; only those about `reference` when given.
+pub async fn list(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    reference: Option<&str>,
+    limit: i64,
+) -> ApiResult<Vec<ChannelNotification>> {
+    let about = if reference.is_some() {
+        "AND reference = $3 ORDER BY id DESC LIMIT $4"
+    } else {
+        "ORDER BY id DESC LIMIT $3"
+    };
+    let sql = format!(
+        "SELECT id, app_id, livemode, provider, received, reference, body \
+         FROM channel_notifications WHERE app_id = $1 AND livemode = $2 {about}"
+    );
+    let mut query = super::sql(sql)
+        .bind(app_id.to_owned())
+        .bind(i64::from(livemode));
+    if let Some(reference) = reference {
+        query = query.bind(reference.to_owned());
+    }
+    super::all(conn, query.bind(limit), from_row).await
+}
