@@ -155,6 +155,11 @@ async fn a_qr_charge_is_paid_through_the_notification_once_even_when_duplicated(
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(notes[0].duplicated);
     assert_eq!(live.succeeded_events().await, 1, "one charge.succeeded");
+    assert_eq!(
+        live.notifications("UQR00001").await.len(),
+        2,
+        "both copies kept as received"
+    );
     let charge = live.charge(id).await;
     assert_eq!(
         charge.transaction_no,
@@ -495,4 +500,47 @@ async fn answers_signed_by_another_key_are_not_believed() {
     };
     assert_eq!(charge["paid"], false, "{charge}");
     assert!(charge["failure_code"].is_null(), "{charge}");
+}
+
+#[tokio::test]
+async fn an_api_reverse_of_an_open_scan_payment_reverses_it_at_unionpay() {
+    let live = live().await;
+    let created = live
+        .create(Channel::UpacpScan, "USC00010", scan(qr_nos::WAIT_FOREVER))
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    assert_eq!(live.events("charge.reversed").await, 1);
+    let txn = live.sim.txn(MER_ID, "USC00010").expect("txn");
+    assert_eq!(txn.status, TxnStatus::Reversed, "99/01 at UnionPay");
+    assert!(!live.charge(id).await.paid);
+}
+
+#[tokio::test]
+async fn an_api_reverse_of_a_paid_scan_payment_refunds_it_through_unionpay() {
+    let live = live().await;
+    let created = live
+        .create(Channel::UpacpScan, "USC00011", scan(qr_nos::SUCCESS))
+        .await;
+    let id = created["id"].as_str().expect("id");
+    assert_eq!(created["paid"], true);
+    let reversed = live.reverse(id).await.expect("reverse");
+    assert_eq!(reversed["reversed"], true, "{reversed}");
+    for _ in 0..20 {
+        live.advance(1_000).await;
+        if live.sim.txn(MER_ID, "USC00011").expect("payment").refunded == 100 {
+            break;
+        }
+    }
+    assert_eq!(
+        live.sim.txn(MER_ID, "USC00011").expect("payment").refunded,
+        100,
+        "refunded in full with a 04/00"
+    );
+    assert_eq!(
+        live.sim.txn(MER_ID, "USC00011").expect("payment").status,
+        TxnStatus::Succeeded,
+        "not also reversed: undone once"
+    );
 }
