@@ -1,0 +1,266 @@
+//! Which provider serves a charge, and that provider's adapter behind the few operations live
+//! mode needs.
+
+use crate::channels::alipay::{self, AlipayAdapter};
+use crate::channels::unionpay::{self, UnionpayAdapter};
+use crate::channels::wechat::{Order, WechatV2};
+use crate::channels::{PaymentState, Provider, RefundState, config, provider_of_payment_code};
+use crate::domain::channel::{Channel, Flow};
+use crate::domain::charge::Charge;
+use crate::domain::refund::Refund;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use serde_json::{Map, Value};
+
+/// Which provider serves a charge: its channel's, for ISV channels the one `extra.pay_channel`
+/// names, and for `isv_scan` (which has none) the one whose payment code the payer showed.
+pub(super) fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Option<Provider> {
+    Provider::of(channel)
+        .or_else(|| match extra.get("pay_channel")?.as_str()? {
+            "wx" => Some(Provider::Wechat),
+            "alipay" => Some(Provider::Alipay),
+            _ => None,
+        })
+        .or_else(|| match channel {
+            Channel::IsvScan => provider_of_payment_code(extra.get("scan_code")?.as_str()?),
+            _ => None,
+        })
+}
+
+/// A provider's adapter, behind the few operations live mode needs.
+pub(super) enum Adapter {
+    Wechat(WechatV2),
+    Alipay(AlipayAdapter),
+    Unionpay(UnionpayAdapter),
+}
+
+impl Adapter {
+    /// Starts a QR charge: what to show the payer.
+    pub(super) async fn start_qr(
+        &self,
+        charge: &Charge,
+        notify_url: &str,
+    ) -> Result<String, PaymentState> {
+        match self {
+            Adapter::Wechat(wechat) => wechat.native_order(&order(charge, notify_url)).await,
+            Adapter::Alipay(alipay) => alipay.precreate(&alipay_order(charge, notify_url)).await,
+            Adapter::Unionpay(up) => up.apply_qr(&unionpay_order(charge, notify_url)).await,
+        }
+    }
+
+    /// Charges the payer's payment code (scan flow).
+    pub(super) async fn start_scan(
+        &self,
+        charge: &Charge,
+        notify_url: &str,
+        code: &str,
+    ) -> PaymentState {
+        match self {
+            Adapter::Wechat(wechat) => wechat.micropay(&order(charge, notify_url), code).await,
+            Adapter::Alipay(alipay) => alipay.pay(&alipay_order(charge, notify_url), code).await,
+            Adapter::Unionpay(up) => up.consume(&unionpay_order(charge, notify_url), code).await,
+        }
+    }
+
+    pub(super) async fn query(&self, charge: &Charge) -> PaymentState {
+        let out_trade_no = &charge.order_no;
+        match self {
+            Adapter::Wechat(wechat) => wechat.query(out_trade_no).await,
+            Adapter::Alipay(alipay) => alipay.query(out_trade_no).await,
+            // UnionPay finds a transaction by orderId and the txnTime derived from `created`.
+            Adapter::Unionpay(up) => up.query(out_trade_no, charge.created).await,
+        }
+    }
+
+    pub(super) async fn close(&self, out_trade_no: &str) -> Result<(), PaymentState> {
+        match self {
+            Adapter::Wechat(wechat) => wechat.close(out_trade_no).await,
+            Adapter::Alipay(alipay) => alipay.close(out_trade_no).await,
+            // upacp has no close for a QR order: the `payTimeout` sent with it (the charge's
+            // time_expire) already ended it at UnionPay, so nothing is left to close.
+            Adapter::Unionpay(_) => Ok(()),
+        }
+    }
+
+    /// Undoes an open payment: WeChat reverses a scan payment and closes a QR order; Alipay
+    /// cancels either (a cancelled number can no longer be paid, even when nobody had scanned
+    /// its QR yet); UnionPay reverses a scan payment (`99/01`). `Ok(false)`: call again.
+    pub(super) async fn reverse(&self, charge: &Charge) -> Result<bool, PaymentState> {
+        let out_trade_no = charge.order_no.as_str();
+        match self {
+            Adapter::Wechat(wechat) if charge.channel.flow() == Flow::Qr => {
+                wechat.close(out_trade_no).await.map(|()| true)
+            }
+            Adapter::Wechat(wechat) => wechat.reverse(out_trade_no).await,
+            Adapter::Alipay(alipay) => alipay.cancel(out_trade_no).await,
+            // upacp cannot void a QR order before its `payTimeout` (the charge's time_expire)
+            // ends it; a payment that still arrives is a late payment, recorded and refunded.
+            Adapter::Unionpay(_) if charge.channel.flow() == Flow::Qr => Ok(true),
+            // A consumer-code payment: reversal (冲正) by orderId + txnTime, see the adapter.
+            Adapter::Unionpay(up) => up.reverse(out_trade_no, charge.created).await,
+        }
+    }
+
+    /// Submits a refund under the refund's id. WeChat accepts it (pending); Alipay refunds at
+    /// once, and when its answer is unknown asks whether the refund went through before the
+    /// job submits it again.
+    pub(super) async fn refund(
+        &self,
+        charge: &Charge,
+        refund: &Refund,
+        notify: Option<&str>,
+    ) -> RefundState {
+        match self {
+            Adapter::Wechat(wechat) => {
+                wechat
+                    .refund(
+                        &charge.order_no,
+                        &refund.id,
+                        charge.amount,
+                        refund.amount,
+                        notify,
+                    )
+                    .await
+            }
+            Adapter::Alipay(alipay) => {
+                match alipay
+                    .refund(&charge.order_no, &refund.id, refund.amount)
+                    .await
+                {
+                    RefundState::Unknown(reason) => {
+                        match alipay
+                            .refund_query(&charge.order_no, &refund.id, refund.amount)
+                            .await
+                        {
+                            succeeded @ RefundState::Succeeded { .. } => succeeded,
+                            _ => RefundState::Unknown(reason),
+                        }
+                    }
+                    answer => answer,
+                }
+            }
+            Adapter::Unionpay(up) => {
+                // The refund's own orderId (its id without `re_`: 24 letters and digits) and
+                // txnTime (from its `created`), so a resubmission or query names the same one.
+                let Some(payment) = charge.transaction_no.as_deref() else {
+                    return RefundState::Failed {
+                        code: "channel_no_transaction".into(),
+                        message: "the charge has no UnionPay queryId to refund".into(),
+                    };
+                };
+                let order_id = refund.order_no();
+                match up
+                    .refund(order_id, refund.created, payment, refund.amount, notify)
+                    .await
+                {
+                    // Unknown (or a repeat, `12`): whether UnionPay has it, and how it went, is
+                    // for the query to say (its origRespCode is final); not found (`34`, still
+                    // unknown) makes the job submit it again.
+                    RefundState::Unknown(reason) => {
+                        match up.refund_query(order_id, refund.created).await {
+                            RefundState::Unknown(_) => RefundState::Unknown(reason),
+                            known => known,
+                        }
+                    }
+                    answer => answer,
+                }
+            }
+        }
+    }
+
+    pub(super) async fn refund_query(&self, charge: &Charge, refund: &Refund) -> RefundState {
+        match self {
+            Adapter::Wechat(wechat) => wechat.refund_query(&refund.id).await,
+            Adapter::Alipay(alipay) => {
+                alipay
+                    .refund_query(&charge.order_no, &refund.id, refund.amount)
+                    .await
+            }
+            Adapter::Unionpay(up) => up.refund_query(refund.order_no(), refund.created).await,
+        }
+    }
+}
+
+/// Why a live charge on `channel` has nowhere to go, when the channel alone cannot say.
+pub(super) fn no_provider(channel: Channel) -> ApiError {
+    let why = match channel {
+        Channel::CcbQr => {
+            "China Construction Bank publishes no protocol for ccb_qr, so this gateway has no \
+             adapter for it; it works in test mode only"
+        }
+        Channel::IsvScan => {
+            "the payer's payment code (extra.scan_code) is neither WeChat's, Alipay's nor \
+             UnionPay's"
+        }
+        _ => "extra.pay_channel names no provider this gateway speaks (wx or alipay)",
+    };
+    ApiError::channel(format!(
+        "Channel {} cannot go live: {why}.",
+        channel.as_str()
+    ))
+    .with_code("channel_not_configured")
+    .with_param("channel")
+}
+
+/// The app's adapter for `provider` in this mode, if the app configured it.
+pub(super) async fn adapter(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    provider: Provider,
+) -> ApiResult<Option<Adapter>> {
+    let Some(key) = state.settings.secrets_key.as_ref() else {
+        return Ok(None);
+    };
+    let mut conn = state.db.reader().acquire().await?;
+    let Some((settings, _)) = config::load(&mut conn, key, app_id, livemode, provider).await?
+    else {
+        return Ok(None);
+    };
+    let not_configured =
+        |error: String| ApiError::channel(error).with_code("channel_not_configured");
+    match provider {
+        Provider::Wechat => WechatV2::new(&settings)
+            .map(|a| Some(Adapter::Wechat(a)))
+            .map_err(|e| not_configured(e.to_string())),
+        Provider::Alipay => AlipayAdapter::new(&settings, state.clock.clone())
+            .map(|a| Some(Adapter::Alipay(a)))
+            .map_err(|e| not_configured(e.to_string())),
+        Provider::Unionpay => UnionpayAdapter::new(&settings)
+            .map(|a| Some(Adapter::Unionpay(a)))
+            .map_err(|e| not_configured(e.to_string())),
+    }
+}
+
+fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {
+    Order {
+        out_trade_no: &charge.order_no,
+        total_fee: charge.amount,
+        body: &charge.subject,
+        client_ip: &charge.client_ip,
+        time_expire: charge.time_expire,
+        notify_url,
+        product_id: charge.extra.get("product_id").and_then(Value::as_str),
+    }
+}
+
+fn alipay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> alipay::Order<'a> {
+    alipay::Order {
+        out_trade_no: &charge.order_no,
+        total_fen: charge.amount,
+        subject: &charge.subject,
+        body: &charge.body,
+        time_expire: charge.time_expire,
+        notify_url,
+    }
+}
+
+fn unionpay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> unionpay::Order<'a> {
+    unionpay::Order {
+        order_id: &charge.order_no,
+        created: charge.created,
+        amount_fen: charge.amount,
+        time_expire: charge.time_expire,
+        notify_url,
+    }
+}

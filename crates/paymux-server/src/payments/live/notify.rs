@@ -1,0 +1,253 @@
+//! What channels send on their own: verified (a forged notification changes nothing and is
+//! logged), kept as received, applied once, and answered in the channel's own form.
+
+use super::adapter::{Adapter, adapter};
+use super::{settle_from_channel, settle_refund_from_channel};
+use crate::channels::unionpay::Notice;
+use crate::channels::{PaymentState, Provider};
+use crate::error::ApiResult;
+use crate::state::AppState;
+use crate::store;
+
+/// A WeChat notification for an app: verified (a forged one changes nothing and is logged),
+/// applied once, and answered as WeChat expects. Returns the reply body and whether it is the
+/// SUCCESS reply.
+pub async fn wechat_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    body: &str,
+) -> (bool, String) {
+    use paymux_channels::wechat_v2::{notify_fail_reply, notify_success_reply};
+    let adapter = match adapter(state, app_id, livemode, Provider::Wechat).await {
+        Ok(Some(Adapter::Wechat(adapter))) => adapter,
+        _ => {
+            tracing::warn!(app = %app_id, "WeChat notification for an app without WeChat configured");
+            return (false, notify_fail_reply("not configured"));
+        }
+    };
+    if body.contains("<req_info>") {
+        return match adapter.refund_notification(body) {
+            Ok((out_refund_no, answer)) => {
+                let received = Received::new(Provider::Wechat, app_id, livemode, body);
+                let applied = match received.record(state, &out_refund_no).await {
+                    Ok(()) => settle_refund_from_channel(state, &out_refund_no, answer).await,
+                    Err(error) => Err(error),
+                };
+                match applied {
+                    Ok(()) => (true, notify_success_reply()),
+                    Err(_) => (false, notify_fail_reply("try again")),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(app = %app_id, %error, "rejected a WeChat refund notification");
+                (false, notify_fail_reply("verification failed"))
+            }
+        };
+    }
+    let (out_trade_no, total_fee, answer) = match adapter.pay_notification(body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::warn!(app = %app_id, %error, "rejected a WeChat notification that failed verification");
+            return (false, notify_fail_reply("verification failed"));
+        }
+    };
+    let received = Received::new(Provider::Wechat, app_id, livemode, body);
+    match received
+        .apply(state, &out_trade_no, total_fee, answer)
+        .await
+    {
+        Ok(()) => (true, notify_success_reply()),
+        Err(reason) => (false, notify_fail_reply(reason)),
+    }
+}
+
+/// A notification that passed verification, about to be kept and applied.
+struct Received<'a> {
+    provider: Provider,
+    app_id: &'a str,
+    livemode: bool,
+    body: &'a str,
+}
+
+impl<'a> Received<'a> {
+    fn new(provider: Provider, app_id: &'a str, livemode: bool, body: &'a str) -> Self {
+        Self {
+            provider,
+            app_id,
+            livemode,
+            body,
+        }
+    }
+
+    /// Keeps the notification as received, about `reference` (an order or refund number).
+    async fn record(&self, state: &AppState, reference: &str) -> ApiResult<()> {
+        let row = store::channel_notifications::ChannelNotification {
+            id: crate::ids::channel_notification(),
+            app_id: self.app_id.to_owned(),
+            livemode: self.livemode,
+            provider: self.provider.as_str().to_owned(),
+            received: state.clock.now_secs(),
+            reference: reference.to_owned(),
+            body: self.body.to_owned(),
+        };
+        state
+            .db
+            .write(move |conn| {
+                Box::pin(async move { store::channel_notifications::insert(conn, &row).await })
+            })
+            .await
+    }
+
+    /// Keeps a payment notification, then applies it: the order must be ours and the amount
+    /// the charge's; a payment settles the charge once, anything else is acknowledged (the
+    /// query job settles it). `Err` says why not, for the channel's failure reply.
+    async fn apply(
+        &self,
+        state: &AppState,
+        out_trade_no: &str,
+        total_fen: i64,
+        answer: PaymentState,
+    ) -> Result<(), &'static str> {
+        self.record(state, out_trade_no)
+            .await
+            .map_err(|_| "try again")?;
+        apply_pay_notification(
+            state,
+            self.app_id,
+            self.livemode,
+            out_trade_no,
+            total_fen,
+            answer,
+        )
+        .await
+    }
+}
+
+/// Applies a verified payment notification (see [`Received::apply`]).
+async fn apply_pay_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    out_trade_no: &str,
+    total_fen: i64,
+    answer: PaymentState,
+) -> Result<(), &'static str> {
+    let charge = match state.db.reader().acquire().await {
+        Ok(mut conn) => {
+            store::charges::find_by_order_no(&mut conn, app_id, livemode, out_trade_no).await
+        }
+        Err(error) => Err(error.into()),
+    };
+    let charge = match charge {
+        Ok(Some(charge)) => charge,
+        Ok(None) => {
+            tracing::warn!(app = %app_id, %out_trade_no, "notification for an unknown order");
+            return Err("unknown order");
+        }
+        Err(_) => return Err("try again"),
+    };
+    if charge.amount != total_fen {
+        tracing::warn!(charge = %charge.id, total_fen, "notification amount differs; ignored");
+        return Err("amount mismatch");
+    }
+    match answer {
+        PaymentState::Paid { .. } => settle_from_channel(state, &charge.id, answer)
+            .await
+            .map_err(|_| "try again"),
+        // A failure or refund notice: the query job settles it; acknowledge so it stops.
+        _ => Ok(()),
+    }
+}
+
+/// An Alipay `trade_status_sync` notification for an app: verified (fail closed), applied
+/// once, answered `success` (anything else makes Alipay redeliver). Returns whether it was
+/// acknowledged, and the reply body.
+pub async fn alipay_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    body: &[u8],
+) -> (bool, &'static str) {
+    let adapter = match adapter(state, app_id, livemode, Provider::Alipay).await {
+        Ok(Some(Adapter::Alipay(adapter))) => adapter,
+        _ => {
+            tracing::warn!(app = %app_id, "Alipay notification for an app without Alipay configured");
+            return (false, "fail");
+        }
+    };
+    let (out_trade_no, total, answer) = match adapter.notification(body) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            tracing::warn!(app = %app_id, %error, "rejected an Alipay notification that failed verification");
+            return (false, "fail");
+        }
+    };
+    let text = String::from_utf8_lossy(body);
+    let received = Received::new(Provider::Alipay, app_id, livemode, &text);
+    match received.apply(state, &out_trade_no, total, answer).await {
+        Ok(()) => (true, "success"),
+        Err(_) => (false, "fail"),
+    }
+}
+
+/// A UnionPay backUrl notification for an app: verified (fail closed: a forged one changes
+/// nothing and is logged), applied once. A payment (`txnType=01`) settles its charge; a refund
+/// (`04`) settles the refund we sent as its `orderId`. Returns whether it was accepted: UnionPay
+/// redelivers until it gets HTTP 200, so only an accepted one is answered 200.
+pub async fn unionpay_notification(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    body: &[u8],
+) -> bool {
+    let adapter = match adapter(state, app_id, livemode, Provider::Unionpay).await {
+        Ok(Some(Adapter::Unionpay(adapter))) => adapter,
+        _ => {
+            tracing::warn!(app = %app_id, "UnionPay notification for an app without UnionPay configured");
+            return false;
+        }
+    };
+    let text = String::from_utf8_lossy(body);
+    let received = Received::new(Provider::Unionpay, app_id, livemode, &text);
+    match adapter.notification(body) {
+        Ok(Notice::Payment {
+            order_id,
+            amount_fen,
+            state: answer,
+        }) => received
+            .apply(state, &order_id, amount_fen, answer)
+            .await
+            .is_ok(),
+        Ok(Notice::Refund {
+            order_id,
+            state: answer,
+        }) => {
+            let refund_id = format!("re_{order_id}");
+            let known = match state.db.reader().acquire().await {
+                Ok(mut conn) => store::refunds::get_by_id(&mut conn, &refund_id)
+                    .await
+                    .map(|r| r.filter(|r| r.app_id == app_id && r.livemode == livemode)),
+                Err(error) => Err(error.into()),
+            };
+            match known {
+                Ok(Some(_)) => match received.record(state, &refund_id).await {
+                    Ok(()) => settle_refund_from_channel(state, &refund_id, answer)
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                },
+                Ok(None) => {
+                    tracing::warn!(app = %app_id, %order_id, "UnionPay refund notification for an unknown refund");
+                    false
+                }
+                Err(_) => false,
+            }
+        }
+        Ok(Notice::Other) => true,
+        Err(error) => {
+            tracing::warn!(app = %app_id, %error, "rejected a UnionPay notification that failed verification");
+            false
+        }
+    }
+}
