@@ -4,7 +4,7 @@
 use super::adapter::{Adapter, adapter};
 use super::{settle_from_channel, settle_refund_from_channel};
 use crate::channels::unionpay::Notice;
-use crate::channels::{PaymentState, Provider};
+use crate::channels::{PaymentState, Provider, RefundState};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store;
@@ -30,13 +30,9 @@ pub async fn wechat_notification(
         return match adapter.refund_notification(body) {
             Ok((out_refund_no, answer)) => {
                 let received = Received::new(Provider::Wechat, app_id, livemode, body);
-                let applied = match received.record(state, &out_refund_no).await {
-                    Ok(()) => settle_refund_from_channel(state, &out_refund_no, answer).await,
-                    Err(error) => Err(error),
-                };
-                match applied {
+                match received.apply_refund(state, &out_refund_no, answer).await {
                     Ok(()) => (true, notify_success_reply()),
-                    Err(_) => (false, notify_fail_reply("try again")),
+                    Err(reason) => (false, notify_fail_reply(reason)),
                 }
             }
             Err(error) => {
@@ -97,6 +93,32 @@ impl<'a> Received<'a> {
                 Box::pin(async move { store::channel_notifications::insert(conn, &row).await })
             })
             .await
+    }
+
+    /// Keeps a refund notification, then settles the refund it names, which must be one of
+    /// this app's in this mode. `Err` says why not, for the channel's failure reply.
+    async fn apply_refund(
+        &self,
+        state: &AppState,
+        refund_id: &str,
+        answer: RefundState,
+    ) -> Result<(), &'static str> {
+        let refund = match state.db.reader().acquire().await {
+            Ok(mut conn) => store::refunds::get_by_id(&mut conn, refund_id)
+                .await
+                .map_err(|_| "try again")?,
+            Err(_) => return Err("try again"),
+        };
+        if !refund.is_some_and(|r| r.app_id == self.app_id && r.livemode == self.livemode) {
+            tracing::warn!(app = %self.app_id, %refund_id, "refund notification for an unknown refund");
+            return Err("unknown refund");
+        }
+        self.record(state, refund_id)
+            .await
+            .map_err(|_| "try again")?;
+        settle_refund_from_channel(state, refund_id, answer)
+            .await
+            .map_err(|_| "try again")
     }
 
     /// Keeps a payment notification, then applies it: the order must be ours and the amount
@@ -222,28 +244,10 @@ pub async fn unionpay_notification(
         Ok(Notice::Refund {
             order_id,
             state: answer,
-        }) => {
-            let refund_id = format!("re_{order_id}");
-            let known = match state.db.reader().acquire().await {
-                Ok(mut conn) => store::refunds::get_by_id(&mut conn, &refund_id)
-                    .await
-                    .map(|r| r.filter(|r| r.app_id == app_id && r.livemode == livemode)),
-                Err(error) => Err(error.into()),
-            };
-            match known {
-                Ok(Some(_)) => match received.record(state, &refund_id).await {
-                    Ok(()) => settle_refund_from_channel(state, &refund_id, answer)
-                        .await
-                        .is_ok(),
-                    Err(_) => false,
-                },
-                Ok(None) => {
-                    tracing::warn!(app = %app_id, %order_id, "UnionPay refund notification for an unknown refund");
-                    false
-                }
-                Err(_) => false,
-            }
-        }
+        }) => received
+            .apply_refund(state, &format!("re_{order_id}"), answer)
+            .await
+            .is_ok(),
         Ok(Notice::Other) => true,
         Err(error) => {
             tracing::warn!(app = %app_id, %error, "rejected a UnionPay notification that failed verification");
