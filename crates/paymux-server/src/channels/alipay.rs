@@ -4,16 +4,12 @@
 //! `Unknown`: the caller queries later.
 
 use super::config::ProviderSettings;
-use super::{CallError, PaymentState, RefundState, call_failed, setting};
+use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
 use crate::clock::SharedClock;
 use paymux_channels::alipay::{self, ResponseNode, format_yuan, parse_yuan};
 use paymux_channels::{Params, beijing_time, form, keys};
 use paymux_crypto::{SigningKey, VerifyingKey};
 use serde_json::{Map, Value, json};
-use std::time::Duration;
-
-/// How long one call to Alipay may take before its outcome counts as unknown.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A charge as Alipay needs it.
 #[derive(Debug, Clone)]
@@ -83,10 +79,7 @@ impl Reply {
 
 impl AlipayAdapter {
     pub fn new(settings: &ProviderSettings, clock: SharedClock) -> Result<Self, CallError> {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+        let http = http_client()
             .build()
             .map_err(|_| CallError::NotConfigured("cannot build the HTTP client for Alipay"))?;
         Ok(Self {

@@ -13,13 +13,10 @@
 //! and query sends the same value.
 
 use super::config::ProviderSettings;
-use super::{CallError, PaymentState, RefundState, call_failed, setting};
+use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
 use paymux_channels::{Params, beijing_time, form, keys, unionpay};
 use paymux_crypto::{SigningKey, VerifyingKey};
-use std::time::Duration;
 
-/// How long one call to UnionPay may take before its outcome counts as unknown.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const BACK_TRANS: &str = "/gateway/api/backTransReq.do";
 const QUERY_TRANS: &str = "/gateway/api/queryTrans.do";
 
@@ -109,10 +106,7 @@ fn unknown_code(code: &str) -> bool {
 
 impl UnionpayAdapter {
     pub fn new(settings: &ProviderSettings) -> Result<Self, CallError> {
-        let http = reqwest::Client::builder()
-            .timeout(CALL_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
+        let http = http_client()
             .build()
             .map_err(|_| CallError::NotConfigured("cannot build the HTTP client for UnionPay"))?;
         Ok(Self {

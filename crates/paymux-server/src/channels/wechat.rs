@@ -3,15 +3,11 @@
 //! [`RefundState`]. Anything it cannot be sure of is `Unknown`: the caller queries later.
 
 use super::config::ProviderSettings;
-use super::{CallError, PaymentState, RefundState, call_failed, setting};
+use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
 use paymux_channels::Params;
 use paymux_channels::wechat_v2::{self, ErrorClass, Outcome, SignType};
 use rand::RngExt;
 use rand::distr::Alphanumeric;
-use std::time::Duration;
-
-/// How long one call to WeChat may take before its outcome counts as unknown.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A charge as WeChat needs it.
 #[derive(Debug, Clone)]
@@ -49,10 +45,7 @@ impl std::fmt::Debug for WechatV2 {
 impl WechatV2 {
     pub fn new(settings: &ProviderSettings) -> Result<Self, CallError> {
         let client = |identity: Option<reqwest::Identity>| {
-            let mut builder = reqwest::Client::builder()
-                .timeout(CALL_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy();
+            let mut builder = http_client();
             if let Some(identity) = identity {
                 builder = builder.identity(identity);
             }

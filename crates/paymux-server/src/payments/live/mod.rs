@@ -18,7 +18,7 @@ use super::refunds::{FollowUp, NewRefund};
 use super::render_charge;
 use crate::channels::{PaymentState, Provider, RefundState};
 use crate::domain::Caller;
-use crate::domain::channel::Flow;
+use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::Charge;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -43,18 +43,7 @@ const REVERSE_RECALLS: usize = 3;
 /// provider in test mode (pointing it at a simulator, say). Otherwise test mode is simulated
 /// by the gateway itself.
 pub async fn routed_in_test_mode(state: &AppState, new: &NewCharge) -> ApiResult<bool> {
-    if state.settings.secrets_key.is_none() {
-        return Ok(false);
-    }
-    let Some(provider) = provider_of(new.channel, &new.extra) else {
-        return Ok(false);
-    };
-    let mut conn = state.db.reader().acquire().await?;
-    Ok(
-        store::channel_configs::get(&mut conn, &new.app_id, false, provider.as_str())
-            .await?
-            .is_some(),
-    )
+    test_mode_channel(state, &new.app_id, new.channel, &new.extra).await
 }
 
 /// Whether an existing charge went through a channel (every live charge; a test charge only
@@ -63,18 +52,24 @@ pub async fn uses_channel(state: &AppState, charge: &Charge) -> ApiResult<bool> 
     if charge.livemode {
         return Ok(true);
     }
+    test_mode_channel(state, &charge.app_id, charge.channel, &charge.extra).await
+}
+
+async fn test_mode_channel(
+    state: &AppState,
+    app_id: &str,
+    channel: Channel,
+    extra: &Map<String, Value>,
+) -> ApiResult<bool> {
     if state.settings.secrets_key.is_none() {
         return Ok(false);
     }
-    let Some(provider) = provider_of(charge.channel, &charge.extra) else {
+    let Some(provider) = provider_of(channel, extra) else {
         return Ok(false);
     };
     let mut conn = state.db.reader().acquire().await?;
-    Ok(
-        store::channel_configs::get(&mut conn, &charge.app_id, false, provider.as_str())
-            .await?
-            .is_some(),
-    )
+    let config = store::channel_configs::get(&mut conn, app_id, false, provider.as_str()).await?;
+    Ok(config.is_some())
 }
 
 /// Where the provider sends its notifications for this app and mode.
