@@ -71,7 +71,36 @@ impl Live {
     }
 }
 
+/// The WeChat transaction number in the notifications tests post themselves.
+const NOTIFIED_TRANSACTION: &str = "4200000000000000000000000099";
+
 impl Live {
+    /// POSTs a pay notification saying `order_no` (100 fen) was paid, signed with `key`;
+    /// returns the gateway's answer.
+    async fn notify_paid(&self, order_no: &str, key: &str) -> String {
+        let mut note = paymux_channels::Params::new()
+            .with("return_code", "SUCCESS")
+            .with("result_code", "SUCCESS")
+            .with("appid", APPID)
+            .with("mch_id", MCH_ID)
+            .with("out_trade_no", order_no)
+            .with("transaction_id", NOTIFIED_TRANSACTION)
+            .with("total_fee", "100")
+            .with("time_end", "20270101000000")
+            .with("nonce_str", "n1");
+        let md5 = paymux_channels::wechat_v2::SignType::Md5;
+        paymux_channels::wechat_v2::add_sign(&mut note, md5, key);
+        reqwest::Client::new()
+            .post(format!("{}/notify/wechat/{}/live", self.base_url, self.app))
+            .body(paymux_channels::wechat_v2::to_xml(&note).expect("xml"))
+            .send()
+            .await
+            .expect("post")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// A paid live QR charge of 100 fen.
     async fn paid(&self, order_no: &str) -> String {
         let created = self
@@ -140,31 +169,9 @@ async fn a_forged_notification_changes_nothing() {
         .create(Channel::WxPubQr, "LQR0002", json!({"product_id": "p1"}))
         .await;
     // Signed with another key: what an attacker who knows the order number could send.
-    let mut forged = paymux_channels::Params::new()
-        .with("return_code", "SUCCESS")
-        .with("result_code", "SUCCESS")
-        .with("appid", APPID)
-        .with("mch_id", MCH_ID)
-        .with("out_trade_no", "LQR0002")
-        .with("transaction_id", "4200000000000000000000000000")
-        .with("total_fee", "100")
-        .with("time_end", "20270101000000")
-        .with("nonce_str", "abc");
-    paymux_channels::wechat_v2::add_sign(
-        &mut forged,
-        paymux_channels::wechat_v2::SignType::Md5,
-        "00000000000000000000000000000000",
-    );
-    let body = paymux_channels::wechat_v2::to_xml(&forged).expect("xml");
-    let answer = reqwest::Client::new()
-        .post(format!("{}/notify/wechat/{}/live", live.base_url, live.app))
-        .body(body)
-        .send()
-        .await
-        .expect("post")
-        .text()
-        .await
-        .expect("text");
+    let answer = live
+        .notify_paid("LQR0002", "00000000000000000000000000000000")
+        .await;
     assert!(answer.contains("FAIL"), "{answer}");
     let charge = live.charge(created["id"].as_str().expect("id")).await;
     assert!(!charge.paid, "nothing changed");
@@ -790,37 +797,11 @@ async fn a_payment_the_channel_reports_for_a_failed_charge_is_refunded_not_lost(
     }
     assert!(live.charge(id).await.failure_code.is_some(), "failed");
     // WeChat then says it was paid after all (signed with the merchant's key, as WeChat signs).
-    let mut note = paymux_channels::Params::new()
-        .with("return_code", "SUCCESS")
-        .with("result_code", "SUCCESS")
-        .with("appid", APPID)
-        .with("mch_id", MCH_ID)
-        .with("out_trade_no", "LLP0001")
-        .with("transaction_id", "4200000000000000000000000099")
-        .with("total_fee", "100")
-        .with("time_end", "20270101000000")
-        .with("nonce_str", "late");
-    paymux_channels::wechat_v2::add_sign(
-        &mut note,
-        paymux_channels::wechat_v2::SignType::Md5,
-        API_KEY,
-    );
-    let answer = reqwest::Client::new()
-        .post(format!("{}/notify/wechat/{}/live", live.base_url, live.app))
-        .body(paymux_channels::wechat_v2::to_xml(&note).expect("xml"))
-        .send()
-        .await
-        .expect("post")
-        .text()
-        .await
-        .expect("text");
+    let answer = live.notify_paid("LLP0001", API_KEY).await;
     assert!(answer.contains("SUCCESS"), "acknowledged: {answer}");
     let charge = live.charge(id).await;
     assert!(charge.paid, "the money is accounted for");
-    assert_eq!(
-        charge.transaction_no.as_deref(),
-        Some("4200000000000000000000000099")
-    );
+    assert_eq!(charge.transaction_no.as_deref(), Some(NOTIFIED_TRANSACTION));
     assert_eq!(
         live.succeeded_events().await,
         0,
