@@ -343,7 +343,7 @@ async function startServer() {
 
 // --- live mode against the channel simulators ---------------------------------
 
-const SIM_LISTEN_RE = /paymux simulate (?:wechat|alipay) listening on http:\/\/127\.0\.0\.1:(\d+)/;
+const SIM_LISTEN_RE = /paymux simulate (?:wechat|alipay|unionpay) listening on http:\/\/127\.0\.0\.1:(\d+)/;
 // A self-signed certificate standing in for WeChat's apiclient_cert.pem (protects nothing):
 // the gateway needs one to call /secapi (refunds); the simulator speaks plain HTTP and does
 // not check it.
@@ -351,10 +351,13 @@ const FIXTURES = path.join(REPO_ROOT, 'crates', 'paymux-server', 'tests', 'fixtu
 const WECHAT_APPID = 'wx2421b1c4370ec43b';
 const WECHAT_MCH_ID = '10000100';
 const ALIPAY_APP_ID = '2021000000000001';
+// UnionPay's test merchant (acp SDK examples) and the certId of its signing certificate.
+const UNIONPAY_MER_ID = '777290058110048';
+const UNIONPAY_CERT_ID = '68759663125';
 // WeChat settles a refund 5 s after accepting it; the simulator is told to take this long.
 const WECHAT_REFUND_SETTLE_MS = 300;
 
-/** `paymux simulate wechat|alipay --listen 127.0.0.1:0 ARGS...` as a child process. */
+/** `paymux simulate wechat|alipay|unionpay --listen 127.0.0.1:0 ARGS...` as a child process. */
 class Simulator {
   constructor(binary, name, workdir, args) {
     this.binary = binary;
@@ -409,8 +412,9 @@ function freePort() {
 }
 
 /**
- * A paymux server whose app has WeChat and Alipay configured in live mode, pointing at
- * `paymux simulate wechat` and `paymux simulate alipay` on loopback. The server gets
+ * A paymux server whose app has WeChat, Alipay and UnionPay configured in live mode, pointing
+ * at `paymux simulate wechat`, `paymux simulate alipay` and `paymux simulate unionpay` on
+ * loopback. The server gets
  * PAYMUX_SECRETS_KEY (a fresh random one) and --public-url of its own address, so that the
  * simulators' notifications come back to it.
  */
@@ -421,19 +425,25 @@ class LiveGateway extends PaymuxServer {
     this.wechatApiKey = crypto.randomBytes(16).toString('hex'); // 32 alphanumerics, like WeChat's
     this.wechat = null;
     this.alipay = null;
+    this.unionpay = null;
     this.listenPort = null;
   }
 
   async start() {
     const app = makeRsaKeypair(this.workdir, 'alipay_app');
+    const merchant = makeRsaKeypair(this.workdir, 'unionpay_merchant');
     let alipayPublicKey;
+    let unionpayPublicKey;
     try {
       this.wechat = await new Simulator(this.binary, 'wechat', this.workdir,
         ['--merchant', `${WECHAT_APPID}:${WECHAT_MCH_ID}:${this.wechatApiKey}`]).start();
       this.alipay = await new Simulator(this.binary, 'alipay', this.workdir,
         ['--app', `${ALIPAY_APP_ID}=${app.pub}`]).start();
+      this.unionpay = await new Simulator(this.binary, 'unionpay', this.workdir,
+        ['--merchant', `${UNIONPAY_MER_ID}=${merchant.pub}:${UNIONPAY_CERT_ID}`]).start();
       await this.wechat.controlOk('POST', '/_sim/knobs', { refund_settle_ms: WECHAT_REFUND_SETTLE_MS });
       alipayPublicKey = (await this.alipay.controlOk('GET', '/_sim/public_key')).text;
+      unionpayPublicKey = (await this.unionpay.controlOk('GET', '/_sim/public_key')).text;
     } catch (e) {
       await this.stop();
       throw new Error(`simulators did not start: ${e.message}\n${this.logs()}`);
@@ -455,6 +465,14 @@ class LiveGateway extends PaymuxServer {
       alipay_public_key: alipayPublicKey,
       gateway_url: `${this.alipay.url}/gateway.do`,
       app_private_key: fs.readFileSync(app.priv, 'utf8'),
+    });
+    // gateway_url is UnionPay's host; the gateway appends /gateway/api/….do itself.
+    await this.configure('unionpay', {
+      mer_id: UNIONPAY_MER_ID,
+      cert_id: UNIONPAY_CERT_ID,
+      unionpay_public_key: unionpayPublicKey,
+      gateway_url: this.unionpay.url,
+      private_key: fs.readFileSync(merchant.priv, 'utf8'),
     });
     return this;
   }
@@ -500,12 +518,12 @@ class LiveGateway extends PaymuxServer {
 
   async stop() {
     await super.stop();
-    for (const sim of [this.wechat, this.alipay]) if (sim) await sim.stop();
+    for (const sim of [this.wechat, this.alipay, this.unionpay]) if (sim) await sim.stop();
   }
 
   logs(tail = 40) {
     const parts = [super.logs(tail)];
-    for (const sim of [this.wechat, this.alipay]) {
+    for (const sim of [this.wechat, this.alipay, this.unionpay]) {
       if (!sim) continue;
       for (const file of [sim.stdoutLog, sim.stderrLog]) {
         let lines = [];
@@ -517,14 +535,20 @@ class LiveGateway extends PaymuxServer {
   }
 
 
-  simulator(channel) { return channel.startsWith('wx') ? this.wechat : this.alipay; }
+  simulator(channel) {
+    if (channel.startsWith('wx')) return this.wechat;
+    return channel.startsWith('upacp') ? this.unionpay : this.alipay;
+  }
 
   /** The payer pays the order at the channel's simulator (which then notifies). */
   async payAtChannel(channel, orderNo) {
     return (await this.simulator(channel).controlOk('POST', `/_sim/orders/${orderNo}/pay`, {})).json;
   }
 
-  /** The order as the channel's simulator has it (GET /_sim/orders/{out_trade_no}). */
+  /**
+   * The order as the channel's simulator has it (GET /_sim/orders/{out_trade_no}; for UnionPay
+   * {orderId}, which is also how its refunds are found: the refund id without `re_`).
+   */
   async channelOrder(channel, orderNo) {
     return (await this.simulator(channel).controlOk('GET', `/_sim/orders/${orderNo}`)).json;
   }
@@ -536,7 +560,8 @@ class LiveGateway extends PaymuxServer {
   /** How many notification POSTs about `orderNo` the gateway acknowledged. */
   async acknowledgedPosts(channel, orderNo) {
     const sim = this.simulator(channel);
-    const list = (await sim.controlOk('GET', `/_sim/notifications?out_trade_no=${orderNo}`)).json;
+    const key = sim === this.unionpay ? 'orderId' : 'out_trade_no';
+    const list = (await sim.controlOk('GET', `/_sim/notifications?${key}=${orderNo}`)).json;
     const posts = sim === this.wechat ? 'deliveries' : 'attempts';
     return list.reduce((n, note) => n + note[posts].filter((p) => p.acknowledged).length, 0);
   }

@@ -1,9 +1,9 @@
 'use strict';
 // Live mode through the official Node SDK, against the channel simulators.
 //
-// This file runs its own gateway (LiveGateway): `paymux simulate wechat` and
-// `paymux simulate alipay` on loopback, and a server whose app has both configured in live
-// mode. Every charge, refund, retrieve and list goes through the SDK with the live key; the
+// This file runs its own gateway (LiveGateway): `paymux simulate wechat`,
+// `paymux simulate alipay` and `paymux simulate unionpay` on loopback, and a server whose app
+// has all three configured in live mode. Every charge, refund, retrieve and list goes through the SDK with the live key; the
 // simulators' control routes play the payer, and their notifications come back to the gateway.
 
 const { describe, before, after } = require('node:test');
@@ -18,22 +18,36 @@ const SETTLE_TIMEOUT_MS = 10_000;
 const CREDENTIAL_RE = {
   wx_pub_qr: /^weixin:\/\/wxpay\/bizpayurl\?pr=\w+$/,
   alipay_qr: /^https:\/\/qr\.alipay\.com\/\w+$/,
+  upacp_qr: /^https:\/\/qr\.95516\.com\/[\w/]+$/,
 };
-// The simulators' field names for the same things.
-const SIM_CREDENTIAL = { wx_pub_qr: 'code_url', alipay_qr: 'qr_code' };
-const simTransaction = (channel) => (channel.startsWith('wx') ? 'transaction_id' : 'trade_no');
-const isWechat = (channel) => channel.startsWith('wx');
+const provider = (channel) => {
+  if (channel.startsWith('wx')) return 'wx';
+  return channel.startsWith('upacp') ? 'unionpay' : 'alipay';
+};
+const isWechat = (channel) => provider(channel) === 'wx';
+// The simulators' field names for the same things (UnionPay's: its /_sim/ snapshot's names
+// for qrCode and queryId).
+const SIM_CREDENTIAL = { wx_pub_qr: 'code_url', alipay_qr: 'qr_code', upacp_qr: 'qr_code' };
+const SIM_TRANSACTION = { wx: 'transaction_id', alipay: 'trade_no', unionpay: 'query_id' };
+const simTransaction = (channel) => SIM_TRANSACTION[provider(channel)];
+// A notification sent twice (WeChat's knob is a switch, the others' a count).
+const DUPLICATE_KNOB = { wx: [true, false], alipay: [1, 0], unionpay: [1, 0] };
+// A payment code that pays at once, as [prefix, length]: WeChat's and Alipay's with no script
+// prefix (1300… and 2899… are their simulators' scripts), UnionPay's 19 digits with the
+// simulator's "pays at once" script 629900 (629901…629905 are the others). Only WeChat refuses
+// a code it has seen; each test gets a fresh one anyway.
+const SCAN_CODE = { wx: ['134', 18], alipay: ['286', 18], unionpay: ['629900', 19] };
+
+const QR = ['wx_pub_qr', 'alipay_qr', 'upacp_qr'];
+const SCAN = ['wx_pub_scan', 'alipay_scan', 'upacp_scan'];
 
 let scanCodes = 0;
-/**
- * The channel's `extra` with a payment code of its own: WeChat takes a code only once. By
- * default a code with no script prefix, which pays at once (1300… and 2899… are the
- * simulators' scripts).
- */
+/** The channel's `extra` with a payment code of its own (see SCAN_CODE). */
 function scanExtra(channel, scanCode) {
   scanCodes += 1;
+  const [prefix, length] = SCAN_CODE[provider(channel)];
   const serial = String((Date.now() * 1000 + scanCodes) % 1e15).padStart(15, '0');
-  return { ...CHANNEL_EXTRAS[channel], scan_code: scanCode ?? (isWechat(channel) ? '134' : '286') + serial };
+  return { ...CHANNEL_EXTRAS[channel], scan_code: scanCode ?? prefix + serial.slice(-(length - prefix.length)) };
 }
 
 let server;
@@ -89,7 +103,7 @@ async function listedWithOrderNo(orderNo) {
 }
 
 describe('live QR charges paid at the channel', () => {
-  for (const channel of ['wx_pub_qr', 'alipay_qr']) {
+  for (const channel of QR) {
     test(`${channel}: the channel's payment URL, paid by its notification, one charge.succeeded`, async () => {
       const ch = await create(channel);
       assert.equal(ch.object, 'charge');
@@ -104,7 +118,8 @@ describe('live QR charges paid at the channel', () => {
       assert.equal((await pingpp.charges.retrieve(ch.id)).paid, false);
 
       // the channel sends its notification twice; the merchant sees one payment
-      await server.setKnobs(channel, { duplicate_notifications: isWechat(channel) ? true : 1 });
+      const [twice, once] = DUPLICATE_KNOB[provider(channel)];
+      await server.setKnobs(channel, { duplicate_notifications: twice });
       let paid;
       let got;
       try {
@@ -113,7 +128,7 @@ describe('live QR charges paid at the channel', () => {
         await waitFor(() => server.acknowledgedPosts(channel, ch.order_no), (n) => n >= 2,
           { timeout: SETTLE_TIMEOUT_MS, what: 'both copies of the notification answered' });
       } finally {
-        await server.setKnobs(channel, { duplicate_notifications: isWechat(channel) ? false : 0 });
+        await server.setKnobs(channel, { duplicate_notifications: once });
       }
 
       assert.equal(got.id, ch.id);
@@ -134,7 +149,7 @@ describe('live QR charges paid at the channel', () => {
 });
 
 describe('live scan charges', () => {
-  for (const channel of ['wx_pub_scan', 'alipay_scan']) {
+  for (const channel of SCAN) {
     test(`${channel}: a payment code that pays at once is paid in the create answer`, async () => {
       const ch = await create(channel, 888, { extra: scanExtra(channel) });
       assert.equal(ch.livemode, true);
@@ -170,7 +185,7 @@ describe('live scan charges', () => {
 });
 
 describe('live refunds', () => {
-  for (const channel of ['wx_pub_qr', 'alipay_qr']) {
+  for (const channel of QR) {
     test(`${channel}: partial, over-refund refused, the rest; settled by the channel`, async () => {
       const ch = await paidAtChannel(channel, 1000);
 
@@ -214,7 +229,17 @@ describe('live refunds', () => {
       // the channel refunded exactly these two
       const atChannel = await server.channelOrder(channel, ch.order_no);
       const byId = (a, b) => (a[0] < b[0] ? -1 : 1);
-      if (isWechat(channel)) {
+      if (provider(channel) === 'unionpay') {
+        // each refund is a 04/00 of its own (orderId = the refund id without re_), numbered by
+        // UnionPay's queryId, against the payment's queryId
+        assert.equal(atChannel.refunded, 1000, JSON.stringify(atChannel));
+        for (const refund of [r1, r2]) {
+          const atUp = await server.channelOrder(channel, refund.id.slice('re_'.length));
+          assert.deepEqual([atUp.txn_type, atUp.txn_amt, atUp.status], ['04', refund.amount, 'succeeded']);
+          assert.equal(atUp.orig_qry_id, ch.transaction_no);
+          assert.equal(refund.transaction_no, atUp.query_id);
+        }
+      } else if (isWechat(channel)) {
         assert.deepEqual(
           atChannel.refunds.map((r) => [r.out_refund_no, r.refund_fee, r.refund_status]).sort(byId),
           [[r1.id, 300, 'SUCCESS'], [r2.id, 700, 'SUCCESS']].sort(byId),
@@ -235,7 +260,7 @@ describe('live refunds', () => {
 });
 
 describe('live create', () => {
-  for (const channel of ['wx_pub_qr', 'alipay_qr']) {
+  for (const channel of QR) {
     test(`${channel}: the same order_no again returns the same charge`, async () => {
       const params = chargeParams(server.appId, channel);
       const first = await pingpp.charges.create(params);
@@ -248,7 +273,7 @@ describe('live create', () => {
   }
 
   test('a channel the app has not configured in live mode is a channel error', async () => {
-    const params = chargeParams(server.appId, 'upacp_qr');
+    const params = chargeParams(server.appId, 'ccb_qr');
     const err = await rejectsWith(pingpp.charges.create(params), 'PingppChannelError');
     assert.equal(err.rawType, 'channel_error');
     assert.equal(err.code, 'channel_not_configured');
@@ -257,7 +282,7 @@ describe('live create', () => {
 });
 
 describe('live reverse', () => {
-  for (const channel of ['wx_pub_scan', 'alipay_scan']) {
+  for (const channel of SCAN) {
     test(`${channel}: reversing a paid charge refunds it in full at the channel`, async () => {
       const ch = await create(channel, 500, { extra: scanExtra(channel) });
       assert.equal(ch.paid, true);
@@ -268,7 +293,17 @@ describe('live reverse', () => {
       const refund = await waitRefundSettled(ch.id, rev.refunds.data[0].id);
       assert.equal(refund.status, 'succeeded', JSON.stringify(refund));
       assert.equal(refund.amount, 500);
-      assert.equal((await server.channelOrder(channel, ch.order_no)).refunds.length, 1);
+      assert.ok(refund.transaction_no);
+      const atChannel = await server.channelOrder(channel, ch.order_no);
+      if (provider(channel) === 'unionpay') {
+        // refunded in full with a 04/00, not also reversed with a 99/01: undone once
+        assert.deepEqual([atChannel.refunded, atChannel.status], [500, 'succeeded']);
+        const atUp = await server.channelOrder(channel, refund.id.slice('re_'.length));
+        assert.deepEqual([atUp.txn_type, atUp.txn_amt, atUp.status], ['04', 500, 'succeeded']);
+        assert.equal(refund.transaction_no, atUp.query_id);
+      } else {
+        assert.equal(atChannel.refunds.length, 1);
+      }
       await theEvent('charge.reversed', ch.id);
       await theEvent('refund.succeeded', refund.id);
     });

@@ -366,7 +366,7 @@ def start_server():
 
 
 def start_live_gateway():
-    """Start a LiveGateway (two simulators and a server) from $PAYMUX_BIN."""
+    """Start a LiveGateway (three simulators and a server) from $PAYMUX_BIN."""
     return LiveGateway(checked_binary()).start()
 
 
@@ -384,7 +384,7 @@ def finish_server(request, server):
 # --- live mode against the channel simulators ---------------------------------
 
 SIM_LISTEN_RE = re.compile(
-    r"paymux simulate (?:wechat|alipay) listening on http://127\.0\.0\.1:(\d+)")
+    r"paymux simulate (?:wechat|alipay|unionpay) listening on http://127\.0\.0\.1:(\d+)")
 # A self-signed certificate standing in for WeChat's apiclient_cert.pem (protects nothing):
 # the gateway needs one to call /secapi (refunds); the simulator speaks plain HTTP and does
 # not check it.
@@ -392,12 +392,15 @@ FIXTURES = REPO_ROOT / "crates" / "paymux-server" / "tests" / "fixtures"
 WECHAT_APPID = "wx2421b1c4370ec43b"
 WECHAT_MCH_ID = "10000100"
 ALIPAY_APP_ID = "2021000000000001"
+# UnionPay's test merchant (acp SDK examples) and the certId of its signing certificate.
+UNIONPAY_MER_ID = "777290058110048"
+UNIONPAY_CERT_ID = "68759663125"
 # WeChat settles a refund 5 s after accepting it; the simulator is told to take this long.
 WECHAT_REFUND_SETTLE_MS = 300
 
 
 class Simulator:
-    """`paymux simulate wechat|alipay --listen 127.0.0.1:0 ARGS...` as a subprocess."""
+    """`paymux simulate wechat|alipay|unionpay --listen 127.0.0.1:0 ARGS...` as a subprocess."""
 
     def __init__(self, binary, name, workdir, args):
         self.name = name
@@ -431,8 +434,9 @@ def free_port():
 
 
 class LiveGateway(PaymuxServer):
-    """A paymux server whose app has WeChat and Alipay configured in live mode, pointing at
-    `paymux simulate wechat` and `paymux simulate alipay` on loopback. The server gets
+    """A paymux server whose app has WeChat, Alipay and UnionPay configured in live mode,
+    pointing at `paymux simulate wechat`, `paymux simulate alipay` and `paymux simulate
+    unionpay` on loopback. The server gets
     PAYMUX_SECRETS_KEY (a fresh random one) and --public-url of its own address, so that the
     simulators' notifications come back to it."""
 
@@ -442,16 +446,21 @@ class LiveGateway(PaymuxServer):
         self.wechat_api_key = secrets.token_hex(16)  # 32 alphanumerics, like WeChat's
         self.wechat = None
         self.alipay = None
+        self.unionpay = None
         self.listen_port = None
 
     def start(self):
         try:
             app_priv, app_pub = make_rsa_keypair(self.workdir, "alipay_app")
+            mer_priv, mer_pub = make_rsa_keypair(self.workdir, "unionpay_merchant")
             self.wechat = Simulator(self.binary, "wechat", self.workdir, [
                 "--merchant", "%s:%s:%s" % (WECHAT_APPID, WECHAT_MCH_ID, self.wechat_api_key),
             ]).start()
             self.alipay = Simulator(self.binary, "alipay", self.workdir, [
                 "--app", "%s=%s" % (ALIPAY_APP_ID, app_pub),
+            ]).start()
+            self.unionpay = Simulator(self.binary, "unionpay", self.workdir, [
+                "--merchant", "%s=%s:%s" % (UNIONPAY_MER_ID, mer_pub, UNIONPAY_CERT_ID),
             ]).start()
             resp = self.wechat.control("POST", "/_sim/knobs",
                                        {"refund_settle_ms": WECHAT_REFUND_SETTLE_MS})
@@ -459,6 +468,9 @@ class LiveGateway(PaymuxServer):
             resp = self.alipay.control("GET", "/_sim/public_key")
             assert resp.status_code == 200, (resp.status_code, resp.text)
             alipay_public_key = resp.text
+            resp = self.unionpay.control("GET", "/_sim/public_key")
+            assert resp.status_code == 200, (resp.status_code, resp.text)
+            unionpay_public_key = resp.text
         except (RuntimeError, OSError, subprocess.SubprocessError, AssertionError,
                 requests.RequestException) as e:
             self.stop()
@@ -472,6 +484,8 @@ class LiveGateway(PaymuxServer):
             key = f.read()
         with open(app_priv) as f:
             app_private_key = f.read()
+        with open(mer_priv) as f:
+            merchant_private_key = f.read()
         self.configure("wechat", {
             "appid": WECHAT_APPID, "mch_id": WECHAT_MCH_ID, "api_key": self.wechat_api_key,
             "sign_type": "MD5", "gateway_url": self.wechat.url,
@@ -480,6 +494,12 @@ class LiveGateway(PaymuxServer):
         self.configure("alipay", {
             "app_id": ALIPAY_APP_ID, "alipay_public_key": alipay_public_key,
             "gateway_url": self.alipay.url + "/gateway.do", "app_private_key": app_private_key,
+        })
+        # gateway_url is UnionPay's host; the gateway appends /gateway/api/….do itself.
+        self.configure("unionpay", {
+            "mer_id": UNIONPAY_MER_ID, "cert_id": UNIONPAY_CERT_ID,
+            "unionpay_public_key": unionpay_public_key, "gateway_url": self.unionpay.url,
+            "private_key": merchant_private_key,
         })
         return self
 
@@ -523,13 +543,13 @@ class LiveGateway(PaymuxServer):
 
     def stop(self):
         super().stop()
-        for sim in (self.wechat, self.alipay):
+        for sim in (self.wechat, self.alipay, self.unionpay):
             if sim:
                 sim.stop()
 
     def logs(self, tail=40):
         text = [super().logs(tail)]
-        for sim in (self.wechat, self.alipay):
+        for sim in (self.wechat, self.alipay, self.unionpay):
             if sim is None:
                 continue
             for path in (sim.stdout_log, sim.stderr_log):
@@ -549,10 +569,16 @@ class LiveGateway(PaymuxServer):
         return resp.json()
 
     def simulator(self, channel):
-        return self.wechat if channel.startswith("wx") else self.alipay
+        if channel.startswith("wx"):
+            return self.wechat
+        if channel.startswith("upacp"):
+            return self.unionpay
+        return self.alipay
 
     def channel_order(self, channel, order_no):
-        """The order as the channel's simulator has it (GET /_sim/orders/{out_trade_no})."""
+        """The order as the channel's simulator has it (GET /_sim/orders/{out_trade_no}; for
+        UnionPay {orderId}, which is also how its refunds are found: the refund id without
+        `re_`)."""
         resp = self.simulator(channel).control("GET", "/_sim/orders/%s" % order_no)
         assert resp.status_code == 200, (resp.status_code, resp.text)
         return resp.json()
@@ -564,7 +590,8 @@ class LiveGateway(PaymuxServer):
     def acknowledged_posts(self, channel, order_no):
         """How many notification POSTs about `order_no` the gateway acknowledged."""
         sim = self.simulator(channel)
-        resp = sim.control("GET", "/_sim/notifications?out_trade_no=%s" % order_no)
+        key = "orderId" if sim is self.unionpay else "out_trade_no"
+        resp = sim.control("GET", "/_sim/notifications?%s=%s" % (key, order_no))
         assert resp.status_code == 200, (resp.status_code, resp.text)
         posts = "deliveries" if sim is self.wechat else "attempts"
         return sum(1 for n in resp.json() for p in n[posts] if p["acknowledged"])

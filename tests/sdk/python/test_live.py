@@ -1,8 +1,8 @@
 """Live mode through the official Python SDK, against the channel simulators.
 
-This module runs its own gateway (``LiveGateway``): `paymux simulate wechat` and
-`paymux simulate alipay` on loopback, and a server whose app has both configured in live
-mode. Every charge, refund, retrieve and list goes through the SDK with the live key; the
+This module runs its own gateway (``LiveGateway``): `paymux simulate wechat`,
+`paymux simulate alipay` and `paymux simulate unionpay` on loopback, and a server whose app
+has all three configured in live mode. Every charge, refund, retrieve and list goes through the SDK with the live key; the
 simulators' control routes play the payer, and their notifications come back to the gateway.
 """
 
@@ -24,10 +24,22 @@ SETTLE_TIMEOUT_S = 10
 CREDENTIAL_RE = {
     "wx_pub_qr": re.compile(r"^weixin://wxpay/bizpayurl\?pr=\w+$"),
     "alipay_qr": re.compile(r"^https://qr\.alipay\.com/\w+$"),
+    "upacp_qr": re.compile(r"^https://qr\.95516\.com/[\w/]+$"),
 }
-# The simulators' field names for the same things.
-SIM_CREDENTIAL = {"wx_pub_qr": "code_url", "alipay_qr": "qr_code"}
-SIM_TRANSACTION = {"wx": "transaction_id", "alipay": "trade_no"}
+# The simulators' field names for the same things (UnionPay's: its /_sim/ snapshot's
+# names for qrCode and queryId).
+SIM_CREDENTIAL = {"wx_pub_qr": "code_url", "alipay_qr": "qr_code", "upacp_qr": "qr_code"}
+SIM_TRANSACTION = {"wx": "transaction_id", "alipay": "trade_no", "unionpay": "query_id"}
+# A notification sent twice (WeChat's knob is a switch, the others' a count).
+DUPLICATE_KNOB = {"wx": (True, False), "alipay": (1, 0), "unionpay": (1, 0)}
+# A payment code that pays at once, as (prefix, length): WeChat's and Alipay's with no script
+# prefix (1300… and 2899… are their simulators' scripts), UnionPay's 19 digits with the
+# simulator's "pays at once" script 629900 (629901…629905 are the others). Only WeChat refuses
+# a code it has seen; each test gets a fresh one anyway.
+SCAN_CODE = {"wx": ("134", 18), "alipay": ("286", 18), "unionpay": ("629900", 19)}
+
+QR = ["wx_pub_qr", "alipay_qr", "upacp_qr"]
+SCAN = ["wx_pub_scan", "alipay_scan", "upacp_scan"]
 
 
 _scan_codes = itertools.count(1)
@@ -35,16 +47,18 @@ _scan_codes = itertools.count(1)
 
 def scan_extra(channel, scan_code=None):
     """The channel's `extra` with a payment code of its own: WeChat takes a code only once.
-    By default a code with no script prefix, which pays at once (1300… and 2899… are the
-    simulators' scripts)."""
+    By default a code that pays at once (see SCAN_PREFIX)."""
     if scan_code is None:
         serial = (int(time.time() * 1000) * 1000 + next(_scan_codes)) % 10**15
-        scan_code = "%s%015d" % ("134" if channel.startswith("wx") else "286", serial)
+        prefix, length = SCAN_CODE[provider(channel)]
+        scan_code = prefix + ("%015d" % serial)[-(length - len(prefix)):]
     return dict(CHANNEL_EXTRAS[channel], scan_code=scan_code)
 
 
 def provider(channel):
-    return "wx" if channel.startswith("wx") else "alipay"
+    if channel.startswith("wx"):
+        return "wx"
+    return "unionpay" if channel.startswith("upacp") else "alipay"
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +121,7 @@ def paid_at_channel(server, channel, amount=1000):
     return wait_paid(ch.id)
 
 
-@pytest.mark.parametrize("channel", ["wx_pub_qr", "alipay_qr"])
+@pytest.mark.parametrize("channel", QR)
 def test_qr_charge_is_paid_at_the_channel(server, channel):
     ch = create(server, channel)
     assert isinstance(ch, pingpp.Charge)
@@ -122,17 +136,15 @@ def test_qr_charge_is_paid_at_the_channel(server, channel):
     assert pingpp.Charge.retrieve(ch.id).paid is False
 
     # the channel sends its notification twice; the merchant sees one payment
-    if provider(channel) == "wx":
-        server.set_knobs(channel, duplicate_notifications=True)
-    else:
-        server.set_knobs(channel, duplicate_notifications=1)
+    twice, once = DUPLICATE_KNOB[provider(channel)]
+    server.set_knobs(channel, duplicate_notifications=twice)
     try:
         paid = server.pay_at_channel(channel, ch.order_no)
         got = wait_paid(ch.id)
         wait_for(lambda: server.acknowledged_posts(channel, ch.order_no), lambda n: n >= 2,
                  timeout=SETTLE_TIMEOUT_S, what="both copies of the notification answered")
     finally:
-        server.set_knobs(channel, duplicate_notifications=False if provider(channel) == "wx" else 0)
+        server.set_knobs(channel, duplicate_notifications=once)
 
     assert got.id == ch.id
     assert got.livemode is True
@@ -150,7 +162,7 @@ def test_qr_charge_is_paid_at_the_channel(server, channel):
     assert len(mine) == 1 and mine[0].paid is True and mine[0].livemode is True
 
 
-@pytest.mark.parametrize("channel", ["wx_pub_scan", "alipay_scan"])
+@pytest.mark.parametrize("channel", SCAN)
 def test_scan_charge_paid_at_once(server, channel):
     ch = create(server, channel, amount=888, extra=scan_extra(channel))
     assert ch.livemode is True
@@ -182,7 +194,7 @@ def test_scan_charge_payer_confirming_then_paid_by_the_poll(server):
     the_event(server, "charge.succeeded", ch.id)
 
 
-@pytest.mark.parametrize("channel", ["wx_pub_qr", "alipay_qr"])
+@pytest.mark.parametrize("channel", QR)
 def test_partial_refund_then_the_rest(server, channel):
     ch = paid_at_channel(server, channel, amount=1000)
 
@@ -221,7 +233,17 @@ def test_partial_refund_then_the_rest(server, channel):
 
     # the channel refunded exactly these two
     at_channel = server.channel_order(channel, ch.order_no)
-    if provider(channel) == "wx":
+    if provider(channel) == "unionpay":
+        # each refund is a 04/00 of its own (orderId = the refund id without re_), numbered
+        # by UnionPay's queryId, against the payment's queryId
+        assert at_channel["refunded"] == 1000, at_channel
+        for refund in (r1, r2):
+            at_up = server.channel_order(channel, refund.id[len("re_"):])
+            assert (at_up["txn_type"], at_up["txn_amt"], at_up["status"]) == \
+                ("04", refund.amount, "succeeded"), at_up
+            assert at_up["orig_qry_id"] == ch.transaction_no
+            assert refund.transaction_no == at_up["query_id"]
+    elif provider(channel) == "wx":
         assert sorted((r["out_refund_no"], r["refund_fee"], r["refund_status"])
                       for r in at_channel["refunds"]) == \
             sorted([(r1.id, 300, "SUCCESS"), (r2.id, 700, "SUCCESS")])
@@ -235,7 +257,7 @@ def test_partial_refund_then_the_rest(server, channel):
         assert evt.data.object.amount == refund.amount
 
 
-@pytest.mark.parametrize("channel", ["wx_pub_qr", "alipay_qr"])
+@pytest.mark.parametrize("channel", QR)
 def test_create_is_idempotent_on_order_no(server, channel):
     params = charge_params(server.app_id, channel)
     first = pingpp.Charge.create(**params)
@@ -248,7 +270,7 @@ def test_create_is_idempotent_on_order_no(server, channel):
 
 
 def test_channel_not_configured_in_live_mode(server):
-    params = charge_params(server.app_id, "upacp_qr")
+    params = charge_params(server.app_id, "ccb_qr")
     with pytest.raises(pingpp.error.ChannelError) as exc:
         pingpp.Charge.create(**params)
     assert exc.value.http_status == 402
@@ -259,7 +281,7 @@ def test_channel_not_configured_in_live_mode(server):
     assert [c for c in listed.data if c.order_no == params["order_no"]] == []
 
 
-@pytest.mark.parametrize("channel", ["wx_pub_scan", "alipay_scan"])
+@pytest.mark.parametrize("channel", SCAN)
 def test_reverse_of_a_paid_scan_charge_refunds_it_at_the_channel(server, channel):
     ch = create(server, channel, amount=500, extra=scan_extra(channel))
     assert ch.paid is True
@@ -269,8 +291,17 @@ def test_reverse_of_a_paid_scan_charge_refunds_it_at_the_channel(server, channel
     assert refund.amount == 500
     refund = wait_refund_settled(ch.id, refund.id)
     assert refund.status == "succeeded", refund
+    assert refund.transaction_no
     at_channel = server.channel_order(channel, ch.order_no)
-    assert len(at_channel["refunds"]) == 1, at_channel
+    if provider(channel) == "unionpay":
+        # refunded in full with a 04/00, not also reversed with a 99/01: undone once
+        assert at_channel["refunded"] == 500 and at_channel["status"] == "succeeded", at_channel
+        at_up = server.channel_order(channel, refund.id[len("re_"):])
+        assert (at_up["txn_type"], at_up["txn_amt"], at_up["status"]) == \
+            ("04", 500, "succeeded"), at_up
+        assert refund.transaction_no == at_up["query_id"]
+    else:
+        assert len(at_channel["refunds"]) == 1, at_channel
     the_event(server, "charge.reversed", ch.id)
     the_event(server, "refund.succeeded", refund.id)
 
