@@ -5,7 +5,7 @@ use crate::payments::live;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 fn livemode(mode: &str) -> Option<bool> {
@@ -26,12 +26,7 @@ pub async fn wechat(
     };
     let text = String::from_utf8_lossy(&body);
     let (_, reply) = live::wechat_notification(&state, &app, livemode, &text).await;
-    let mut response = (StatusCode::OK, reply).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/xml; charset=utf-8"),
-    );
-    response
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], reply).into_response()
 }
 
 /// Alipay POSTs a form and wants exactly `success` back; anything else is redelivered.
@@ -44,12 +39,7 @@ pub async fn alipay(
         return StatusCode::NOT_FOUND.into_response();
     };
     let (_, reply) = live::alipay_notification(&state, &app, livemode, &body).await;
-    let mut response = (StatusCode::OK, reply).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reply).into_response()
 }
 
 /// UnionPay POSTs a form and redelivers until it gets HTTP 200: 200 `ok` when the notification
