@@ -5,5 +5,7 @@
 //! slowly, drop or duplicate notifications. Used in-process by tests and by `paymux simulate`.
 
 pub mod alipay;
+mod control;
+mod delivery;
 pub mod unionpay;
 pub mod wechat;

@@ -92,7 +92,8 @@ mod gateway;
 mod notify;
 mod trade;
 
-pub use notify::{DeliveryAttempt, DeliveryState, NotificationSnapshot};
+pub use crate::delivery::{DeliveryAttempt, DeliveryState};
+pub use notify::NotificationSnapshot;
 pub use trade::{OrderStage, RefundSnapshot, TradeSnapshot, TradeStatus};
 
 use paymux_crypto::{KeyError, SigningKey, VerifyingKey};
@@ -215,6 +216,12 @@ pub struct Knobs {
     /// The next N `alipay.trade.cancel` calls answer `40004 ACQ.SYSTEM_ERROR` with
     /// `retry_flag=Y` and have no effect.
     pub cancel_retry_next: u32,
+}
+
+impl Knobs {
+    fn check(&self) -> Result<(), String> {
+        crate::control::check_time_scale(self.notify_time_scale)
+    }
 }
 
 impl Default for Knobs {

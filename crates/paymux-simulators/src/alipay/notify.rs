@@ -4,42 +4,13 @@
 
 use super::Inner;
 use super::trade::{Event, Order, Trade, TradeStatus, dashed, dashed_millis};
+use crate::delivery::{DeliveryAttempt, DeliveryState, after_attempt, post_form};
 use paymux_channels::Params;
 use paymux_channels::alipay::{format_yuan, sign_notify};
 use paymux_channels::form;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-/// What became of a notification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    /// Being delivered, or waiting for the next attempt.
-    Pending,
-    /// The receiver answered `success`.
-    Delivered,
-    /// Every attempt of the schedule failed (or there was no tokio runtime to send it).
-    Exhausted,
-    /// Never sent ([`super::Knobs::drop_notifications`]).
-    Dropped,
-}
-
-/// One POST of a notification and the receiver's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryAttempt {
-    /// The simulator's clock when the POST started.
-    pub at_ms: i64,
-    /// The HTTP status, when there was an answer.
-    pub status: Option<u16>,
-    /// The answer body (its first 1024 characters).
-    pub response_body: Option<String>,
-    /// Why no answer arrived (connection refused, timeout, …).
-    pub error: Option<String>,
-    /// HTTP 200 with the body exactly `success`.
-    pub acknowledged: bool,
-}
 
 /// A notification as sent (`GET /_sim/notifications`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,13 +169,9 @@ pub(super) fn spawn(inner: &Arc<Inner>, ids: Vec<usize>) {
             let mut state = inner.lock();
             for id in ids {
                 if let Some(notification) = state.notifications.get_mut(id) {
-                    notification.attempts.push(DeliveryAttempt {
-                        at_ms: now,
-                        status: None,
-                        response_body: None,
-                        error: Some("no tokio runtime to send the notification".to_owned()),
-                        acknowledged: false,
-                    });
+                    notification
+                        .attempts
+                        .push(DeliveryAttempt::without_runtime(now));
                     notification.state = DeliveryState::Exhausted;
                 }
             }
@@ -229,7 +196,15 @@ async fn deliver(simulator: Weak<Inner>, id: usize) {
         };
         let mut acknowledged = false;
         for _ in 0..copies {
-            let record = post(&inner, &url, &body).await;
+            let record = post_form(
+                &inner.http,
+                (inner.clock)(),
+                &url,
+                &body,
+                "application/x-www-form-urlencoded; charset=utf-8",
+                |status, body| status == 200 && body == "success",
+            )
+            .await;
             acknowledged |= record.acknowledged;
             if let Some(notification) = inner.lock().notifications.get_mut(id) {
                 notification.attempts.push(record);
@@ -242,89 +217,16 @@ async fn deliver(simulator: Weak<Inner>, id: usize) {
             let Some(notification) = state.notifications.get_mut(id) else {
                 return;
             };
-            match (acknowledged, next) {
-                (true, _) => {
-                    notification.state = DeliveryState::Delivered;
+            match after_attempt(acknowledged, next, scale) {
+                Ok(delay) => delay,
+                Err(end) => {
+                    notification.state = end;
                     return;
                 }
-                (false, None) => {
-                    notification.state = DeliveryState::Exhausted;
-                    return;
-                }
-                (false, Some(delay)) => scaled(delay, scale),
             }
         };
         drop(inner);
         tokio::time::sleep(delay).await;
         attempt += 1;
-    }
-}
-
-async fn post(inner: &Inner, url: &str, body: &str) -> DeliveryAttempt {
-    let mut record = DeliveryAttempt {
-        at_ms: (inner.clock)(),
-        status: None,
-        response_body: None,
-        error: None,
-        acknowledged: false,
-    };
-    let sent = inner
-        .http
-        .post(url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded; charset=utf-8",
-        )
-        .body(body.to_owned())
-        .send()
-        .await;
-    match sent {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            record.status = Some(status);
-            match response.text().await {
-                Ok(text) => {
-                    record.acknowledged = status == 200 && text == "success";
-                    record.response_body = Some(text.chars().take(1024).collect());
-                }
-                Err(error) => record.error = Some(error.to_string()),
-            }
-        }
-        Err(error) => record.error = Some(error.to_string()),
-    }
-    record
-}
-
-/// `delay × scale`; a scale that is negative, zero or not a number means no delay.
-fn scaled(delay: Duration, scale: f64) -> Duration {
-    let secs = delay.as_secs_f64() * scale;
-    if secs.is_finite() && secs > 0.0 {
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(u64::from(u32::MAX)))
-    } else if secs.is_infinite() && secs > 0.0 {
-        Duration::from_secs(u64::from(u32::MAX))
-    } else {
-        Duration::ZERO
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scaling() {
-        let four_minutes = Duration::from_secs(240);
-        assert_eq!(scaled(four_minutes, 1.0), four_minutes);
-        assert_eq!(
-            scaled(four_minutes, 0.00001),
-            Duration::from_secs_f64(0.0024)
-        );
-        assert_eq!(scaled(four_minutes, 0.0), Duration::ZERO);
-        assert_eq!(scaled(four_minutes, -1.0), Duration::ZERO);
-        assert_eq!(scaled(four_minutes, f64::NAN), Duration::ZERO);
-        assert_eq!(
-            scaled(four_minutes, f64::INFINITY),
-            Duration::from_secs(u64::from(u32::MAX))
-        );
     }
 }

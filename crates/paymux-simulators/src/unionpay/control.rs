@@ -1,6 +1,7 @@
 //! `/_sim/…`: the test hooks and knobs over HTTP (see the table in the module docs).
 
 use super::{HookError, Knobs, TxnSnapshot, UnionpaySimulator};
+use crate::control::{self, error};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -9,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use paymux_channels::form;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub(super) fn routes() -> Router<UnionpaySimulator> {
     Router::new()
@@ -20,58 +21,26 @@ pub(super) fn routes() -> Router<UnionpaySimulator> {
         .route("/_sim/public_key", get(public_key))
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
-}
-
 async fn get_knobs(State(simulator): State<UnionpaySimulator>) -> Json<Knobs> {
     Json(simulator.knobs())
 }
 
-/// Merges the posted fields onto the current knobs; unknown fields or wrong types are a 400.
+/// Merges the posted fields onto the current knobs.
 async fn set_knobs(State(simulator): State<UnionpaySimulator>, body: Bytes) -> Response {
-    let patch = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(patch)) => patch,
-        _ => return error(StatusCode::BAD_REQUEST, "expected a JSON object of knobs"),
-    };
-    let mut merged = match serde_json::to_value(simulator.knobs()) {
-        Ok(Value::Object(current)) => current,
-        _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "knobs are not an object"),
-    };
-    merged.extend(patch);
-    let knobs = match serde_json::from_value::<Knobs>(Value::Object(merged)) {
-        Ok(knobs) => knobs,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    if !knobs.notify_time_scale.is_finite() || knobs.notify_time_scale < 0.0 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "notify_time_scale must be a finite number ≥ 0",
-        );
+    match control::patch_knobs(&simulator.knobs(), &body, Knobs::check) {
+        Ok(knobs) => {
+            simulator.set_knobs(knobs.clone());
+            Json(knobs).into_response()
+        }
+        Err((status, message)) => error(status, message),
     }
-    simulator.set_knobs(knobs.clone());
-    Json(knobs).into_response()
 }
 
 /// `merId` from the query string, else from a JSON body, else the only registered merchant.
 fn mer_id(simulator: &UnionpaySimulator, query: Option<&str>, body: &[u8]) -> Option<String> {
-    let from_query = query
-        .and_then(|q| form::parse(q.as_bytes()).ok())
-        .and_then(|params| params.get("merId").map(str::to_owned));
-    let from_body = || {
-        serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("merId")?.as_str().map(str::to_owned))
-    };
-    let only = || {
-        let state = simulator.lock();
-        let mut merchants = state.merchants.keys();
-        match (merchants.next(), merchants.next()) {
-            (Some(only), None) => Some(only.clone()),
-            _ => None,
-        }
-    };
-    from_query.or_else(from_body).or_else(only)
+    control::merchant("merId", query, body, || {
+        simulator.lock().merchants.keys().cloned().collect()
+    })
 }
 
 fn hook_response(result: Result<TxnSnapshot, HookError>) -> Response {

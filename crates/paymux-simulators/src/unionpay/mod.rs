@@ -105,7 +105,8 @@ mod notify;
 mod txn;
 
 pub use crate::alipay::{Clock, system_clock};
-pub use notify::{DeliveryAttempt, DeliveryState, NotificationSnapshot};
+pub use crate::delivery::{DeliveryAttempt, DeliveryState};
+pub use notify::NotificationSnapshot;
 pub use txn::{TxnSnapshot, TxnStatus};
 
 use paymux_crypto::{KeyError, SigningKey, VerifyingKey};
@@ -219,6 +220,12 @@ pub struct Knobs {
     pub notify_delay_ms: u64,
     /// Multiplies the redelivery delays: `0.0001` turns a minute into 6 ms.
     pub notify_time_scale: f64,
+}
+
+impl Knobs {
+    fn check(&self) -> Result<(), String> {
+        crate::control::check_time_scale(self.notify_time_scale)
+    }
 }
 
 impl Default for Knobs {

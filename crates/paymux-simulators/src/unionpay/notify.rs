@@ -4,37 +4,12 @@
 
 use super::Inner;
 use super::txn::Txn;
+use crate::delivery::{DeliveryAttempt, DeliveryState, after_attempt, post_form};
 use paymux_channels::{Params, beijing_time, form, unionpay};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-
-/// What became of a notification.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    Pending,
-    /// The merchant answered HTTP 200.
-    Delivered,
-    /// Every attempt of the schedule failed (or there was no tokio runtime to send it).
-    Exhausted,
-    /// Never sent ([`super::Knobs::drop_notifications`]).
-    Dropped,
-}
-
-/// One POST and the merchant's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryAttempt {
-    /// The simulator's clock when the POST started.
-    pub at_ms: i64,
-    pub status: Option<u16>,
-    /// The answer body (its first 1024 characters).
-    pub response_body: Option<String>,
-    pub error: Option<String>,
-    /// HTTP 200.
-    pub acknowledged: bool,
-}
 
 /// A notification as sent (`GET /_sim/notifications`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,13 +119,9 @@ pub(super) fn spawn(inner: &Arc<Inner>, ids: Vec<usize>) {
             let mut state = inner.lock();
             for id in ids {
                 if let Some(n) = state.notifications.get_mut(id) {
-                    n.snapshot.attempts.push(DeliveryAttempt {
-                        at_ms: now,
-                        status: None,
-                        response_body: None,
-                        error: Some("no tokio runtime to send the notification".to_owned()),
-                        acknowledged: false,
-                    });
+                    n.snapshot
+                        .attempts
+                        .push(DeliveryAttempt::without_runtime(now));
                     n.snapshot.state = DeliveryState::Exhausted;
                 }
             }
@@ -186,7 +157,15 @@ async fn deliver(simulator: Weak<Inner>, id: usize) {
         };
         let mut acknowledged = false;
         for _ in 0..copies {
-            let record = post(&inner, &url, &body).await;
+            let record = post_form(
+                &inner.http,
+                (inner.clock)(),
+                &url,
+                &body,
+                "application/x-www-form-urlencoded;charset=UTF-8",
+                |status, _| status == 200,
+            )
+            .await;
             acknowledged |= record.acknowledged;
             if let Some(n) = inner.lock().notifications.get_mut(id) {
                 n.snapshot.attempts.push(record);
@@ -199,65 +178,16 @@ async fn deliver(simulator: Weak<Inner>, id: usize) {
             let Some(n) = state.notifications.get_mut(id) else {
                 return;
             };
-            match (acknowledged, next) {
-                (true, _) => {
-                    n.snapshot.state = DeliveryState::Delivered;
+            match after_attempt(acknowledged, next, scale) {
+                Ok(delay) => delay,
+                Err(end) => {
+                    n.snapshot.state = end;
                     return;
                 }
-                (false, None) => {
-                    n.snapshot.state = DeliveryState::Exhausted;
-                    return;
-                }
-                (false, Some(delay)) => scaled(delay, scale),
             }
         };
         drop(inner);
         tokio::time::sleep(delay).await;
         attempt += 1;
-    }
-}
-
-async fn post(inner: &Inner, url: &str, body: &str) -> DeliveryAttempt {
-    let mut record = DeliveryAttempt {
-        at_ms: (inner.clock)(),
-        status: None,
-        response_body: None,
-        error: None,
-        acknowledged: false,
-    };
-    let sent = inner
-        .http
-        .post(url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded;charset=UTF-8",
-        )
-        .body(body.to_owned())
-        .send()
-        .await;
-    match sent {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            record.status = Some(status);
-            record.acknowledged = status == 200;
-            match response.text().await {
-                Ok(text) => record.response_body = Some(text.chars().take(1024).collect()),
-                Err(error) => record.error = Some(error.to_string()),
-            }
-        }
-        Err(error) => record.error = Some(error.to_string()),
-    }
-    record
-}
-
-/// `delay × scale`; a scale that is negative, zero or not a number means no delay.
-fn scaled(delay: Duration, scale: f64) -> Duration {
-    let secs = delay.as_secs_f64() * scale;
-    if secs.is_finite() && secs > 0.0 {
-        Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(u64::from(u32::MAX)))
-    } else if secs.is_infinite() && secs > 0.0 {
-        Duration::from_secs(u64::from(u32::MAX))
-    } else {
-        Duration::ZERO
     }
 }

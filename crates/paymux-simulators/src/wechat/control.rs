@@ -1,6 +1,7 @@
 //! The `/_sim/…` control endpoints: knobs, test hooks, inspection. JSON in and out.
 
 use super::{Knobs, PayOptions, PayResult, SimError, WechatSimulator};
+use crate::control::{self, error};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -8,7 +9,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub(super) fn routes() -> Router<WechatSimulator> {
     Router::new()
@@ -17,10 +17,6 @@ pub(super) fn routes() -> Router<WechatSimulator> {
         .route("/_sim/orders/{out_trade_no}", get(get_order))
         .route("/_sim/orders/{out_trade_no}/pay", post(pay_order))
         .route("/_sim/notifications", get(list_notifications))
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
 fn sim_error(err: &SimError) -> Response {
@@ -38,27 +34,13 @@ async fn get_knobs(State(sim): State<WechatSimulator>) -> Response {
 
 /// Merges the posted object over the current knobs.
 async fn set_knobs(State(sim): State<WechatSimulator>, body: Bytes) -> Response {
-    let patch: Value = match serde_json::from_slice(&body) {
-        Ok(Value::Object(patch)) => Value::Object(patch),
-        Ok(_) => return error(StatusCode::BAD_REQUEST, "expected a JSON object"),
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")),
-    };
-    let mut merged = match serde_json::to_value(sim.knobs()) {
-        Ok(value) => value,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    if let (Value::Object(target), Value::Object(patch)) = (&mut merged, patch) {
-        target.extend(patch);
+    match control::patch_knobs(&sim.knobs(), &body, Knobs::check) {
+        Ok(knobs) => {
+            sim.set_knobs(knobs.clone());
+            axum::Json(knobs).into_response()
+        }
+        Err((status, message)) => error(status, message),
     }
-    let knobs: Knobs = match serde_json::from_value(merged) {
-        Ok(knobs) => knobs,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    if let Err(message) = knobs.check() {
-        return error(StatusCode::BAD_REQUEST, message);
-    }
-    sim.set_knobs(knobs.clone());
-    axum::Json(knobs).into_response()
 }
 
 #[derive(Deserialize)]

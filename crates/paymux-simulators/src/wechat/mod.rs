@@ -261,9 +261,7 @@ impl Default for Knobs {
 
 impl Knobs {
     fn check(&self) -> Result<(), String> {
-        if !self.notify_time_scale.is_finite() || self.notify_time_scale < 0.0 {
-            return Err("notify_time_scale must be a finite number ≥ 0".into());
-        }
+        crate::control::check_time_scale(self.notify_time_scale)?;
         if self.refund_settle_ms < 0 || self.bank_card_settle_ms < 0 {
             return Err("settle delays must be ≥ 0".into());
         }
