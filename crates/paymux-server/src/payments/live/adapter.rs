@@ -101,18 +101,18 @@ impl Adapter {
         }
     }
 
-    /// Submits a refund under the refund's id. WeChat accepts it (pending); Alipay refunds at
-    /// once, and when its answer is unknown asks whether the refund went through before the
-    /// job submits it again.
+    /// Submits a refund under the refund's id. WeChat accepts it (pending, and repeating the
+    /// number refunds once). Alipay refunds at once and UnionPay answers at once; when either
+    /// answer is unknown, the refund is queried before the job submits it again.
     pub(super) async fn refund(
         &self,
         charge: &Charge,
         refund: &Refund,
         notify: Option<&str>,
     ) -> RefundState {
-        match self {
+        let submitted = match self {
             Adapter::Wechat(wechat) => {
-                wechat
+                return wechat
                     .refund(
                         &charge.order_no,
                         &refund.id,
@@ -120,24 +120,12 @@ impl Adapter {
                         refund.amount,
                         notify,
                     )
-                    .await
+                    .await;
             }
             Adapter::Alipay(alipay) => {
-                match alipay
+                alipay
                     .refund(&charge.order_no, &refund.id, refund.amount)
                     .await
-                {
-                    RefundState::Unknown(reason) => {
-                        match alipay
-                            .refund_query(&charge.order_no, &refund.id, refund.amount)
-                            .await
-                        {
-                            succeeded @ RefundState::Succeeded { .. } => succeeded,
-                            _ => RefundState::Unknown(reason),
-                        }
-                    }
-                    answer => answer,
-                }
             }
             Adapter::Unionpay(up) => {
                 // The refund's own orderId (its id without `re_`: 24 letters and digits) and
@@ -148,23 +136,25 @@ impl Adapter {
                         message: "the charge has no UnionPay queryId to refund".into(),
                     };
                 };
-                let order_id = refund.order_no();
-                match up
-                    .refund(order_id, refund.created, payment, refund.amount, notify)
-                    .await
-                {
-                    // Unknown (or a repeat, `12`): whether UnionPay has it, and how it went, is
-                    // for the query to say (its origRespCode is final); not found (`34`, still
-                    // unknown) makes the job submit it again.
-                    RefundState::Unknown(reason) => {
-                        match up.refund_query(order_id, refund.created).await {
-                            RefundState::Unknown(_) => RefundState::Unknown(reason),
-                            known => known,
-                        }
-                    }
-                    answer => answer,
-                }
+                up.refund(
+                    refund.order_no(),
+                    refund.created,
+                    payment,
+                    refund.amount,
+                    notify,
+                )
+                .await
             }
+        };
+        // Unknown (for UnionPay also a repeat, `12`): the query says whether the channel has it
+        // and how it went. Alipay's query reports only success; UnionPay's origRespCode is
+        // final, and its "not found" (`34`) stays unknown, so the job submits it again.
+        match submitted {
+            RefundState::Unknown(reason) => match self.refund_query(charge, refund).await {
+                RefundState::Unknown(_) => RefundState::Unknown(reason),
+                known => known,
+            },
+            answer => answer,
         }
     }
 
