@@ -257,19 +257,14 @@ async fn an_immediate_scan_payment_is_paid_in_the_create_answer() {
 #[tokio::test]
 async fn a_refused_scan_payment_fails_the_charge() {
     let live = live().await;
-    let error = paymux_server::payments::charges::create(
-        &live.state,
-        live.caller.clone(),
-        common::live::new_charge(
-            &live.app,
+    let error = live
+        .try_create(
             Channel::AlipayScan,
             "ASC0005",
             scan(auth_codes::BALANCE_NOT_ENOUGH),
-        ),
-        live.base_url.clone(),
-    )
-    .await
-    .expect_err("refused");
+        )
+        .await
+        .expect_err("refused");
     assert_eq!(error.code.as_deref(), Some("ACQ.BUYER_BALANCE_NOT_ENOUGH"));
 }
 

@@ -253,19 +253,10 @@ async fn an_immediate_scan_payment_is_paid_in_the_create_answer() {
 #[tokio::test]
 async fn a_declined_scan_payment_fails_the_charge() {
     let live = live().await;
-    let error = paymux_server::payments::charges::create(
-        &live.state,
-        live.caller.clone(),
-        common::live::new_charge(
-            &live.app,
-            Channel::UpacpScan,
-            "USC00005",
-            scan(qr_nos::DECLINED),
-        ),
-        live.base_url.clone(),
-    )
-    .await
-    .expect_err("declined");
+    let error = live
+        .try_create(Channel::UpacpScan, "USC00005", scan(qr_nos::DECLINED))
+        .await
+        .expect_err("declined");
     assert_eq!(error.code.as_deref(), Some("64"), "卡上的余额不足");
 }
 
@@ -480,18 +471,9 @@ async fn answers_signed_by_another_key_are_not_believed() {
         ],
     )
     .await;
-    let error = paymux_server::payments::charges::create(
-        &live.state,
-        live.caller.clone(),
-        common::live::new_charge(
-            &live.app,
-            Channel::UpacpScan,
-            "USC00009",
-            scan(qr_nos::SUCCESS),
-        ),
-        live.base_url.clone(),
-    )
-    .await;
+    let error = live
+        .try_create(Channel::UpacpScan, "USC00009", scan(qr_nos::SUCCESS))
+        .await;
     // Whatever the simulator said (here: 11, our signature is not the registered one), an
     // unverifiable answer is no answer: unknown, polled, never paid on its word.
     let charge = match error {

@@ -538,19 +538,14 @@ async fn isv_scan_goes_to_the_provider_whose_payment_code_the_payer_shows() {
         "paid at WeChat"
     );
     // An Alipay code: this app has no Alipay configured, so nothing is stored.
-    let error = charges::create(
-        &live.state,
-        live.caller.clone(),
-        common::live::new_charge(
-            &live.app,
+    let error = live
+        .try_create(
             Channel::IsvScan,
             "LIS00002",
             json!({"terminal_id": "T0000001", "scan_code": "286801346868493272"}),
-        ),
-        live.base_url.clone(),
-    )
-    .await
-    .expect_err("no Alipay here");
+        )
+        .await
+        .expect_err("no Alipay here");
     assert_eq!(error.code.as_deref(), Some("channel_not_configured"));
 }
 

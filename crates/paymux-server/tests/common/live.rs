@@ -114,6 +114,18 @@ impl Gateway {
     }
 
     pub async fn create(&self, channel: Channel, order_no: &str, extra: Value) -> Value {
+        self.try_create(channel, order_no, extra)
+            .await
+            .expect("create")
+    }
+
+    /// A live 100-fen charge, as `POST /v1/charges` answers it (success or error).
+    pub async fn try_create(
+        &self,
+        channel: Channel,
+        order_no: &str,
+        extra: Value,
+    ) -> Result<Value, paymux_server::error::ApiError> {
         charges::create(
             &self.state,
             self.caller.clone(),
@@ -121,7 +133,6 @@ impl Gateway {
             self.base_url.clone(),
         )
         .await
-        .expect("create")
     }
 
     pub async fn charge(&self, id: &str) -> Charge {
