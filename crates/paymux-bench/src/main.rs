@@ -24,6 +24,7 @@ mod webhooks;
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use paymux_crypto::SigningKey;
+use paymux_server::store::scratch::ScratchDatabase;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -167,7 +168,7 @@ where
     let Some(admin_url) = admin_url else {
         return work(None).await;
     };
-    let db = server::TempDatabase::create(admin_url).await?;
+    let db = ScratchDatabase::create(admin_url, "paymux_bench").await?;
     let mut run = tokio::spawn(work(Some(Database {
         url: db.url.clone(),
     })));
@@ -181,8 +182,8 @@ where
         }
     };
     // The server may still be connected; dropping the database disconnects it.
-    let dropped = db.drop().await;
-    result.and(dropped)
+    drop(db);
+    result
 }
 
 /// Waits for Ctrl-C or SIGTERM.

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
-use sqlx::{AnyConnection, AssertSqlSafe, Connection, Executor};
+use sqlx::{AnyConnection, Connection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -213,44 +213,6 @@ fn log_tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-/// A PostgreSQL database of its own for one benchmark run, `paymux_bench_<pid>`, next to the
-/// one the admin URL names. Call `drop` when done, also after an error.
-pub struct TempDatabase {
-    admin_url: String,
-    name: String,
-    /// The admin URL with this database's name in place of its own.
-    pub url: String,
-}
-
-impl TempDatabase {
-    pub async fn create(admin_url: &str) -> anyhow::Result<Self> {
-        let name = format!("paymux_bench_{}", std::process::id());
-        let url = with_database(admin_url, &name)?;
-        let mut conn = connect(admin_url).await?;
-        // Left over from a run that was killed (pids repeat).
-        conn.execute(drop_statement(&name)).await?;
-        conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .await
-            .with_context(|| format!("cannot create database {name}"))?;
-        conn.close().await?;
-        Ok(Self {
-            admin_url: admin_url.to_owned(),
-            name,
-            url,
-        })
-    }
-
-    /// Drops the database, disconnecting whatever is still connected to it.
-    pub async fn drop(self) -> anyhow::Result<()> {
-        let mut conn = connect(&self.admin_url).await?;
-        conn.execute(drop_statement(&self.name))
-            .await
-            .with_context(|| format!("cannot drop database {}", self.name))?;
-        conn.close().await?;
-        Ok(())
-    }
-}
-
 /// The connections to the database at `url` other than this query's own: (all, with TLS).
 /// sqlx uses TLS whenever the server offers it, unless the URL says `?sslmode=disable`.
 pub async fn postgres_connections(url: &str) -> anyhow::Result<(i64, i64)> {
@@ -271,26 +233,6 @@ async fn connect(url: &str) -> anyhow::Result<AnyConnection> {
     AnyConnection::connect(url)
         .await
         .with_context(|| format!("cannot connect to {url}"))
-}
-
-fn drop_statement(name: &str) -> AssertSqlSafe<String> {
-    AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-}
-
-/// `postgres://user@host:port/db?opts` with `name` in place of `db`.
-fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_at = base.find("://").context("not a URL")? + 3;
-    let prefix = match base[authority_at..].find('/') {
-        Some(slash) => &base[..authority_at + slash],
-        None => base,
-    };
-    Ok(match query {
-        Some(query) => format!("{prefix}/{name}?{query}"),
-        None => format!("{prefix}/{name}"),
-    })
 }
 
 /// `/proc` reports CPU time in USER_HZ ticks, which is 100 on every Linux platform.
@@ -382,25 +324,7 @@ pub fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_stat, with_database};
-
-    #[test]
-    fn database_url_with_another_name() {
-        let to = |url| with_database(url, "paymux_bench_1").expect("a URL");
-        assert_eq!(
-            to("postgres://postgres@127.0.0.1:5432/test"),
-            "postgres://postgres@127.0.0.1:5432/paymux_bench_1"
-        );
-        assert_eq!(
-            to("postgresql://u:p@db/test?sslmode=disable"),
-            "postgresql://u:p@db/paymux_bench_1?sslmode=disable"
-        );
-        assert_eq!(
-            to("postgres://db:5432"),
-            "postgres://db:5432/paymux_bench_1"
-        );
-        assert!(with_database("db", "x").is_err());
-    }
+    use super::parse_stat;
 
     #[test]
     fn stat_line_with_spaces_in_comm() {

@@ -1,16 +1,30 @@
-//! `paymux serve`: open storage, bootstrap, start the job worker, serve HTTP.
+//! `paymux serve`: take the listen address, open storage, bootstrap, start the job worker,
+//! serve HTTP.
 
 use crate::bootstrap;
 use crate::clock::SharedClock;
 use crate::state::{AppState, Settings};
 use crate::store::Db;
+use crate::store::data_dir::ServeLock;
+use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use tokio::net::TcpListener;
 
 pub struct ServeOptions {
     pub data_dir: PathBuf,
-    pub listen: SocketAddr,
+    /// Bound before storage is opened, so a taken port changes nothing.
+    pub listener: TcpListener,
     pub settings: Settings,
+    /// The SQLite data directory's lock, held while serving (none on PostgreSQL).
+    pub lock: Option<ServeLock>,
+}
+
+/// Takes the listen address; the error names it.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
 }
 
 /// Serves on `db` until SIGINT or SIGTERM; `options.data_dir` holds `credentials.json`.
@@ -27,18 +41,45 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
             options.data_dir.join("credentials.json").display()
         );
     }
+    if options.lock.is_some() {
+        release_predecessor_leases(&db).await?;
+    }
     let platform_key = bootstrap::ensure_platform_key(&db, clock.now_secs()).await?;
     let state = AppState::new(db, clock, options.settings, platform_key);
     tokio::spawn(crate::jobs::run(state.clone()));
     tokio::spawn(crate::webhooks::dispatcher::Dispatcher::new(state.clone())?.run());
 
-    let listener = tokio::net::TcpListener::bind(options.listen).await?;
-    let address = listener.local_addr()?;
+    let address = options.listener.local_addr()?;
     tracing::info!(%address, "listening");
     println!("paymux listening on http://{address}");
-    axum::serve(listener, crate::api::router(state))
+    axum::serve(options.listener, crate::api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    drop(options.lock);
+    Ok(())
+}
+
+/// The sole owner of a store frees the job and delivery leases of the process that ran before
+/// it (killed, or crashed), so pending refunds and webhooks go on at once instead of after
+/// their lease lapses.
+async fn release_predecessor_leases(db: &Db) -> anyhow::Result<()> {
+    let (jobs, deliveries) = db
+        .write(|conn| {
+            Box::pin(async move {
+                let jobs = crate::store::jobs::release_all_leases(conn).await?;
+                let deliveries = crate::store::webhooks::release_all_leases(conn).await?;
+                Ok((jobs, deliveries))
+            })
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot release the previous process's leases: {e}"))?;
+    if jobs + deliveries > 0 {
+        tracing::info!(
+            jobs,
+            deliveries,
+            "resumed the work a previous process held when it stopped"
+        );
+    }
     Ok(())
 }
 

@@ -36,6 +36,26 @@ pub struct Settings {
     pub secrets_key: Option<crate::secrets::SecretsKey>,
 }
 
+/// Checks `--public-url`: an absolute http(s) URL of a host, optionally with a path prefix, and
+/// nothing a link could not be built on (credentials, query, fragment). Returns it without a
+/// trailing slash, as links are built by appending `/path`.
+pub fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} names no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{text:?} must not carry credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{text:?} must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -102,5 +122,32 @@ impl AppState {
         }
         cache.insert(pem.to_owned(), key.clone());
         Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_absolute_http_urls_of_a_host() {
+        assert_eq!(
+            parse_public_url("https://pay.example.com/").as_deref(),
+            Ok("https://pay.example.com")
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.5:8080/paymux").as_deref(),
+            Ok("http://10.0.0.5:8080/paymux")
+        );
+        for bad in [
+            "pay.example.com",
+            "ftp://pay.example.com",
+            "http://",
+            "https://user:pw@pay.example.com",
+            "https://pay.example.com/?a=1",
+            "https://pay.example.com/#x",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 }

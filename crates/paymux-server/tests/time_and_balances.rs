@@ -18,7 +18,7 @@ async fn setup() -> (
     std::sync::Arc<paymux_server::ManualClock>,
     paymux_server::domain::Caller,
     String,
-    tempfile::TempDir,
+    common::Scratch,
 ) {
     common::setup(Settings {
         test_refund_delay_ms: 5_000,

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, bail};
 use paymux_server::store::Db;
+use paymux_server::store::data_dir::ServeLock;
 use paymux_server::store::db::is_postgres_url;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -76,11 +77,19 @@ impl Storage {
 
     pub async fn open(&self) -> anyhow::Result<Db> {
         match &self.database_url {
-            Some(url) => Db::open_postgres(url, self.pool_size, self.statement_timeout_ms)
-                .await
-                .context("cannot open the PostgreSQL database"),
+            Some(url) => Db::open_postgres(url, self.pool_size, self.statement_timeout_ms).await,
             None => Db::open_sqlite(&self.data_dir).await,
         }
+    }
+
+    /// For `serve` on SQLite: the data directory's lock (a second server there is refused).
+    /// PostgreSQL is shared by design, so there is nothing to lock.
+    pub fn lock_for_serve(&self) -> anyhow::Result<Option<ServeLock>> {
+        if self.database_url.is_some() {
+            return Ok(None);
+        }
+        paymux_server::store::data_dir::prepare(&self.data_dir)?;
+        paymux_server::store::data_dir::lock(&self.data_dir).map(Some)
     }
 }
 

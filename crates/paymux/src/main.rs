@@ -241,7 +241,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .test_refund_delay_ms
                     .or(file.test_refund_delay_ms)
                     .unwrap_or(defaults.test_refund_delay_ms),
-                public_url: args.public_url.or(file.public_url),
+                public_url: args
+                    .public_url
+                    .or(file.public_url)
+                    .map(|url| paymux_server::state::parse_public_url(&url))
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
                 sign_responses: args
                     .sign_responses
                     .or(file.sign_responses)
@@ -285,13 +290,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(listen) => listen,
                 None => "127.0.0.1:8080".parse()?,
             };
+            // The port first: a clash must fail before anything is created or printed.
+            let listener = paymux_server::server::bind(listen).await?;
+            let lock = storage.lock_for_serve()?;
             let db = storage.open().await?;
             serve(
                 db,
                 ServeOptions {
                     data_dir: storage.data_dir,
-                    listen,
+                    listener,
                     settings,
+                    lock,
                 },
                 clock,
             )

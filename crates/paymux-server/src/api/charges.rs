@@ -148,7 +148,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
     call: ApiCall,
 ) -> ApiResult<Response> {
-    let query = QueryParams::parse(raw.as_deref());
+    let query = QueryParams::parse(raw.as_deref())?;
     let caller = &call.caller;
     let app_id = query.string("app[id]").ok_or_else(|| {
         ApiError::invalid_param("app[id]", "Missing required parameter: app[id].")

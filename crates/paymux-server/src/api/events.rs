@@ -28,7 +28,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
     call: ApiCall,
 ) -> ApiResult<Response> {
-    let query = QueryParams::parse(raw.as_deref());
+    let query = QueryParams::parse(raw.as_deref())?;
     let cursor = CursorQuery::parse(&query)?;
     let caller = &call.caller;
     let mut conn = state.db.reader().acquire().await?;

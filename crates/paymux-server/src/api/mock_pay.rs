@@ -21,7 +21,10 @@ async fn test_charge(state: &AppState, id: &str) -> ApiResult<crate::domain::cha
 }
 
 pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
-    let query = QueryParams::parse(raw.as_deref());
+    let query = match QueryParams::parse(raw.as_deref()) {
+        Ok(query) => query,
+        Err(error) => return error.into_response(),
+    };
     let id = query.string("ch_id").unwrap_or_default();
     match test_charge(&state, &id).await {
         Ok(charge) => Html(render(&charge, None)).into_response(),
@@ -30,7 +33,10 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
 }
 
 pub async fn submit(State(state): State<AppState>, body: Bytes) -> Response {
-    let form = QueryParams::parse(std::str::from_utf8(&body).ok());
+    let form = match QueryParams::parse(std::str::from_utf8(&body).ok()) {
+        Ok(form) => form,
+        Err(error) => return error.into_response(),
+    };
     let id = form.string("ch_id").unwrap_or_default();
     let result = match form.get("result") {
         Some("fail") => PayResult::Fail,

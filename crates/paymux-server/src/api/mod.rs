@@ -14,9 +14,10 @@ mod webhooks;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::store::db::NotReady;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -208,14 +209,17 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(move || async move { json_response(StatusCode::OK, &spec) }),
         )
+        // Liveness: the process answers. Readiness: it can also take writes.
         .route(
             "/healthz",
             get(|| async { json_response(StatusCode::OK, &serde_json::json!({"ok": true})) }),
         )
+        .route("/readyz", get(readiness))
         .route("/mock/pay", get(mock_pay::page).post(mock_pay::submit))
         .route("/notify/wechat/{app}/{mode}", post(notify::wechat))
         .route("/notify/alipay/{app}/{mode}", post(notify::alipay))
         .route("/notify/unionpay/{app}/{mode}", post(notify::unionpay))
+        .route_layer(middleware::from_fn(check_path_params))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -223,6 +227,52 @@ pub fn router(state: AppState) -> Router {
             wire_conventions,
         ))
         .with_state(state)
+}
+
+/// Checks the path parameters of a matched route before its handler (and so before
+/// authentication): percent-encoded bytes that are not UTF-8, or a NUL character, get a Ping++
+/// 400 naming the parameter instead of the extractor's plain-text answer or a database error.
+async fn check_path_params(request: Request, next: Next) -> Response {
+    if let Some(template) = request.extensions().get::<MatchedPath>() {
+        let segments = template
+            .as_str()
+            .split('/')
+            .zip(request.uri().path().split('/'));
+        for (pattern, raw) in segments {
+            let Some(name) = pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+                continue;
+            };
+            match percent_encoding::percent_decode_str(raw).decode_utf8() {
+                Err(_) => {
+                    return ApiError::invalid_param(
+                        name,
+                        format!("Parameter {name} in the URL path is not valid UTF-8."),
+                    )
+                    .into_response();
+                }
+                Ok(value) if value.contains('\0') => {
+                    return params::nul_error(name).into_response();
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// 200 when the store takes writes now; 503 with the reason otherwise, so a load balancer stops
+/// sending payments to a node that could only refuse them.
+async fn readiness(State(state): State<AppState>) -> Response {
+    match state.db.readiness().await {
+        Ok(()) => json_response(StatusCode::OK, &serde_json::json!({"status": "ready"})),
+        Err(NotReady(reason)) => {
+            tracing::warn!(%reason, "not ready");
+            json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"status": "not_ready", "reason": reason}),
+            )
+        }
+    }
 }
 
 /// A route and what it does, recorded as it is registered so the OpenAPI document lists

@@ -29,6 +29,9 @@ impl BodyParams {
                 "请求体解析失败: 不是一个合法的 json 格式字符串 (the request body is not valid JSON: {e})."
             ))
         })?;
+        if let Some(name) = nul_in(&value, "") {
+            return Err(nul_error(&name));
+        }
         match value {
             Value::Object(map) => Ok(Self::from_map(map, "")),
             Value::Array(items) if items.is_empty() => Ok(Self::from_map(Map::new(), "")),
@@ -264,8 +267,9 @@ pub struct QueryParams {
 }
 
 impl QueryParams {
-    pub fn parse(query: Option<&str>) -> Self {
-        let pairs = query
+    /// Fails on a NUL character, which no parameter may hold (PostgreSQL cannot store it).
+    pub fn parse(query: Option<&str>) -> ApiResult<Self> {
+        let pairs: Vec<(String, String)> = query
             .unwrap_or("")
             .split('&')
             .filter(|part| !part.is_empty())
@@ -274,7 +278,13 @@ impl QueryParams {
                 (decode(key), decode(value))
             })
             .collect();
-        Self { pairs }
+        if let Some((key, _)) = pairs
+            .iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(nul_error(key));
+        }
+        Ok(Self { pairs })
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -312,6 +322,41 @@ impl QueryParams {
             )),
         }
     }
+}
+
+/// The bracketed name of the first string (or key) in `value` that holds a NUL character.
+fn nul_in(value: &Value, name: &str) -> Option<String> {
+    let child = |key: &str| {
+        if name.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{name}[{key}]")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(name.to_owned()),
+        Value::Object(map) => map.iter().find_map(|(key, value)| {
+            if key.contains('\0') {
+                Some(child(key))
+            } else {
+                nul_in(value, &child(key))
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(item, &child(&i.to_string()))),
+        _ => None,
+    }
+}
+
+/// A NUL character in a parameter: refused, naming it (printable, whatever it holds).
+pub fn nul_error(name: &str) -> ApiError {
+    let name = name.replace('\0', "\\u0000");
+    ApiError::invalid_param(
+        &name,
+        format!("Parameter {name} must not contain the NUL character (\\u0000)."),
+    )
 }
 
 fn decode(text: &str) -> String {
@@ -377,12 +422,26 @@ mod tests {
 
     #[test]
     fn query_accepts_every_sdk_encoding() {
-        let q = QueryParams::parse(Some("app%5Bid%5D=app_1&paid=True&created[gt]=5&x=a+b"));
+        let q = QueryParams::parse(Some("app%5Bid%5D=app_1&paid=True&created[gt]=5&x=a+b"))
+            .expect("parses");
         assert_eq!(q.get("app[id]"), Some("app_1"));
         assert_eq!(q.bool("paid").expect("bool"), Some(true));
         assert_eq!(q.int("created[gt]", 0, i64::MAX).expect("int"), Some(5));
         assert_eq!(q.get("x"), Some("a b"));
-        assert!(QueryParams::parse(Some("")).get("a").is_none());
-        assert!(QueryParams::parse(Some("paid=yes")).bool("paid").is_err());
+        let parse = |q| QueryParams::parse(Some(q)).expect("parses");
+        assert!(parse("").get("a").is_none());
+        assert!(parse("paid=yes").bool("paid").is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_by_name() {
+        let error = QueryParams::parse(Some("limit=1&order_no=a%00b")).expect_err("NUL");
+        assert_eq!(error.param.as_deref(), Some("order_no"));
+        let error = BodyParams::parse(br#"{"extra":{"goods":[{"name":"a\u0000"}]}}"#)
+            .err()
+            .expect("NUL");
+        assert_eq!(error.param.as_deref(), Some("extra[goods][0][name]"));
+        let error = BodyParams::parse(br#"{"a\u0000":1}"#).err().expect("NUL");
+        assert_eq!(error.param.as_deref(), Some("a\\u0000"));
     }
 }

@@ -82,7 +82,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
     call: ApiCall,
 ) -> ApiResult<Response> {
-    let query = QueryParams::parse(raw.as_deref());
+    let query = QueryParams::parse(raw.as_deref())?;
     let page = query.int("page", 1, 1_000_000_000)?.unwrap_or(1);
     let per_page = query.int("per_page", 1, 100)?.unwrap_or(20);
     let filter = store::recharges::ListFilter {
@@ -128,7 +128,7 @@ pub async fn list_refunds(
     RawQuery(raw): RawQuery,
     call: ApiCall,
 ) -> ApiResult<Response> {
-    let query = QueryParams::parse(raw.as_deref());
+    let query = QueryParams::parse(raw.as_deref())?;
     let page = query.int("page", 1, 1_000_000_000)?.unwrap_or(1);
     let per_page = query.int("per_page", 1, 100)?.unwrap_or(20);
     let mut conn = state.db.reader().acquire().await?;

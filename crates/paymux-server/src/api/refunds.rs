@@ -57,7 +57,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
     call: ApiCall,
 ) -> ApiResult<Response> {
-    let query = QueryParams::parse(raw.as_deref());
+    let query = QueryParams::parse(raw.as_deref())?;
     let cursor = CursorQuery::parse(&query)?;
     let mut page = Page {
         limit: cursor.limit,

@@ -11,11 +11,14 @@
 //! A caller hears "ok" only after its change is durable (WAL, `synchronous=FULL`).
 
 use crate::error::{ApiError, ApiResult};
+use crate::store::data_dir;
+use anyhow::Context;
 use futures_util::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed together; bounds one batch's latency.
@@ -38,10 +41,17 @@ pub struct Db {
     writer: Writer,
 }
 
+/// Why the store cannot take writes now, for the readiness route.
+#[derive(Debug)]
+pub struct NotReady(pub String);
+
 #[derive(Clone)]
 enum Writer {
     /// The group-committing writer task of an SQLite database.
-    Sqlite(mpsc::Sender<WriteJob>),
+    Sqlite {
+        jobs: mpsc::Sender<WriteJob>,
+        data_dir: Arc<Path>,
+    },
     /// A PostgreSQL pool: one transaction per write.
     Postgres(AnyPool),
 }
@@ -51,6 +61,19 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// `host:port/database` of a PostgreSQL URL: what an error may say about it (never the password).
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}:{}{}",
+            parsed.host_str().unwrap_or("localhost"),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
@@ -58,18 +81,21 @@ impl Db {
     /// Opens (creating if needed) the SQLite database under `data_dir` and migrates it.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join("paymux.db");
+        let path = data_dir::prepare(data_dir)?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
 
         let mut writer = AnyConnectOptions::from_str(&url)?
             .disable_statement_logging()
             .connect()
             .await?;
-        writer.execute(SQLITE_PRAGMAS).await?;
+        writer
+            .execute(SQLITE_PRAGMAS)
+            .await
+            .with_context(|| format!("cannot open {}", path.display()))?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&mut writer)
-            .await?;
+            .await
+            .with_context(|| format!("cannot migrate {}", path.display()))?;
 
         let reader = AnyPoolOptions::new()
             .max_connections(8)
@@ -87,7 +113,10 @@ impl Db {
         tokio::spawn(run_writer(writer, rx));
         Ok(Db {
             reader,
-            writer: Writer::Sqlite(tx),
+            writer: Writer::Sqlite {
+                jobs: tx,
+                data_dir: data_dir.into(),
+            },
         })
     }
 
@@ -100,6 +129,17 @@ impl Db {
         statement_timeout_ms: u64,
     ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        // One plain connection first: its error says why (refused, no such database, bad
+        // password), where the pool would only say that it timed out.
+        options
+            .connect()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact_url(url))
+            })?
+            .close()
+            .await?;
         let set_timeout = format!("SET statement_timeout = {statement_timeout_ms}");
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
@@ -124,9 +164,17 @@ impl Db {
                 })
             })
             .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_with(AnyConnectOptions::from_str(url)?.disable_statement_logging())
-            .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact_url(url))
+            })?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot migrate PostgreSQL at {}: {e}", redact_url(url))
+            })?;
         Ok(Db {
             reader: pool.clone(),
             writer: Writer::Postgres(pool),
@@ -137,6 +185,40 @@ impl Db {
         &self.reader
     }
 
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.writer, Writer::Sqlite { .. })
+    }
+
+    /// Whether a write would succeed now: on SQLite a real (no-op) write through the writer and
+    /// room on the disk; on PostgreSQL a round trip.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        match &self.writer {
+            Writer::Sqlite { data_dir, .. } => {
+                if let Some(problem) = data_dir::space_problem(data_dir) {
+                    return Err(NotReady(problem));
+                }
+                self.write(|conn| {
+                    Box::pin(async move {
+                        // Rewrites the one installation row: a page through the WAL and fsync.
+                        conn.execute("UPDATE installation SET created = created")
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .map_err(|_| NotReady(format!("{} cannot be written", data_dir.display())))
+            }
+            Writer::Postgres(pool) => match pool.acquire().await {
+                Ok(mut conn) => conn
+                    .execute("SELECT 1")
+                    .await
+                    .map(drop)
+                    .map_err(|e| NotReady(format!("PostgreSQL: {e}"))),
+                Err(e) => Err(NotReady(format!("PostgreSQL: {e}"))),
+            },
+        }
+    }
+
     /// Runs `work` in the writer's transaction. `Ok` is returned only after the commit is
     /// durable; on `Err` the closure's changes are rolled back and nothing else is affected.
     pub async fn write<T, F>(&self, work: F) -> ApiResult<T>
@@ -145,7 +227,7 @@ impl Db {
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
     {
         let sender = match &self.writer {
-            Writer::Sqlite(sender) => sender,
+            Writer::Sqlite { jobs, .. } => jobs,
             Writer::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let result = work(&mut tx).await;
@@ -196,12 +278,13 @@ impl Db {
 
 async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut failures = FailureLog::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Every statement is a round trip to SQLite's thread, so the savepoint bookkeeping
         // between two requests travels as one: `RELEASE request; SAVEPOINT request`.
         // (After `ROLLBACK TO`, the savepoint is still open, so the same step follows.)
         if let Err(error) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT request").await {
-            tracing::error!(%error, "could not begin a write transaction");
+            failures.failed("could not begin a write transaction", &error);
             let _ = conn.execute("ROLLBACK").await;
             batch.clear();
             continue;
@@ -217,7 +300,7 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
             if !outcome.keep
                 && let Err(error) = conn.execute("ROLLBACK TO request").await
             {
-                tracing::error!(%error, "rollback to savepoint failed");
+                failures.failed("rollback to savepoint failed", &error);
                 healthy = false;
             }
             answers.push(outcome.answer);
@@ -225,17 +308,55 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
                 && i + 1 < jobs
                 && let Err(error) = conn.execute("RELEASE request; SAVEPOINT request").await
             {
-                tracing::error!(%error, "savepoint failed");
+                failures.failed("savepoint failed", &error);
                 healthy = false;
             }
         }
-        let committed = healthy && conn.execute("RELEASE request; COMMIT").await.is_ok();
-        if !committed {
-            tracing::error!("write batch rolled back");
+        let committed = healthy
+            && match conn.execute("RELEASE request; COMMIT").await {
+                Ok(_) => true,
+                Err(error) => {
+                    failures.failed("commit failed; the batch was rolled back", &error);
+                    false
+                }
+            };
+        if committed {
+            failures.succeeded();
+        } else {
             let _ = conn.execute("ROLLBACK").await;
         }
         for answer in answers {
             answer(committed);
+        }
+    }
+}
+
+/// The writer's failures, logged with their cause once per kind rather than once per batch:
+/// a full disk would otherwise write the same line for every request that arrives.
+#[derive(Default)]
+struct FailureLog {
+    current: Option<String>,
+    repeats: u64,
+}
+
+impl FailureLog {
+    fn failed(&mut self, what: &str, error: &sqlx::Error) {
+        let text = format!("{what}: {error}");
+        if self.current.as_deref() == Some(text.as_str()) {
+            self.repeats += 1;
+            return;
+        }
+        tracing::error!(%error, "{what} (repeats are logged once)");
+        self.current = Some(text);
+        self.repeats = 0;
+    }
+
+    fn succeeded(&mut self) {
+        if self.current.take().is_some() {
+            tracing::warn!(
+                repeats = self.repeats,
+                "the database takes writes again after the failure above"
+            );
         }
     }
 }

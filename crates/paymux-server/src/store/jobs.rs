@@ -78,6 +78,15 @@ pub async fn claim(
         .collect()
 }
 
+/// Gives up every job lease. Only for the sole owner of a store (SQLite's one `serve`): the
+/// leases it finds belong to a process that is gone, and their jobs can run at once.
+pub async fn release_all_leases(conn: &mut AnyConnection) -> ApiResult<u64> {
+    let done = sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE lease_until_ms > 0")
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// When the earliest job can next be claimed (due, and any lease lapsed), if any.
 pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
     let row = sqlx::query(

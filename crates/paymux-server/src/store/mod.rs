@@ -6,11 +6,13 @@ pub mod channel_configs;
 pub mod channel_notifications;
 pub mod charges;
 pub mod copy;
+pub mod data_dir;
 pub mod db;
 pub mod events;
 pub mod jobs;
 pub mod recharges;
 pub mod refunds;
+pub mod scratch;
 pub mod webhooks;
 
 pub use db::Db;

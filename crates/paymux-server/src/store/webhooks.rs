@@ -210,6 +210,17 @@ pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> ApiResult<V
         .collect()
 }
 
+/// Gives up every delivery lease; see `jobs::release_all_leases`.
+pub async fn release_all_leases(conn: &mut AnyConnection) -> ApiResult<u64> {
+    let done = sqlx::query(
+        "UPDATE webhook_deliveries SET lease_until_ms = 0 \
+         WHERE status = 'pending' AND lease_until_ms > 0",
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// How many of an endpoint's deliveries are leased now: its attempts in flight, on any node.
 pub async fn busy(conn: &mut AnyConnection, endpoint_id: &str, now_ms: i64) -> ApiResult<i64> {
     let row = sqlx::query(

@@ -23,7 +23,7 @@ pub struct Gateway {
     pub app: String,
     /// Where the gateway serves (also its `--public-url`).
     pub base_url: String,
-    _dir: tempfile::TempDir,
+    _scratch: super::Scratch,
 }
 
 /// Serves `router` on a free loopback port; returns its base URL.
@@ -68,7 +68,7 @@ impl Gateway {
             public_url: Some(base_url.clone()),
             ..Settings::default()
         };
-        let (state, clock, mut caller, app, dir) = super::setup(settings).await;
+        let (state, clock, mut caller, app, scratch) = super::setup(settings).await;
         caller.livemode = true;
         let router = paymux_server::api::router(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -78,7 +78,7 @@ impl Gateway {
             caller,
             app,
             base_url,
-            _dir: dir,
+            _scratch: scratch,
         }
     }
 

@@ -5,46 +5,33 @@
 
 use paymux_server::domain::Caller;
 use paymux_server::store::Db;
+use paymux_server::store::scratch::ScratchDatabase;
 use paymux_server::{AppState, ManualClock, Settings, bootstrap};
 use std::sync::Arc;
 
 pub const START_MS: i64 = 1_800_000_000_000;
 
-/// A new, empty database beside the one `admin_url` names (PostgreSQL runs of these tests).
-pub async fn fresh_database(admin_url: &str) -> String {
-    use sqlx::{Connection, Executor};
-    sqlx::any::install_default_drivers();
-    let name = format!("paymux_t_{}_{}", std::process::id(), rand_suffix());
-    let mut conn = sqlx::AnyConnection::connect(admin_url)
-        .await
-        .expect("connect");
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .await
-        .expect("create database");
-    let base = admin_url.split('?').next().unwrap_or(admin_url);
-    format!("{}/{name}", base.rsplit_once('/').map_or(base, |(p, _)| p))
+/// What a test's gateway keeps on disk: its data directory and, on PostgreSQL, the database of
+/// its own (dropped with this).
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+    pub database: Option<ScratchDatabase>,
 }
 
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-pub async fn setup(
-    settings: Settings,
-) -> (
-    AppState,
-    Arc<ManualClock>,
-    Caller,
-    String,
-    tempfile::TempDir,
-) {
+pub async fn setup(settings: Settings) -> (AppState, Arc<ManualClock>, Caller, String, Scratch) {
     let dir = tempfile::tempdir().expect("dir");
+    let mut database = None;
     let db = match std::env::var("PAYMUX_TEST_DATABASE_URL") {
-        Ok(admin_url) => Db::open_postgres(&fresh_database(&admin_url).await, 4, 10_000)
-            .await
-            .expect("db"),
+        Ok(admin_url) => {
+            let scratch = ScratchDatabase::create(&admin_url, "paymux_t")
+                .await
+                .expect("scratch database");
+            let db = Db::open_postgres(&scratch.url, 4, 10_000)
+                .await
+                .expect("db");
+            database = Some(scratch);
+            db
+        }
         Err(_) => Db::open_sqlite(dir.path()).await.expect("db"),
     };
     let clock = Arc::new(ManualClock::new(START_MS));
@@ -60,7 +47,13 @@ pub async fn setup(
         livemode: false,
         request_id: "iar_test".into(),
     };
-    (state, clock, caller, creds.app_id, dir)
+    (
+        state,
+        clock,
+        caller,
+        creds.app_id,
+        Scratch { dir, database },
+    )
 }
 
 pub mod live;

@@ -71,7 +71,8 @@ async fn db_copy_moves_a_populated_sqlite_directory_into_postgresql() {
     let first_event = events[0]["id"].as_str().expect("id").to_owned();
     let before = snapshot(&server, &server.base, &first_event).await;
 
-    let (_, url) = create_database(&admin_url).await;
+    let scratch = create_database(&admin_url).await;
+    let url = scratch.url.clone();
     let dir = server.dir.path().to_str().expect("utf8").to_owned();
     let (ok, _, stderr) = cli(&[
         "db",

@@ -11,6 +11,7 @@ use tokio::process::{Child, Command};
 pub const BIN: &str = env!("CARGO_BIN_EXE_paymux");
 
 pub use paymux_server::bootstrap::Credentials;
+use paymux_server::store::scratch::ScratchDatabase;
 
 pub struct TestServer {
     child: Child,
@@ -20,7 +21,7 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// `--data-dir DIR`, plus `--database-url URL` when the tests run on PostgreSQL.
     storage: Vec<String>,
-    database: Option<String>,
+    database: Option<ScratchDatabase>,
     /// The extra `serve` flags it was started with (kept across restarts).
     extra: Vec<String>,
 }
@@ -29,31 +30,11 @@ pub struct TestServer {
 /// PostgreSQL database of its own instead of SQLite.
 pub const DATABASE_ENV: &str = "PAYMUX_TEST_DATABASE_URL";
 
-/// Creates a fresh database next to the one `admin_url` names; returns its name and URL.
-pub async fn create_database(admin_url: &str) -> (String, String) {
-    use sqlx::{Connection, Executor};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = format!(
-        "paymux_t_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(admin_url)
+/// A fresh database next to the one `admin_url` names, dropped with the returned guard.
+pub async fn create_database(admin_url: &str) -> ScratchDatabase {
+    ScratchDatabase::create(admin_url, "paymux_t")
         .await
-        .unwrap_or_else(|e| panic!("{DATABASE_ENV}={admin_url}: {e}"));
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .await
-        .expect("create database");
-    let (base, query) = admin_url
-        .split_once('?')
-        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
-    let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
-    let url = match query {
-        Some(q) => format!("{prefix}/{name}?{q}"),
-        None => format!("{prefix}/{name}"),
-    };
-    (name, url)
+        .unwrap_or_else(|e| panic!("{DATABASE_ENV}={admin_url}: {e:#}"))
 }
 
 /// Runs a paymux subcommand to completion; returns (success, stdout, stderr).
@@ -161,9 +142,9 @@ impl TestServer {
         ];
         let mut database = None;
         if let (true, Ok(admin_url)) = (postgres, std::env::var(DATABASE_ENV)) {
-            let (name, url) = create_database(&admin_url).await;
-            storage.extend(["--database-url".to_owned(), url]);
-            database = Some(name);
+            let scratch = create_database(&admin_url).await;
+            storage.extend(["--database-url".to_owned(), scratch.url.clone()]);
+            database = Some(scratch);
         }
         let args: Vec<&str> = storage.iter().map(String::as_str).collect();
         let creds = init_with(&args);
@@ -362,17 +343,8 @@ impl Node {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // Before the database guard (a field) drops the database.
         let _ = self.child.start_kill();
-        if let (Some(name), Ok(admin_url)) = (&self.database, std::env::var(DATABASE_ENV)) {
-            // Best effort; scripts/test.sh also drops leftovers of crashed runs.
-            let _ = std::process::Command::new("psql")
-                .args([
-                    admin_url.as_str(),
-                    "-qc",
-                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                ])
-                .output();
-        }
     }
 }
 

@@ -364,7 +364,8 @@ async fn nodes_starting_together_on_an_empty_database_bootstrap_one_account() {
         eprintln!("skipped: needs PostgreSQL; set PAYMUX_TEST_DATABASE_URL");
         return;
     };
-    let (_, url) = crate::helpers::create_database(&admin_url).await;
+    let scratch = crate::helpers::create_database(&admin_url).await;
+    let url = scratch.url.clone();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
     let starts = dirs.iter().map(|dir| {
         let storage = [

@@ -555,3 +555,26 @@ async fn wait_for_attempt(server: &TestServer, event_id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn the_sole_sqlite_server_resumes_its_killed_predecessors_deliveries_at_once() {
+    // Leases of two minutes: without the restart releasing them, nothing would be retried
+    // within the receiver's 30 s patience.
+    let mut server =
+        TestServer::start_sqlite(&["--webhook-timeout-ms", "60000", "--job-lease-secs", "60"])
+            .await;
+    let receiver = Receiver::start().await;
+    add_endpoint(&server, &receiver.url).await;
+    receiver.stall.store(true, Ordering::SeqCst);
+    let charge = server.paid_charge(100).await;
+    receiver
+        .wait_until("an attempt in flight", |r| !r.seen().is_empty())
+        .await;
+    server.crash_and_restart().await;
+    receiver.stall.store(false, Ordering::SeqCst);
+    receiver
+        .wait_until("the delivery resumed", |r| !r.delivered_ids().is_empty())
+        .await;
+    let event = &receiver.seen().last().expect("a delivery").event();
+    assert_eq!(event["data"]["object"]["id"], charge["id"]);
+}

@@ -1,0 +1,318 @@
+//! Starting the gateway as an operator does: errors that name what they are about, nothing
+//! created by a start that fails, a private data directory, one server per SQLite directory,
+//! and liveness and readiness routes that tell the truth.
+
+use crate::helpers::{BIN, DATABASE_ENV, TestServer, cli};
+use reqwest::StatusCode;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// `paymux serve ARGS` expected to fail at start: its stdout and stderr.
+fn failed_serve(args: &[&str]) -> (String, String) {
+    let output = Command::new(BIN)
+        .arg("serve")
+        .args(args)
+        .output()
+        .expect("run paymux serve");
+    assert!(
+        !output.status.success(),
+        "serve {args:?} started: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn a_taken_port_is_named_and_nothing_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let (stdout, stderr) = failed_serve(&[
+        "--listen",
+        &address,
+        "--data-dir",
+        data.to_str().expect("utf8"),
+    ]);
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}")),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("secret key"), "printed keys: {stdout}");
+    assert!(!data.exists(), "the data directory was created");
+}
+
+#[tokio::test]
+async fn a_public_url_that_is_not_an_http_url_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    for bad in [
+        "pay.example.com",
+        "ftp://pay.example.com",
+        "https://pay.example.com/?x=1",
+    ] {
+        let (_, stderr) = failed_serve(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            dir.path().to_str().expect("utf8"),
+            "--public-url",
+            bad,
+        ]);
+        assert!(stderr.contains("--public-url"), "{bad}: {stderr}");
+    }
+    assert!(!dir.path().join("paymux.db").exists());
+}
+
+#[tokio::test]
+async fn an_unreachable_postgresql_is_named_once_without_its_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("postgres://paymux:hunter2@127.0.0.1:{port}/paymux");
+    let (_, stderr) = failed_serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+        "--database-url",
+        &url,
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to PostgreSQL at 127.0.0.1:{port}/paymux"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("refused"), "the cause: {stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    assert_eq!(stderr.matches("refused").count(), 1, "said once: {stderr}");
+    assert!(!stderr.contains(".rs:"), "driver source lines: {stderr}");
+}
+
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_directory_is_refused() {
+    let server = TestServer::start_sqlite(&[]).await;
+    let (_, stderr) = failed_serve(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        server.dir.path().to_str().expect("utf8"),
+    ]);
+    assert!(stderr.contains("another paymux serve"), "{stderr}");
+    // The first server is untouched, and the other commands still work beside it.
+    assert_eq!(server.qr_charge(100).await["paid"], false);
+    let mut args = vec!["init", "--json"];
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
+    assert!(ok, "{stderr}");
+}
+
+#[tokio::test]
+async fn the_data_directory_and_database_are_private_whatever_the_umask() {
+    let server = TestServer::start_sqlite(&[]).await;
+    server.qr_charge(100).await;
+    let dir = server.dir.path();
+    // The test harness made the directory; `init` and `serve` made the database files.
+    for file in [
+        "paymux.db",
+        "paymux.db-wal",
+        "paymux.db-shm",
+        "credentials.json",
+    ] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    let parent = tempfile::tempdir().expect("dir");
+    let fresh = parent.path().join("fresh");
+    let (ok, _, stderr) = cli(&["init", "--data-dir", fresh.to_str().expect("utf8")]);
+    assert!(ok, "{stderr}");
+    assert_eq!(mode(&fresh), 0o700);
+}
+
+#[tokio::test]
+async fn a_data_directory_readable_by_others_is_warned_about() {
+    let server = TestServer::start_sqlite(&[]).await;
+    std::fs::set_permissions(server.dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let mut args = vec!["init", "--json"];
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("chmod 700"), "{stderr}");
+}
+
+/// Runs `paymux ARGS` as the unprivileged user `nobody` (the suite runs as root, to whom every
+/// file is writable); None where that is not possible.
+fn as_nobody(args: &[&str]) -> Option<(bool, String)> {
+    let is_root = Command::new("id").arg("-u").output().ok()?.stdout == b"0\n";
+    if !is_root {
+        return None;
+    }
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+        .args(args)
+        .output()
+        .ok()?;
+    Some((
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    ))
+}
+
+#[tokio::test]
+async fn a_data_directory_or_database_the_process_cannot_write_is_refused_by_path() {
+    let parent = tempfile::tempdir().expect("dir");
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = parent.path().join("data");
+    let (ok, _, stderr) = cli(&["init", "--data-dir", dir.to_str().expect("utf8")]);
+    assert!(ok, "{stderr}");
+    let serve = |dir: &str| -> Option<(bool, String)> {
+        as_nobody(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir])
+    };
+    // Owned by root, mode 0700: nobody can neither write nor enter it.
+    let Some((ok, stderr)) = serve(dir.to_str().expect("utf8")) else {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    };
+    assert!(!ok);
+    assert!(stderr.contains(dir.to_str().expect("utf8")), "{stderr}");
+
+    // A directory nobody may write into, holding a database nobody may only read.
+    let chown = |path: &Path| {
+        let status = Command::new("chown")
+            .args(["-R", "65534:65534", path.to_str().expect("utf8")])
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    };
+    chown(&dir);
+    std::fs::set_permissions(
+        dir.join("paymux.db"),
+        std::fs::Permissions::from_mode(0o400),
+    )
+    .expect("chmod");
+    let (ok, stderr) = serve(dir.to_str().expect("utf8")).expect("ran before");
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!("{}", dir.join("paymux.db").display())),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_with_the_reason_when_the_store_cannot_be_written() {
+    let server = TestServer::start().await;
+    let ready = |server: &TestServer| {
+        let url = format!("{}/readyz", server.base);
+        async move {
+            let response = reqwest::get(url).await.expect("readyz");
+            let status = response.status();
+            (
+                status,
+                response.json::<serde_json::Value>().await.expect("JSON"),
+            )
+        }
+    };
+    let (status, body) = ready(&server).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ready");
+
+    if let (Some(url), Ok(admin)) = (server.database_url(), std::env::var(DATABASE_ENV)) {
+        let name = url.rsplit('/').next().expect("name").to_owned();
+        let status = Command::new("psql")
+            .args([
+                &admin,
+                "-qc",
+                &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
+            ])
+            .status()
+            .expect("psql");
+        assert!(status.success());
+        let (status, body) = ready(&server).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            body["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("PostgreSQL"),
+            "{body}"
+        );
+    } else {
+        // SQLite: the disk fills up under it (a small tmpfs, where mounting one is allowed).
+        drop(server);
+        sqlite_readiness_on_a_full_disk().await;
+        return;
+    }
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK, "liveness stays up");
+}
+
+async fn sqlite_readiness_on_a_full_disk() {
+    let mount = tempfile::tempdir().expect("dir");
+    let point = mount.path().to_str().expect("utf8").to_owned();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs", &point])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("skipped the full-disk part: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").args(["-l", &self.0]).status();
+        }
+    }
+    let _unmount = Unmount(point.clone());
+    let data = mount.path().join("data");
+    let (ok, _, stderr) = cli(&["init", "--data-dir", data.to_str().expect("utf8")]);
+    assert!(ok, "{stderr}");
+    let storage = [
+        "--data-dir".to_owned(),
+        data.to_str().expect("utf8").to_owned(),
+    ];
+    let logs = tempfile::tempdir().expect("dir");
+    let (mut child, base) = crate::helpers::spawn_serve(logs.path(), &storage, &[], None).await;
+    let ready = || async {
+        let response = reqwest::get(format!("{base}/readyz"))
+            .await
+            .expect("readyz");
+        let status = response.status();
+        (
+            status,
+            response.json::<serde_json::Value>().await.expect("JSON"),
+        )
+    };
+    assert_eq!(ready().await.0, StatusCode::OK);
+    // Fill the disk.
+    let filler = mount.path().join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", &format!("of={}", filler.display()), "bs=1M"])
+        .output();
+    let (status, body) = ready().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["reason"].as_str().expect("reason").contains("full"),
+        "{body}"
+    );
+    std::fs::remove_file(&filler).expect("rm");
+    assert_eq!(ready().await.0, StatusCode::OK, "ready again");
+    let _ = child.kill().await;
+}
