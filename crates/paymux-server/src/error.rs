@@ -52,6 +52,24 @@ impl ApiError {
         Self::invalid(message).with_param(param)
     }
 
+    /// The same error about a parameter of an object sent under `prefix`, named as the
+    /// client sent it (`time_expire` → `charge[time_expire]`).
+    pub fn nested_in(mut self, prefix: &str) -> Self {
+        if let Some(param) = self.param.take() {
+            let nested = match param.split_once('[') {
+                Some((head, rest)) => format!("{prefix}[{head}][{rest}"),
+                None => format!("{prefix}[{param}]"),
+            };
+            for lead in ["Parameter ", "parameter: "] {
+                self.message = self
+                    .message
+                    .replace(&format!("{lead}{param}"), &format!("{lead}{nested}"));
+            }
+            self.param = Some(nested);
+        }
+        self
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -89,6 +107,11 @@ impl ApiError {
     }
 
     /// 503: storage is unreachable; nothing was changed.
+    /// 409: the request lost a race with concurrent ones and changed nothing; a retry is safe.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, ErrorType::ApiError, message)
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -169,7 +169,7 @@ pub async fn list(
     let bound = |key: &str| query.int(key, 0, i64::MAX);
     filter.created_gte = [
         bound("created[gte]")?,
-        bound("created[gt]")?.map(|t| t + 1),
+        bound("created[gt]")?.map(|t| t.saturating_add(1)),
         bound("created")?,
     ]
     .into_iter()
@@ -177,7 +177,7 @@ pub async fn list(
     .max();
     filter.created_lte = [
         bound("created[lte]")?,
-        bound("created[lt]")?.map(|t| t - 1),
+        bound("created[lt]")?.map(|t| t.saturating_sub(1)),
         bound("created")?,
     ]
     .into_iter()

@@ -32,21 +32,19 @@ pub async fn list(
     let cursor = CursorQuery::parse(&query)?;
     let caller = &call.caller;
     let mut conn = state.db.reader().acquire().await?;
-    let starting_after = match cursor.starting_after {
-        None => None,
-        Some(id) => {
-            let event = store::events::get(&mut conn, &caller.account_id, caller.livemode, &id)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::invalid_param("starting_after", format!("No such event: {id}."))
-                })?;
-            Some((event.created, event.id))
-        }
+    let mut resolve = async |id: Option<String>, param: &str| -> ApiResult<Option<(i64, String)>> {
+        let Some(id) = id else { return Ok(None) };
+        let event = store::events::get(&mut conn, &caller.account_id, caller.livemode, &id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid_param(param, format!("No such event: {id} (in {param})."))
+            })?;
+        Ok(Some((event.created, event.id)))
     };
     let page = Page {
         limit: cursor.limit,
-        starting_after,
-        ending_before: None,
+        starting_after: resolve(cursor.starting_after, "starting_after").await?,
+        ending_before: resolve(cursor.ending_before, "ending_before").await?,
     };
     let kind = query.string("type");
     let (events, more) = store::events::list(

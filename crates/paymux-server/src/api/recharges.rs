@@ -38,6 +38,8 @@ pub async fn create(
     let user_fee = params.optional_int("user_fee", 0, MAX_RECHARGE)?;
     let balance_bonus = match params.optional_object("balance_bonus")? {
         None => None,
+        // The Go SDK sends `"balance_bonus":{}` on every recharge without a bonus.
+        Some(bonus) if bonus.keys().is_empty() => None,
         Some(mut bonus) => {
             let amount = bonus.required_int("amount", 0, MAX_RECHARGE)?;
             bonus.finish()?;

@@ -65,6 +65,11 @@ pub async fn list(
     };
     {
         let mut conn = state.db.reader().acquire().await?;
+        // The charge's owner first: a cursor must not tell another account which ids exist.
+        let caller = &call.caller;
+        store::charges::get(&mut conn, &caller.account_id, caller.livemode, &id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("charge", &id))?;
         for (id_param, slot, name) in [
             (
                 cursor.starting_after,

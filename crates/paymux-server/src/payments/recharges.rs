@@ -45,7 +45,11 @@ pub async fn create(
     // written, and called once the recharge and its charge are.
     let route =
         if caller.livemode || payments::live::routed_in_test_mode(state, &new.charge).await? {
-            Some(payments::live::Route::to(state, &caller, &new.charge, &base_url).await?)
+            Some(
+                payments::live::Route::to(state, &caller, &new.charge, &base_url)
+                    .await
+                    .map_err(|e| e.nested_in("charge"))?,
+            )
         } else {
             None
         };
@@ -59,7 +63,10 @@ pub async fn create(
                 let caller = writer;
                 let app_id = new.charge.app_id.clone();
                 let recharge_id = ids::recharge();
-                let mut charge = new.charge.into_charge(&caller, now, &base_url)?;
+                let mut charge = new
+                    .charge
+                    .into_charge(&caller, now, &base_url)
+                    .map_err(|e| e.nested_in("charge"))?;
                 charge.recharge_id = Some(recharge_id.clone());
                 if !store::charges::insert_new(conn, &charge).await? {
                     ensure_app(conn, &caller, &app_id).await?;
@@ -186,7 +193,10 @@ pub async fn refund(
                         recharge.id
                     )));
                 }
-                if recharge.refunded {
+                // Claimed before the balance is touched: of concurrent refunds (several nodes
+                // on PostgreSQL) exactly one wins, and the others hear why they lost.
+                if recharge.refunded || !store::recharges::mark_refunded(conn, &recharge.id).await?
+                {
                     return Err(ApiError::invalid(format!(
                         "Recharge {} is already refunded. 可退金额为 0 (refundable amount is 0).",
                         recharge.id
@@ -216,7 +226,6 @@ pub async fn refund(
                     ))
                     .with_code("balance_insufficient"));
                 }
-                store::recharges::mark_refunded(conn, &recharge.id).await?;
                 let charge = reload(conn, &recharge.charge_id).await?;
                 let refund = refunds::open(
                     conn,

@@ -101,23 +101,39 @@ pub async fn open(
             charge.id
         )));
     }
-    let refundable = charge.refundable();
-    if refundable == 0 {
-        return Err(ApiError::invalid(format!(
-            "不能对订单号 {} 发起退款，因为已经全额退款了。可退金额为 0 (charge {} is already fully \
-             refunded; refundable amount is 0).",
-            charge.order_no, charge.id
-        )));
-    }
-    let amount = new.amount.unwrap_or(refundable);
-    if amount > refundable {
-        return Err(exceeds(charge, amount, refundable));
-    }
-    // The guard that holds under any concurrency: reserve only if still refundable.
-    if !store::charges::reserve_refund(conn, &charge.id, amount).await? {
-        let current = super::charges::reload(conn, &charge.id).await?;
-        return Err(exceeds(charge, amount, current.refundable()));
-    }
+    // Reserve only while still refundable: the guard that holds under any concurrency. A
+    // refund without an amount takes what remains, so losing a race to another refund (on
+    // PostgreSQL another node's may commit first) means taking what remains after it.
+    let mut charge = charge.clone();
+    let mut attempts = 0;
+    let amount = loop {
+        let refundable = charge.refundable();
+        if refundable == 0 {
+            return Err(fully_refunded(&charge));
+        }
+        let amount = new.amount.unwrap_or(refundable);
+        if amount > refundable {
+            return Err(exceeds(&charge, amount, refundable));
+        }
+        if store::charges::reserve_refund(conn, &charge.id, amount).await? {
+            break amount;
+        }
+        charge = super::charges::reload(conn, &charge.id).await?;
+        attempts += 1;
+        if new.amount.is_some() || attempts == 3 {
+            if charge.refundable() == 0 {
+                return Err(fully_refunded(&charge));
+            }
+            if new.amount.is_some() {
+                return Err(exceeds(&charge, amount, charge.refundable()));
+            }
+            return Err(ApiError::conflict(format!(
+                "Other refunds of charge {} are being made at the same time; nothing was \
+                 refunded by this request. Retry it.",
+                charge.id
+            )));
+        }
+    };
     let refund = Refund {
         id: ids::refund(),
         charge_id: charge.id.clone(),
@@ -144,6 +160,14 @@ pub async fn open(
     };
     store::jobs::schedule(conn, kind, &refund.id, due_ms, request_id, now).await?;
     Ok(refund)
+}
+
+fn fully_refunded(charge: &Charge) -> ApiError {
+    ApiError::invalid(format!(
+        "不能对订单号 {} 发起退款，因为已经全额退款了。可退金额为 0 (charge {} is already fully \
+         refunded; refundable amount is 0).",
+        charge.order_no, charge.id
+    ))
 }
 
 fn exceeds(charge: &Charge, amount: i64, refundable: i64) -> ApiError {

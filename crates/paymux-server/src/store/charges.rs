@@ -176,30 +176,8 @@ pub async fn list(
     if filter.created_lte.is_some() {
         next(" AND created <= ?", &mut sql);
     }
-    let ascending = page.ending_before.is_some() && page.starting_after.is_none();
-    if page.starting_after.is_some() {
-        // (created, id) < cursor, spelled out for both engines.
-        n += 3;
-        sql.push_str(&format!(
-            " AND (created < ${} OR (created = ${} AND id < ${}))",
-            n - 2,
-            n - 1,
-            n
-        ));
-    } else if page.ending_before.is_some() {
-        n += 3;
-        sql.push_str(&format!(
-            " AND (created > ${} OR (created = ${} AND id > ${}))",
-            n - 2,
-            n - 1,
-            n
-        ));
-    }
-    let order = if ascending { "ASC" } else { "DESC" };
-    sql.push_str(&format!(
-        " ORDER BY created {order}, id {order} LIMIT ${}",
-        n + 1
-    ));
+    let (clause, ascending) = page.clause(n);
+    sql.push_str(&clause);
 
     let mut query = super::sql(sql)
         .bind(filter.app_id.clone())
@@ -219,11 +197,7 @@ pub async fn list(
     {
         query = query.bind(value);
     }
-    if let Some((created, id)) = page.starting_after.as_ref().or(page.ending_before.as_ref()) {
-        query = query.bind(*created).bind(*created).bind(id.clone());
-    }
-    query = query.bind(page.limit + 1);
-    let charges = super::all(conn, query, from_row).await?;
+    let charges = super::all(conn, page.bind(query), from_row).await?;
     Ok(finish_page(charges, page.limit, ascending))
 }
 

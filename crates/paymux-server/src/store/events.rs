@@ -83,25 +83,14 @@ pub async fn list(
         n += 1;
         sql.push_str(&format!(" AND type = ${n}"));
     }
-    if page.starting_after.is_some() {
-        sql.push_str(&format!(
-            " AND (created < ${} OR (created = ${} AND id < ${}))",
-            n + 1,
-            n + 2,
-            n + 3
-        ));
-        n += 3;
-    }
-    sql.push_str(&format!(" ORDER BY created DESC, id DESC LIMIT ${}", n + 1));
+    let (clause, ascending) = page.clause(n);
+    sql.push_str(&clause);
     let mut query = super::sql(sql)
         .bind(account_id.to_owned())
         .bind(i64::from(livemode));
     if let Some(kind) = kind {
         query = query.bind(kind.to_owned());
     }
-    if let Some((created, id)) = &page.starting_after {
-        query = query.bind(*created).bind(*created).bind(id.clone());
-    }
-    let events = super::all(conn, query.bind(page.limit + 1), from_row).await?;
-    Ok(super::finish_page(events, page.limit, false))
+    let events = super::all(conn, page.bind(query), from_row).await?;
+    Ok(super::finish_page(events, page.limit, ascending))
 }

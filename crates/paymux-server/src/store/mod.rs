@@ -87,3 +87,48 @@ pub struct Page {
     /// Items newer than this one (the previous page).
     pub ending_before: Option<(i64, String)>,
 }
+
+impl Page {
+    /// The cursor condition and ordering of this page, for a query whose last placeholder so
+    /// far is `$n`: `" AND (…) ORDER BY … LIMIT $…"`. Bind with [`Page::bind`] after the
+    /// other parameters. A page before a cursor is fetched oldest first (so `LIMIT` keeps the
+    /// rows nearest to it); `ascending` says so, for [`finish_page`].
+    pub(crate) fn clause(&self, n: usize) -> (String, bool) {
+        let (condition, ascending) = match (&self.starting_after, &self.ending_before) {
+            (Some(_), _) => (
+                format!(
+                    " AND (created < ${} OR (created = ${} AND id < ${}))",
+                    n + 1,
+                    n + 2,
+                    n + 3
+                ),
+                false,
+            ),
+            (None, Some(_)) => (
+                format!(
+                    " AND (created > ${} OR (created = ${} AND id > ${}))",
+                    n + 1,
+                    n + 2,
+                    n + 3
+                ),
+                true,
+            ),
+            (None, None) => (String::new(), false),
+        };
+        let limit = if condition.is_empty() { n + 1 } else { n + 4 };
+        let order = if ascending { "ASC" } else { "DESC" };
+        (
+            format!("{condition} ORDER BY created {order}, id {order} LIMIT ${limit}"),
+            ascending,
+        )
+    }
+
+    /// Binds what [`Page::clause`] placed: the cursor, then the limit (one extra row, to learn
+    /// whether more exist).
+    pub(crate) fn bind<'q>(&self, mut query: Query<'q>) -> Query<'q> {
+        if let Some((created, id)) = self.starting_after.as_ref().or(self.ending_before.as_ref()) {
+            query = query.bind(*created).bind(*created).bind(id.clone());
+        }
+        query.bind(self.limit + 1)
+    }
+}

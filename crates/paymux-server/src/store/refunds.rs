@@ -76,30 +76,10 @@ pub async fn list_for_charge(
     charge_id: &str,
     page: &Page,
 ) -> ApiResult<(Vec<Refund>, bool)> {
-    let (cursor, ascending) = match (&page.starting_after, &page.ending_before) {
-        (Some(c), _) => (Some(c), false),
-        (None, Some(c)) => (Some(c), true),
-        (None, None) => (None, false),
-    };
-    let mut sql = format!("SELECT {COLUMNS} FROM refunds WHERE charge_id = $1");
-    if cursor.is_some() {
-        let op = if ascending { ">" } else { "<" };
-        sql.push_str(&format!(
-            " AND (created {op} $2 OR (created = $3 AND id {op} $4)) LIMIT $5"
-        ));
-    } else {
-        sql.push_str(" LIMIT $2");
-    }
-    let order = if ascending { "ASC" } else { "DESC" };
-    let sql = sql.replace(
-        " LIMIT",
-        &format!(" ORDER BY created {order}, id {order} LIMIT"),
-    );
-    let mut query = super::sql(sql).bind(charge_id.to_owned());
-    if let Some((created, id)) = cursor {
-        query = query.bind(*created).bind(*created).bind(id.clone());
-    }
-    let refunds = super::all(conn, query.bind(page.limit + 1), from_row).await?;
+    let (clause, ascending) = page.clause(1);
+    let sql = format!("SELECT {COLUMNS} FROM refunds WHERE charge_id = $1{clause}");
+    let query = page.bind(super::sql(sql).bind(charge_id.to_owned()));
+    let refunds = super::all(conn, query, from_row).await?;
     Ok(finish_page(refunds, page.limit, ascending))
 }
 
