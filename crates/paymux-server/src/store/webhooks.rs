@@ -159,6 +159,19 @@ pub async fn insert_delivery(
     Ok(())
 }
 
+/// Makes a pending delivery due now (a resend while it waits for its next retry).
+pub async fn bring_forward(conn: &mut AnyConnection, id: &str, now_ms: i64) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_ms = $1 \
+         WHERE id = $2 AND status = 'pending' AND next_attempt_ms > $1",
+    )
+    .bind(now_ms)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The webhook body of an event, if one was rendered, and its Ping++ signature, if made yet.
 pub async fn event_body(
     conn: &mut AnyConnection,

@@ -130,12 +130,32 @@ pub async fn resend(
         )));
     }
     ensure_body(conn, event).await?;
-    let deliveries: Vec<Delivery> = endpoints
-        .iter()
-        .map(|endpoint| new_delivery(event, &endpoint.id, now_ms, now_ms))
-        .collect();
-    insert_planned(conn, event, &deliveries).await?;
-    store::webhooks::add_pending(conn, &event.id, deliveries.len() as i64).await?;
+    // A delivery to the endpoint still retrying is brought forward rather than doubled: the
+    // merchant asked for the event to arrive now, not twice.
+    let existing = store::webhooks::deliveries_of_event(conn, &event.id).await?;
+    let mut deliveries = Vec::with_capacity(endpoints.len());
+    let mut fresh = Vec::new();
+    for endpoint in &endpoints {
+        let retrying = existing
+            .iter()
+            .find(|d| d.endpoint_id == endpoint.id && d.status == DeliveryStatus::Pending.as_str());
+        match retrying {
+            Some(delivery) => {
+                store::webhooks::bring_forward(conn, &delivery.id, now_ms).await?;
+                deliveries.push(Delivery {
+                    next_attempt_ms: delivery.next_attempt_ms.min(now_ms),
+                    ..delivery.clone()
+                });
+            }
+            None => {
+                let delivery = new_delivery(event, &endpoint.id, now_ms, now_ms);
+                fresh.push(delivery.clone());
+                deliveries.push(delivery);
+            }
+        }
+    }
+    insert_planned(conn, event, &fresh).await?;
+    store::webhooks::add_pending(conn, &event.id, fresh.len() as i64).await?;
     Ok(deliveries)
 }
 

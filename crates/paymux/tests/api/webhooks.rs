@@ -578,3 +578,46 @@ async fn the_sole_sqlite_server_resumes_its_killed_predecessors_deliveries_at_on
     let event = &receiver.seen().last().expect("a delivery").event();
     assert_eq!(event["data"]["object"]["id"], charge["id"]);
 }
+
+#[tokio::test]
+async fn a_resend_while_a_delivery_retries_completes_it_instead_of_adding_a_copy() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    receiver.status.store(500, Ordering::SeqCst);
+    let (endpoint_id, _) = add_endpoint(&server, &receiver.url).await;
+    server.paid_charge(100).await;
+    receiver
+        .wait_until("a failed attempt", |r| r.seen().len() == 1)
+        .await;
+    let event_id = server.events(Some("charge.succeeded")).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The next retry is far off; the merchant fixed the receiver and asks for the event now.
+    receiver.status.store(200, Ordering::SeqCst);
+    let (status, answer) = server
+        .post(
+            &format!("/v1/events/{event_id}/resend"),
+            json!({"endpoint": endpoint_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    receiver
+        .wait_until("the delivery completed", |r| r.delivered_ids().len() == 1)
+        .await;
+    let (_, deliveries) = server
+        .get(&format!("/v1/events/{event_id}/webhook_deliveries"))
+        .await;
+    let deliveries = deliveries["data"].as_array().expect("data");
+    assert_eq!(deliveries.len(), 1, "no second copy: {deliveries:?}");
+    assert_eq!(answer["data"][0]["id"], deliveries[0]["id"]);
+    assert_eq!(deliveries[0]["status"], "succeeded");
+    assert_eq!(
+        deliveries[0]["attempts"]
+            .as_array()
+            .expect("attempts")
+            .len(),
+        2
+    );
+    assert_eq!(receiver.seen().len(), 2, "one failed attempt, one success");
+}
