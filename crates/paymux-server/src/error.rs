@@ -23,6 +23,8 @@ pub struct ApiError {
     pub message: String,
     pub code: Option<String>,
     pub param: Option<String>,
+    /// What really went wrong behind a 5xx, for logs only: never rendered in a response.
+    pub cause: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -35,7 +37,13 @@ impl ApiError {
             message: message.into(),
             code: None,
             param: None,
+            cause: None,
         }
+    }
+
+    fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
 
     /// 400: the request cannot be done as asked.
@@ -155,9 +163,14 @@ impl ApiError {
     }
 }
 
+/// For logs: the cause when there is one (a job's database failure is logged as that, not as
+/// the HTTP answer a request would have got), else status and message.
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status.as_u16(), self.message)
+        match &self.cause {
+            Some(cause) => f.write_str(cause),
+            None => write!(f, "{} {}", self.status.as_u16(), self.message),
+        }
     }
 }
 
@@ -183,11 +196,11 @@ impl From<sqlx::Error> for ApiError {
         match &error {
             _ if unavailable => {
                 tracing::error!(error = %error, "database unavailable");
-                Self::unavailable()
+                Self::unavailable().caused_by(format_args!("database unavailable: {error}"))
             }
             _ => {
                 tracing::error!(error = %error, "database error");
-                Self::internal()
+                Self::internal().caused_by(format_args!("database error: {error}"))
             }
         }
     }
@@ -196,7 +209,7 @@ impl From<sqlx::Error> for ApiError {
 impl From<serde_json::Error> for ApiError {
     fn from(error: serde_json::Error) -> Self {
         tracing::error!(error = %error, "stored JSON could not be read");
-        Self::internal()
+        Self::internal().caused_by(format_args!("stored JSON could not be read: {error}"))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::payments;
 use crate::state::AppState;
 use crate::store::{self, jobs::Job};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Longest sleep between looks at the job table (a job written by another process is seen then).
 const IDLE_POLL_MS: i64 = 1000;
@@ -44,7 +45,14 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
             .write(move |conn| Box::pin(store::jobs::claim(conn, now_ms, now_ms + lease_ms, BATCH)))
             .await?;
         for job in &due {
-            run_one(state, job.clone()).await;
+            // Every line logged for a job carries its id and the request that caused it.
+            let span = tracing::info_span!(
+                "job",
+                job_id = %job.id,
+                kind = %job.kind,
+                request_id = job.request_id.as_deref().unwrap_or("")
+            );
+            run_one(state, job.clone()).instrument(span).await;
         }
         if !due.is_empty() {
             // Jobs record events (refund.succeeded), which may have webhooks to deliver.
@@ -100,7 +108,7 @@ async fn run_one(state: &AppState, job: Job) {
         })
         .await;
     if let Err(error) = result {
-        tracing::warn!(job = %id, %error, "job failed; retrying in a minute");
+        tracing::warn!(%error, "job failed; retrying in a minute");
         let retry = state
             .db
             .write(move |conn| {
@@ -122,7 +130,7 @@ async fn run_channel_job(state: &AppState, job: Job) {
         Ok(payments::live::JobOutcome::Done) => None,
         Ok(payments::live::JobOutcome::RetryAt(due)) => Some(due),
         Err(error) => {
-            tracing::warn!(job = %id, %error, "channel job failed; retrying in a minute");
+            tracing::warn!(%error, "channel job failed; retrying in a minute");
             Some(state.clock.now_ms() + 60_000)
         }
     };

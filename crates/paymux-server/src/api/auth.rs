@@ -78,12 +78,20 @@ impl FromRequest<AppState> for ApiCall {
             caller: Caller {
                 account_id: owner.account_id,
                 livemode: owner.livemode,
-                request_id: ids::api_request(),
+                request_id: request_id(&parts.extensions),
             },
             body,
             base_url,
         })
     }
+}
+
+/// The id the request was given on arrival (a fresh one when a handler runs outside the
+/// router, as in unit tests).
+pub fn request_id(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<super::RequestId>()
+        .map_or_else(ids::api_request, |id| id.0.clone())
 }
 
 fn secret_key(headers: &HeaderMap) -> ApiResult<String> {

@@ -2,12 +2,14 @@
 //! as two buttons in a browser. Only test-mode charges; the charge id is the capability,
 //! as with Ping++'s own mock page.
 
+use super::RequestId;
 use super::params::QueryParams;
 use crate::domain::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::payments::charges::{self, PayResult};
 use crate::state::AppState;
-use crate::{ids, store};
+use crate::store;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -32,7 +34,11 @@ pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Res
     }
 }
 
-pub async fn submit(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(request): Extension<RequestId>,
+    body: Bytes,
+) -> Response {
     let form = match QueryParams::parse(std::str::from_utf8(&body).ok()) {
         Ok(form) => form,
         Err(error) => return error.into_response(),
@@ -47,7 +53,7 @@ pub async fn submit(State(state): State<AppState>, body: Bytes) -> Response {
         let caller = Caller {
             account_id: charge.account_id,
             livemode: false,
-            request_id: ids::api_request(),
+            request_id: request.0,
         };
         charges::test_pay(&state, caller, id.clone(), result).await?;
         test_charge(&state, &id).await

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use params::QueryParams;
 use serde_json::Value;
+use tracing::Instrument;
 
 /// The router of the whole gateway.
 pub fn router(state: AppState) -> Router {
@@ -219,45 +220,94 @@ pub fn router(state: AppState) -> Router {
         .route("/notify/wechat/{app}/{mode}", post(notify::wechat))
         .route("/notify/alipay/{app}/{mode}", post(notify::alipay))
         .route("/notify/unionpay/{app}/{mode}", post(notify::unionpay))
-        .route_layer(middleware::from_fn(check_path_params))
+        .route_layer(middleware::from_fn(on_matched_route))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             wire_conventions,
         ))
+        .layer(middleware::from_fn(request_context))
         .with_state(state)
 }
 
-/// Checks the path parameters of a matched route before its handler (and so before
-/// authentication): percent-encoded bytes that are not UTF-8, or a NUL character, get a Ping++
-/// 400 naming the parameter instead of the extractor's plain-text answer or a database error.
-async fn check_path_params(request: Request, next: Next) -> Response {
-    if let Some(template) = request.extensions().get::<MatchedPath>() {
-        let segments = template
-            .as_str()
-            .split('/')
-            .zip(request.uri().path().split('/'));
-        for (pattern, raw) in segments {
-            let Some(name) = pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
-                continue;
-            };
-            match percent_encoding::percent_decode_str(raw).decode_utf8() {
-                Err(_) => {
-                    return ApiError::invalid_param(
-                        name,
-                        format!("Parameter {name} in the URL path is not valid UTF-8."),
-                    )
-                    .into_response();
-                }
-                Ok(value) if value.contains('\0') => {
-                    return params::nul_error(name).into_response();
-                }
-                Ok(_) => {}
+/// The id of the request being served (`iar_…`): handed to handlers (events and jobs record
+/// it), returned in `X-Request-Id`, and carried by every log line written while serving it.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+/// The route template a request matched (`/v1/charges/{id}`), passed out to the access log.
+#[derive(Clone)]
+struct RouteName(String);
+
+/// Gives every request an id and a span, and writes one access-log line for it: method, route
+/// template (never the raw path or query, which may hold ids or keys), status, latency.
+async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = crate::ids::api_request();
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        %method,
+        route = tracing::field::Empty
+    );
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let route = response
+        .extensions_mut()
+        .remove::<RouteName>()
+        .map_or_else(|| "(no route)".to_owned(), |r| r.0);
+    span.in_scope(|| {
+        tracing::info!(
+            %route,
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// Runs once a route has matched, before its handler (and so before authentication): names
+/// the route for the logs, and checks its path parameters. Percent-encoded bytes that are not
+/// UTF-8, or a NUL character, get a Ping++ 400 naming the parameter instead of the extractor's
+/// plain-text answer or a database error.
+async fn on_matched_route(request: Request, next: Next) -> Response {
+    let Some(template) = request.extensions().get::<MatchedPath>().cloned() else {
+        return next.run(request).await;
+    };
+    tracing::Span::current().record("route", template.as_str());
+    let mut response = match check_path_params(template.as_str(), request.uri().path()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    };
+    response
+        .extensions_mut()
+        .insert(RouteName(template.as_str().to_owned()));
+    response
+}
+
+fn check_path_params(template: &str, path: &str) -> ApiResult<()> {
+    for (pattern, raw) in template.split('/').zip(path.split('/')) {
+        let Some(name) = pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
+            continue;
+        };
+        match percent_encoding::percent_decode_str(raw).decode_utf8() {
+            Err(_) => {
+                return Err(ApiError::invalid_param(
+                    name,
+                    format!("Parameter {name} in the URL path is not valid UTF-8."),
+                ));
             }
+            Ok(value) if value.contains('\0') => return Err(params::nul_error(name)),
+            Ok(_) => {}
         }
     }
-    next.run(request).await
+    Ok(())
 }
 
 /// 200 when the store takes writes now; 503 with the reason otherwise, so a load balancer stops

@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 /// Longest sleep between looks at the table (deliveries written by another node or by the CLI
 /// are seen then).
@@ -155,6 +156,15 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, claimed: Claimed) {
+        let span = tracing::info_span!(
+            "webhook",
+            delivery_id = %claimed.delivery_id,
+            event_id = %claimed.event_id
+        );
+        self.attempt_in_span(claimed).instrument(span).await;
+    }
+
+    async fn attempt_in_span(&self, claimed: Claimed) {
         let state = &self.state;
         // PKCS#1 v1.5 signatures are deterministic: signing again after a crash gives the same
         // bytes, so "signed once" holds even before the signature is stored.

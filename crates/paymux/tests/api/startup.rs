@@ -282,8 +282,7 @@ async fn sqlite_readiness_on_a_full_disk() {
     }
     let _unmount = Unmount(point.clone());
     let data = mount.path().join("data");
-    let (ok, _, stderr) = cli(&["init", "--data-dir", data.to_str().expect("utf8")]);
-    assert!(ok, "{stderr}");
+    let creds = crate::helpers::init(&data);
     let storage = [
         "--data-dir".to_owned(),
         data.to_str().expect("utf8").to_owned(),
@@ -311,6 +310,28 @@ async fn sqlite_readiness_on_a_full_disk() {
     assert!(
         body["reason"].as_str().expect("reason").contains("full"),
         "{body}"
+    );
+    // Writes fail as retryable 503s, and the log says why, once.
+    let http = reqwest::Client::new();
+    for n in 0..5 {
+        let response = http
+            .post(format!("{base}/v1/charges"))
+            .bearer_auth(&creds.test_secret_key)
+            .json(&serde_json::json!({
+                "order_no": format!("full{n}"), "app": {"id": creds.app_id},
+                "channel": "alipay_qr", "amount": 100, "client_ip": "127.0.0.1",
+                "currency": "cny", "subject": "s", "body": "b", "extra": {},
+            }))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let log = std::fs::read_to_string(logs.path().join("serve.log")).expect("log");
+    assert_eq!(
+        log.matches("database or disk is full").count(),
+        1,
+        "the cause, logged once: {log}"
     );
     std::fs::remove_file(&filler).expect("rm");
     assert_eq!(ready().await.0, StatusCode::OK, "ready again");

@@ -151,3 +151,39 @@ async fn secrets_never_reach_the_logs() {
         assert!(!log.contains(secret), "{secret} leaked into the log");
     }
 }
+
+#[tokio::test]
+async fn every_request_gets_an_id_and_one_access_log_line_without_its_query() {
+    let server = TestServer::start_full(&[], Some("info")).await;
+    let charge = server.qr_charge(100).await;
+    let id = charge["id"].as_str().expect("id");
+    let response = server
+        .request(
+            Method::GET,
+            &format!("/v1/charges/{id}?expand[]=secret_probe"),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(request_id.starts_with("iar_"), "{request_id}");
+    let log = server.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains(&request_id))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for the request: {log}");
+    let line = lines[0];
+    for part in ["GET", "route=/v1/charges/{id}", "status=200", "latency_ms="] {
+        assert!(line.contains(part), "{part} missing: {line}");
+    }
+    assert!(
+        !line.contains(id) && !line.contains("secret_probe"),
+        "{line}"
+    );
+    assert!(!log.contains(&server.creds.test_secret_key));
+}
