@@ -14,9 +14,28 @@ use tracing::Instrument;
 /// Longest sleep between looks at the job table (a job written by another process is seen then).
 const IDLE_POLL_MS: i64 = 1000;
 const BATCH: i64 = 100;
+/// How often remembered request answers past their window are deleted.
+const SWEEP_EVERY_MS: i64 = 60_000;
+
+/// Deletes the remembered answers of requests whose repeats are no longer accepted.
+async fn sweep_expired(state: &AppState, now_ms: i64) {
+    let swept = state
+        .db
+        .write(move |conn| Box::pin(store::request_outcomes::delete_expired(conn, now_ms)))
+        .await;
+    if let Err(error) = swept {
+        tracing::warn!(%error, "could not delete expired request answers");
+    }
+}
 
 pub async fn run(state: AppState) {
+    let mut next_sweep_ms = 0;
     loop {
+        let now_ms = state.clock.now_ms();
+        if now_ms >= next_sweep_ms {
+            sweep_expired(&state, now_ms).await;
+            next_sweep_ms = now_ms + SWEEP_EVERY_MS;
+        }
         let next_due = match run_due(&state).await {
             Ok(next) => next,
             Err(error) => {

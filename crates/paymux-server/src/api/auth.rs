@@ -6,15 +6,16 @@
 //! raw request target (trailing `?` kept) + `Pingplusplus-Request-Timestamp` (pingpp-api.md §3),
 //! and the timestamp must be within the replay window.
 
+use super::repeats::{self, IDEMPOTENCY_KEY, Incoming, Repeats};
 use crate::domain::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::state::AppState;
 use crate::store;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, OriginalUri, Request};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequest, MatchedPath, OriginalUri, Request};
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method};
 use base64::Engine;
 
 /// An authenticated API call: who is calling and the exact body bytes they sent.
@@ -54,14 +55,35 @@ impl FromRequest<AppState> for ApiCall {
             let verifier = state.merchant_key(pem).ok_or_else(|| {
                 ApiError::unauthorized("The configured merchant RSA public key cannot be parsed.")
             })?;
+            let route = parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str);
+            let signed = SignedRequest {
+                method: binds_method(route).then_some(&parts.method),
+                body: &body,
+                target: &target,
+            };
             check_signature(
                 &parts.headers,
-                &body,
-                &target,
+                &signed,
                 state.clock.now_secs(),
                 state.settings.signature_tolerance_secs,
                 |message, signature| verifier.verify_base64(message, signature),
             )?;
+        }
+        if let Some(repeats) = parts.extensions.get::<Repeats>() {
+            let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            let incoming = Incoming {
+                scope: format!("{}:{}", owner.account_id, owner.livemode),
+                method: &parts.method,
+                target: &target,
+                body: &body,
+                // Remembered only once verified: an unverified value proves nothing.
+                signature: header(SIGNATURE).filter(|_| owner.require_signature),
+                idempotency_key: header(IDEMPOTENCY_KEY),
+            };
+            repeats::claim(state, repeats, incoming).await?;
         }
         let base_url = match &state.settings.public_url {
             Some(url) => url.clone(),
@@ -148,11 +170,41 @@ async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
 const SIGNATURE: &str = "pingplusplus-signature";
 const TIMESTAMP: &str = "pingplusplus-request-timestamp";
 
+/// The routes Ping++ has, whose signed text the official SDKs make: body + target +
+/// timestamp, without the method. Every other route is paymux's own, and its signature also
+/// covers the method, so a signed GET cannot be replayed as a DELETE of the same path.
+const PINGPP_ROUTES: &[&str] = &[
+    "/v1/charges",
+    "/v1/charges/{id}",
+    "/v1/charges/{id}/reverse",
+    "/v1/charges/{id}/refunds",
+    "/v1/charges/{id}/refunds/{refund}",
+    "/v1/apps/{app}/recharges",
+    "/v1/apps/{app}/recharges/{id}",
+    "/v1/apps/{app}/recharges/{id}/refunds",
+    "/v1/apps/{app}/recharges/{id}/refunds/{refund}",
+    "/v1/apps/{app}/users/{user}",
+    "/v1/events",
+    "/v1/events/{id}",
+];
+
+fn binds_method(route: Option<&str>) -> bool {
+    route.is_none_or(|route| !PINGPP_ROUTES.contains(&route))
+}
+
+/// What a request signature covers.
+pub struct SignedRequest<'a> {
+    /// On paymux's own routes the method, signed first: `METHOD ` + body + target + timestamp.
+    pub method: Option<&'a Method>,
+    pub body: &'a [u8],
+    /// The request target as sent (a trailing `?` kept).
+    pub target: &'a str,
+}
+
 /// Checks the request signature; `verify(message, base64_signature)` does the cryptography.
 pub fn check_signature(
     headers: &HeaderMap,
-    body: &[u8],
-    target: &str,
+    signed: &SignedRequest<'_>,
     now: i64,
     tolerance: i64,
     verify: impl Fn(&[u8], &str) -> bool,
@@ -183,9 +235,13 @@ pub fn check_signature(
     }
     // The signed text: body + request target as sent + timestamp. PHP signs the bare path for
     // requests it sends without a query; that is the same text when there is no query.
-    let mut message = Vec::with_capacity(body.len() + target.len() + timestamp.len());
-    message.extend_from_slice(body);
-    message.extend_from_slice(target.as_bytes());
+    let mut message = Vec::with_capacity(signed.body.len() + signed.target.len() + 32);
+    if let Some(method) = signed.method {
+        message.extend_from_slice(method.as_str().as_bytes());
+        message.push(b' ');
+    }
+    message.extend_from_slice(signed.body);
+    message.extend_from_slice(signed.target.as_bytes());
     message.extend_from_slice(timestamp.as_bytes());
     if verify(&message, signature) {
         Ok(())
@@ -230,14 +286,33 @@ mod tests {
     #[test]
     fn signature_covers_body_target_and_timestamp() {
         let h = headers(&[(SIGNATURE, "sig"), (TIMESTAMP, "1000")]);
+        let charges = SignedRequest {
+            method: None,
+            body: b"{}",
+            target: "/v1/charges?",
+        };
         let expect = b"{}/v1/charges?1000".to_vec();
-        let ok = check_signature(&h, b"{}", "/v1/charges?", 1000, 300, |m, s| {
+        let ok = check_signature(&h, &charges, 1000, 300, |m, s| {
             m == expect.as_slice() && s == "sig"
         });
         assert!(ok.is_ok());
-        let stale = check_signature(&h, b"{}", "/v1/charges?", 1301, 300, |_, _| true);
+        let stale = check_signature(&h, &charges, 1301, 300, |_, _| true);
         assert_eq!(stale.expect_err("stale").status.as_u16(), 401);
-        let unsigned = check_signature(&HeaderMap::new(), b"{}", "/", 1000, 300, |_, _| true);
+        let unsigned = check_signature(&HeaderMap::new(), &charges, 1000, 300, |_, _| true);
         assert!(unsigned.is_err());
+    }
+
+    #[test]
+    fn paymux_routes_sign_the_method_first() {
+        assert!(!binds_method(Some("/v1/charges/{id}")));
+        assert!(binds_method(Some("/v1/webhook_endpoints/{id}")));
+        let h = headers(&[(SIGNATURE, "sig"), (TIMESTAMP, "1000")]);
+        let delete = SignedRequest {
+            method: Some(&Method::DELETE),
+            body: b"",
+            target: "/v1/webhook_endpoints/we_1",
+        };
+        let expect = b"DELETE /v1/webhook_endpoints/we_11000".to_vec();
+        assert!(check_signature(&h, &delete, 1000, 300, |m, _| m == expect.as_slice()).is_ok());
     }
 }

@@ -10,6 +10,7 @@ mod openapi;
 pub mod params;
 mod recharges;
 mod refunds;
+pub mod repeats;
 mod webhooks;
 
 use crate::error::{ApiError, ApiResult};
@@ -221,6 +222,10 @@ pub fn router(state: AppState) -> Router {
         .route("/notify/alipay/{app}/{mode}", post(notify::alipay))
         .route("/notify/unionpay/{app}/{mode}", post(notify::unionpay))
         .route_layer(middleware::from_fn(on_matched_route))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            repeats::remember,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

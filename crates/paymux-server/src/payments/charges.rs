@@ -193,14 +193,21 @@ async fn duplicate(
     if same && existing.recharge_id.is_none() && now - existing.created <= window {
         return render_charge(conn, existing).await;
     }
-    Err(order_no_used(&new.order_no))
+    Err(order_no_used(existing))
 }
 
-pub fn order_no_used(order_no: &str) -> ApiError {
+/// The order_no of `existing` is taken: the answer names what took it, so the merchant can
+/// look that up instead of guessing.
+pub fn order_no_used(existing: &Charge) -> ApiError {
+    let order_no = &existing.order_no;
+    let by = match &existing.recharge_id {
+        Some(recharge) => format!("recharge {recharge}"),
+        None => format!("charge {}", existing.id),
+    };
     ApiError::invalid_param(
         "order_no",
         format!(
-            "订单号 {order_no} 已被使用 (order_no {order_no} has already been used by this app)."
+            "订单号 {order_no} 已被使用 (order_no {order_no} has already been used by this app, by {by})."
         ),
     )
     .with_code("charge_order_no_used")

@@ -70,7 +70,15 @@ pub async fn create(
                 charge.recharge_id = Some(recharge_id.clone());
                 if !store::charges::insert_new(conn, &charge).await? {
                     ensure_app(conn, &caller, &app_id).await?;
-                    return Err(order_no_used(&charge.order_no).with_param("charge[order_no]"));
+                    let existing = store::charges::find_by_order_no(
+                        conn,
+                        &charge.app_id,
+                        charge.livemode,
+                        &charge.order_no,
+                    )
+                    .await?
+                    .ok_or_else(ApiError::internal)?;
+                    return Err(order_no_used(&existing).nested_in("charge"));
                 }
                 store::recharges::ensure_user(conn, &app_id, caller.livemode, &new.user, now)
                     .await?;

@@ -26,6 +26,7 @@ const TABLES: &[&str] = &[
     "webhook_attempts",
     "channel_configs",
     "channel_notifications",
+    "request_outcomes",
 ];
 
 /// Columns whose sums must match after the copy: the money.

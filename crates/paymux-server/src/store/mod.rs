@@ -12,6 +12,7 @@ pub mod events;
 pub mod jobs;
 pub mod recharges;
 pub mod refunds;
+pub mod request_outcomes;
 pub mod scratch;
 pub mod webhooks;
 

@@ -301,3 +301,204 @@ impl TestServer {
         list["data"].as_array().expect("data").len()
     }
 }
+
+/// A server whose test mode requires signatures by `key`.
+async fn signing_server() -> (TestServer, SigningKey) {
+    let server = TestServer::start().await;
+    let key = SigningKey::generate().expect("key");
+    let pem_path = server.dir.path().join("merchant.pem");
+    std::fs::write(&pem_path, key.public_key_pem().expect("pem")).expect("write");
+    let mut args = vec![
+        "keys",
+        "set-merchant-public-key",
+        pem_path.to_str().expect("utf8"),
+    ];
+    args.extend(["--require-signature", "test"]);
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
+    assert!(ok, "{stderr}");
+    (server, key)
+}
+
+/// Signs a request to one of paymux's own routes: the method, a space, then as the SDKs do.
+fn signed_own(
+    server: &TestServer,
+    key: &SigningKey,
+    method: Method,
+    target: &str,
+    body: &str,
+    ts: i64,
+) -> reqwest::RequestBuilder {
+    let message = format!("{method} {body}{target}{ts}");
+    server
+        .request(method, target)
+        .header("content-type", "application/json")
+        .header("Pingplusplus-Request-Timestamp", ts.to_string())
+        .header(
+            "Pingplusplus-Signature",
+            key.sign_base64(message.as_bytes()),
+        )
+        .body(body.to_owned())
+}
+
+#[tokio::test]
+async fn a_signature_authorizes_one_request_only() {
+    let (server, key) = signing_server().await;
+    let body = json!({"url": "http://127.0.0.1:9/hook"}).to_string();
+    let (status, endpoint) = TestServer::send(signed_own(
+        &server,
+        &key,
+        Method::POST,
+        "/v1/webhook_endpoints",
+        &body,
+        now(),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{endpoint}");
+    let path = format!(
+        "/v1/webhook_endpoints/{}",
+        endpoint["id"].as_str().expect("id")
+    );
+
+    // A signed GET of the endpoint, then the same headers sent as a DELETE of the same path.
+    let ts = now();
+    let get = signed_own(&server, &key, Method::GET, &path, "", ts);
+    let (status, _) = TestServer::send(get).await;
+    assert_eq!(status, StatusCode::OK);
+    let signature = key.sign_base64(format!("GET {path}{ts}").as_bytes());
+    let as_delete = server
+        .request(Method::DELETE, &path)
+        .header("Pingplusplus-Request-Timestamp", ts.to_string())
+        .header("Pingplusplus-Signature", signature);
+    let (status, _) = TestServer::send(as_delete).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the method is signed");
+    // Without the method in the signed text, paymux's own routes refuse the signature.
+    let sdk_style = signed(&server, &key, Method::DELETE, &path, "", now());
+    let (status, _) = TestServer::send(sdk_style).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, still) =
+        TestServer::send(signed_own(&server, &key, Method::GET, &path, "", ts + 1)).await;
+    assert_eq!(status, StatusCode::OK, "not deleted: {still}");
+
+    // A signed list of charges, reused for a create at the same target: refused, not run.
+    let target = format!("/v1/charges?app[id]={}", server.creds.app_id);
+    let ts = now();
+    let (status, _) = TestServer::send(signed(&server, &key, Method::GET, &target, "", ts)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, error) =
+        TestServer::send(signed(&server, &key, Method::POST, &target, "", ts)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{error}");
+    assert!(assert_error(&error, "invalid_request_error").contains("already used"));
+}
+
+#[tokio::test]
+async fn a_captured_signed_refund_sent_again_refunds_once_and_answers_the_same() {
+    let (server, key) = signing_server().await;
+    let body = server.charge_body("alipay_qr", json!({})).to_string();
+    let (status, charge) = TestServer::send(signed(
+        &server,
+        &key,
+        Method::POST,
+        "/v1/charges",
+        &body,
+        now(),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{charge}");
+    let id = charge["id"].as_str().expect("id").to_owned();
+    let pay = format!("/v1/test_helpers/charges/{id}/pay");
+    let (status, _) =
+        TestServer::send(signed_own(&server, &key, Method::POST, &pay, "{}", now())).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let target = format!("/v1/charges/{id}/refunds");
+    let refund = json!({"amount": 100, "description": "once"}).to_string();
+    let ts = now();
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(
+            TestServer::send(signed(&server, &key, Method::POST, &target, &refund, ts)).await,
+        );
+    }
+    for (status, answer) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["id"], answers[0].1["id"], "the first answer, again");
+    }
+    let (status, list) =
+        TestServer::send(signed(&server, &key, Method::GET, &target, "", now())).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(
+        list["data"].as_array().expect("data").len(),
+        1,
+        "one refund"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_returns_the_first_outcome_and_refuses_another_body() {
+    let server = TestServer::start().await;
+    let body = server.charge_body("alipay_qr", json!({}));
+    let create = |body: &serde_json::Value, key: &str| {
+        server
+            .request(Method::POST, "/v1/charges")
+            .header("Idempotency-Key", key)
+            .json(body)
+    };
+    let first = create(&body, "order-42").send().await.expect("send");
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: serde_json::Value = first.json().await.expect("JSON");
+    let again = create(&body, "order-42").send().await.expect("send");
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: serde_json::Value = again.json().await.expect("JSON");
+    assert_eq!(again, first, "the first outcome, byte for byte");
+
+    let mut other = body.clone();
+    other["order_no"] = json!(crate::helpers::order_no());
+    let (status, error) = TestServer::send(create(&other, "order-42")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["param"], "Idempotency-Key");
+    assert_eq!(server.charge_count().await, 1);
+
+    // Errors are outcomes too: the same refused request gets the same refusal.
+    let path = format!("/v1/charges/{}/refunds", first["id"].as_str().expect("id"));
+    let refund = |key: &str| {
+        server
+            .request(Method::POST, &path)
+            .header("Idempotency-Key", key)
+            .json(&json!({"description": "unpaid"}))
+    };
+    let (status, refused) = TestServer::send(refund("r1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    server.pay(first["id"].as_str().expect("id")).await;
+    let (status, again) = TestServer::send(refund("r1")).await;
+    assert_eq!((status, &again), (StatusCode::BAD_REQUEST, &refused));
+    let (status, made) = TestServer::send(refund("r2")).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let (status, bad) = TestServer::send(
+        server
+            .request(Method::POST, &path)
+            .header("Idempotency-Key", "has space")
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    assert_eq!(bad["error"]["param"], "Idempotency-Key");
+}
+
+#[tokio::test]
+async fn a_used_order_no_is_refused_naming_what_used_it() {
+    let server = TestServer::start().await;
+    let charge = server.qr_charge(100).await;
+    let mut body = server.charge_body("alipay_qr", json!({}));
+    body["order_no"] = charge["order_no"].clone();
+    body["amount"] = json!(200);
+    let (status, error) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["code"], "charge_order_no_used");
+    let message = assert_error(&error, "invalid_request_error");
+    assert!(
+        message.contains(charge["id"].as_str().expect("id")),
+        "{message}"
+    );
+}
