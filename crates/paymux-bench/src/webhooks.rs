@@ -403,7 +403,7 @@ async fn fill_backlog(
     let clock: SharedClock = Arc::new(SystemClock);
     let now = clock.now_secs();
     let credentials = bootstrap::credentials(store, data_dir, now).await?;
-    let platform_key = bootstrap::ensure_platform_key(store, now).await?;
+    let platform_key = bootstrap::ensure_platform_key(store, now, None).await?;
     let platform = VerifyingKey::from_pem(&platform_key.public_key_pem()?)
         .context("the platform public key does not parse")?;
     let state = AppState::new(store.clone(), clock, Settings::default(), platform_key);
@@ -416,7 +416,9 @@ async fn fill_backlog(
     let (_, secret) = state
         .db
         .write(move |conn| {
-            Box::pin(async move { endpoints::create(conn, &account, false, change, now).await })
+            Box::pin(
+                async move { endpoints::create(conn, &account, false, change, now, None).await },
+            )
         })
         .await
         .context("cannot create the webhook endpoint")?;

@@ -5,6 +5,7 @@
 //! place they exist in clear, like an initial admin password file.
 
 use crate::error::ApiError;
+use crate::secrets::{PLATFORM_KEY_CONTEXT, SecretsKey, is_sealed, open_stored, seal_stored};
 use crate::store::{self, Db};
 use crate::{ids, store::accounts};
 use anyhow::{Context, bail};
@@ -43,7 +44,7 @@ async fn installed(db: &Db) -> anyhow::Result<bool> {
 }
 
 async fn try_ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Option<Credentials>> {
-    let platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
+    let platform_public_key_pem = platform_public_key_pem(db, now).await?;
     if installed(db).await? {
         return Ok(None);
     }
@@ -103,31 +104,82 @@ pub async fn credentials(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<C
     })?;
     let mut credentials: Credentials =
         serde_json::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
-    credentials.platform_public_key_pem = ensure_platform_key(db, now).await?.public_key_pem()?;
+    credentials.platform_public_key_pem = platform_public_key_pem(db, now).await?;
     Ok(credentials)
 }
 
 /// The platform key pair, generated once and kept in the database (shared by every node).
-pub async fn ensure_platform_key(db: &Db, now: i64) -> anyhow::Result<SigningKey> {
-    let stored = db
+/// With a secrets key its private half is sealed at rest; one stored in clear before a key
+/// was configured is sealed now.
+pub async fn ensure_platform_key(
+    db: &Db,
+    now: i64,
+    secrets: Option<&SecretsKey>,
+) -> anyhow::Result<SigningKey> {
+    let sealing = secrets.cloned();
+    let private = db
         .write(move |conn| {
             Box::pin(async move {
-                if let Some((private, _)) = accounts::platform_key(conn).await? {
-                    return Ok(private);
+                let secrets = sealing.as_ref();
+                let stored = match accounts::platform_key(conn).await? {
+                    Some((stored, _)) => stored,
+                    None => {
+                        let key = SigningKey::generate().map_err(|_| ApiError::internal())?;
+                        let private = key.to_pkcs8_pem().map_err(|_| ApiError::internal())?;
+                        let public = key.public_key_pem().map_err(|_| ApiError::internal())?;
+                        let sealed = seal_stored(secrets, &private, PLATFORM_KEY_CONTEXT)
+                            .map_err(|_| ApiError::internal())?;
+                        // A node starting at the same moment may have stored its own first: use
+                        // that.
+                        accounts::insert_platform_key(conn, &sealed, &public, now).await?;
+                        accounts::platform_key(conn)
+                            .await?
+                            .ok_or_else(ApiError::internal)?
+                            .0
+                    }
+                };
+                if let Some(key) = secrets
+                    && !is_sealed(&stored)
+                {
+                    let sealed = key
+                        .seal(stored.as_bytes(), PLATFORM_KEY_CONTEXT)
+                        .map_err(|_| ApiError::internal())?;
+                    accounts::set_platform_private_key(conn, &sealed).await?;
                 }
-                let key = SigningKey::generate().map_err(|_| ApiError::internal())?;
-                let private = key.to_pkcs8_pem().map_err(|_| ApiError::internal())?;
-                let public = key.public_key_pem().map_err(|_| ApiError::internal())?;
-                // A node starting at the same moment may have stored its own first: use that.
-                accounts::insert_platform_key(conn, &private, &public, now).await?;
-                let (stored, _) = accounts::platform_key(conn)
-                    .await?
-                    .ok_or_else(ApiError::internal)?;
                 Ok(stored)
             })
         })
         .await?;
-    Ok(SigningKey::from_pem(&stored)?)
+    let private = open_stored(secrets, &private, PLATFORM_KEY_CONTEXT)
+        .map_err(|e| anyhow::anyhow!("the platform private key: {e}"))?;
+    Ok(SigningKey::from_pem(&private)?)
+}
+
+/// The platform public key (stored in clear beside its private half), creating the pair if
+/// there is none yet.
+async fn platform_public_key_pem(db: &Db, now: i64) -> anyhow::Result<String> {
+    let mut conn = db.reader().acquire().await?;
+    if let Some((_, public)) = accounts::platform_key(&mut conn).await? {
+        return Ok(public);
+    }
+    drop(conn);
+    Ok(ensure_platform_key(db, now, None).await?.public_key_pem()?)
+}
+
+/// At the start of `serve` with a secrets key: seals the webhook secrets still stored in clear.
+pub async fn seal_clear_secrets(db: &Db, key: &SecretsKey) -> anyhow::Result<()> {
+    let key = key.clone();
+    let sealed = db
+        .write(move |conn| {
+            Box::pin(
+                async move { crate::webhooks::endpoints::seal_clear_secrets(conn, &key).await },
+            )
+        })
+        .await?;
+    if sealed > 0 {
+        tracing::info!(endpoints = sealed, "sealed webhook secrets stored in clear");
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path`, readable by the owner only, and syncs it to disk.

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod payments;

@@ -19,7 +19,48 @@ pub enum SecretsError {
     CannotOpen,
     #[error("the system has no randomness")]
     NoRandomness,
+    #[error(
+        "a sealed secret needs the secrets key (--secrets-key-file or PAYMUX_SECRETS_KEY) it was sealed with"
+    )]
+    KeyNeeded,
 }
+
+/// Whether a stored value is sealed (else it is clear: written before a key was configured).
+pub fn is_sealed(stored: &str) -> bool {
+    stored.starts_with(VERSION)
+}
+
+/// What to store for `value`: sealed when a secrets key is configured, else as it is.
+pub fn seal_stored(
+    key: Option<&SecretsKey>,
+    value: &str,
+    context: &str,
+) -> Result<String, SecretsError> {
+    match key {
+        Some(key) => key.seal(value.as_bytes(), context),
+        None => Ok(value.to_owned()),
+    }
+}
+
+/// Reads a stored value that may be sealed (the platform private key, webhook secrets).
+pub fn open_stored(
+    key: Option<&SecretsKey>,
+    stored: &str,
+    context: &str,
+) -> Result<String, SecretsError> {
+    if !is_sealed(stored) {
+        return Ok(stored.to_owned());
+    }
+    let opened = key.ok_or(SecretsError::KeyNeeded)?.open(stored, context)?;
+    String::from_utf8(opened).map_err(|_| SecretsError::CannotOpen)
+}
+
+/// The additional data that binds a sealed webhook secret to its endpoint.
+pub fn endpoint_context(endpoint_id: &str) -> String {
+    format!("webhook_endpoints/{endpoint_id}")
+}
+
+pub const PLATFORM_KEY_CONTEXT: &str = "platform_keys/1";
 
 #[derive(Clone)]
 pub struct SecretsKey([u8; 32]);

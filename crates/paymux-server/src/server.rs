@@ -3,6 +3,7 @@
 
 use crate::bootstrap;
 use crate::clock::SharedClock;
+use crate::http::ConnectionLimits;
 use crate::state::{AppState, Settings};
 use crate::store::Db;
 use crate::store::data_dir::ServeLock;
@@ -18,6 +19,7 @@ pub struct ServeOptions {
     pub settings: Settings,
     /// The SQLite data directory's lock, held while serving (none on PostgreSQL).
     pub lock: Option<ServeLock>,
+    pub limits: ConnectionLimits,
 }
 
 /// Takes the listen address; the error names it.
@@ -44,7 +46,11 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
     if options.lock.is_some() {
         release_predecessor_leases(&db).await?;
     }
-    let platform_key = bootstrap::ensure_platform_key(&db, clock.now_secs()).await?;
+    let secrets = options.settings.secrets_key.as_ref();
+    let platform_key = bootstrap::ensure_platform_key(&db, clock.now_secs(), secrets).await?;
+    if let Some(key) = secrets {
+        bootstrap::seal_clear_secrets(&db, key).await?;
+    }
     let state = AppState::new(db, clock, options.settings, platform_key);
     tokio::spawn(crate::jobs::run(state.clone()));
     tokio::spawn(crate::webhooks::dispatcher::Dispatcher::new(state.clone())?.run());
@@ -52,9 +58,13 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
     let address = options.listener.local_addr()?;
     tracing::info!(%address, "listening");
     println!("paymux listening on http://{address}");
-    axum::serve(options.listener, crate::api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::http::serve(
+        options.listener,
+        crate::api::router(state),
+        options.limits,
+        shutdown_signal(),
+    )
+    .await;
     drop(options.lock);
     Ok(())
 }

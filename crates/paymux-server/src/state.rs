@@ -12,6 +12,8 @@ use tokio::sync::Notify;
 pub struct Settings {
     /// Largest request body accepted, in bytes.
     pub body_limit_bytes: usize,
+    /// How long a client may take to send a request body, in milliseconds.
+    pub body_read_timeout_ms: u64,
     /// How far `Pingplusplus-Request-Timestamp` may be from now, in seconds (replay window).
     pub signature_tolerance_secs: i64,
     /// How long a test-mode refund stays pending before it succeeds, in milliseconds.
@@ -60,6 +62,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             body_limit_bytes: 64 * 1024,
+            body_read_timeout_ms: 30_000,
             signature_tolerance_secs: 300,
             test_refund_delay_ms: 1000,
             public_url: None,

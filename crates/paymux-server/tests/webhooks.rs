@@ -82,6 +82,7 @@ async fn add_endpoint(state: &AppState, caller: &Caller, url: &str) -> (String, 
                         ..EndpointChange::default()
                     },
                     START_MS / 1000,
+                    None,
                 )
                 .await
             })

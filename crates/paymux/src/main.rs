@@ -13,11 +13,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use config::{FileConfig, Storage};
 use paymux_server::bootstrap::{self, RequireSignature};
+use paymux_server::http::ConnectionLimits;
 use paymux_server::server::{ServeOptions, serve};
 use paymux_server::{Settings, SharedClock, SystemClock};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -130,6 +132,22 @@ struct ServeArgs {
     /// Largest accepted request body in bytes [default: 65536]
     #[arg(long, env = "PAYMUX_BODY_LIMIT_BYTES")]
     body_limit_bytes: Option<usize>,
+    /// Seconds a client may take to send a request's headers, counted from the connection's
+    /// start or the previous response [default: 30]
+    #[arg(long, env = "PAYMUX_HEADER_READ_TIMEOUT_SECS")]
+    header_read_timeout_secs: Option<u64>,
+    /// Seconds a client may take to send a request body [default: 30]
+    #[arg(long, env = "PAYMUX_BODY_READ_TIMEOUT_SECS")]
+    body_read_timeout_secs: Option<u64>,
+    /// Seconds a connection may stay open with no request in flight and no bytes moving [default: 60]
+    #[arg(long, env = "PAYMUX_IDLE_TIMEOUT_SECS")]
+    idle_timeout_secs: Option<u64>,
+    /// Client connections served at once; more wait to be accepted [default: 1024]
+    #[arg(long, env = "PAYMUX_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight [default: 30]
+    #[arg(long, env = "PAYMUX_SHUTDOWN_TIMEOUT_SECS")]
+    shutdown_timeout_secs: Option<u64>,
     /// Accepted clock difference for signed requests, in seconds [default: 300]
     #[arg(long, env = "PAYMUX_SIGNATURE_TOLERANCE_SECS")]
     signature_tolerance_secs: Option<i64>,
@@ -228,11 +246,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let (storage, file) = storage(&args.storage)?;
             let defaults = Settings::default();
+            let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+                flag.or(file).map_or(default, Duration::from_secs)
+            };
+            let connection_defaults = ConnectionLimits::default();
+            let limits = ConnectionLimits {
+                header_read: secs(
+                    args.header_read_timeout_secs,
+                    file.header_read_timeout_secs,
+                    connection_defaults.header_read,
+                ),
+                idle: secs(
+                    args.idle_timeout_secs,
+                    file.idle_timeout_secs,
+                    connection_defaults.idle,
+                ),
+                max_connections: args
+                    .max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(connection_defaults.max_connections),
+                shutdown: secs(
+                    args.shutdown_timeout_secs,
+                    file.shutdown_timeout_secs,
+                    connection_defaults.shutdown,
+                ),
+            };
+            let body_read = secs(
+                args.body_read_timeout_secs,
+                file.body_read_timeout_secs,
+                Duration::from_millis(defaults.body_read_timeout_ms),
+            );
+            if limits.header_read.is_zero()
+                || limits.idle.is_zero()
+                || body_read.is_zero()
+                || limits.max_connections == 0
+            {
+                bail!(
+                    "--header-read-timeout-secs, --body-read-timeout-secs, --idle-timeout-secs and --max-connections must be at least 1"
+                );
+            }
             let settings = Settings {
                 body_limit_bytes: args
                     .body_limit_bytes
                     .or(file.body_limit_bytes)
                     .unwrap_or(defaults.body_limit_bytes),
+                body_read_timeout_ms: u64::try_from(body_read.as_millis()).unwrap_or(u64::MAX),
                 signature_tolerance_secs: args
                     .signature_tolerance_secs
                     .or(file.signature_tolerance_secs)
@@ -301,6 +359,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     listener,
                     settings,
                     lock,
+                    limits,
                 },
                 clock,
             )
@@ -385,8 +444,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             storage: args,
             json,
         } => {
-            let (storage, _) = storage(&args)?;
-            webhooks_cli::run(command, &storage, json, clock).await
+            let (storage, file) = storage(&args)?;
+            let key = channels_cli::secrets_key(
+                args.secrets_key_file
+                    .as_deref()
+                    .or(file.secrets_key_file.as_deref()),
+            )?;
+            webhooks_cli::run(command, &storage, key, json, clock).await
         }
         Command::Simulate { command } => simulate_cli::run(command).await,
         Command::Migrate { storage: args } => {

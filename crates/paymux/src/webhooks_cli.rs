@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use paymux_server::domain::event::Event;
 use paymux_server::error::{ApiError, ApiResult};
+use paymux_server::secrets::SecretsKey;
 use paymux_server::store::{self, Db};
 use paymux_server::webhooks::{self, endpoints::EndpointChange};
 use paymux_server::{SharedClock, store::webhooks as rows};
@@ -57,6 +58,7 @@ const SHOW_ATTEMPT_WAIT: Duration = Duration::from_secs(8);
 pub async fn run(
     command: WebhooksCommand,
     storage: &Storage,
+    secrets: Option<SecretsKey>,
     json_output: bool,
     clock: SharedClock,
 ) -> anyhow::Result<()> {
@@ -80,9 +82,15 @@ pub async fn run(
             let value = db
                 .write(move |conn| {
                     Box::pin(async move {
-                        let (endpoint, secret) =
-                            webhooks::endpoints::create(conn, &account, livemode, change, now)
-                                .await?;
+                        let (endpoint, secret) = webhooks::endpoints::create(
+                            conn,
+                            &account,
+                            livemode,
+                            change,
+                            now,
+                            secrets.as_ref(),
+                        )
+                        .await?;
                         Ok(endpoint.to_wire(Some(secret.expose())))
                     })
                 })

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::state::AppState;
 use crate::store;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, MatchedPath, OriginalUri, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method};
@@ -45,7 +45,10 @@ impl FromRequest<AppState> for ApiCall {
         }
         .ok_or_else(|| invalid_key(&key))?;
 
-        let body = read_body(body, state.settings.body_limit_bytes).await?;
+        // Already read whole (and de-chunked) by the router's body reader, within its limits.
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|_| ApiError::internal())?;
         if owner.require_signature {
             let pem = owner.merchant_public_key_pem.as_deref().ok_or_else(|| {
                 ApiError::unauthorized(
@@ -156,15 +159,6 @@ fn invalid_key(key: &str) -> ApiError {
     ApiError::unauthorized(format!(
         "提供了无效的 API KEY: {visible}***。 (invalid API key)"
     ))
-}
-
-async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
-    // De-chunks Transfer-Encoding: chunked bodies (the Node SDK sends POSTs that way).
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::invalid(format!(
-            "The request body is larger than {limit} bytes (or was cut off); send a smaller body."
-        ))
-    })
 }
 
 const SIGNATURE: &str = "pingplusplus-signature";

@@ -232,6 +232,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             wire_conventions,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }
@@ -275,6 +276,38 @@ async fn request_context(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Reads the whole request body before anything else looks at it, within the body limit and
+/// the body-read deadline: a client sending its body slowly (or not at all) gets a 408 instead
+/// of holding the request open.
+async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let limit = state.settings.body_limit_bytes;
+    let deadline = std::time::Duration::from_millis(state.settings.body_read_timeout_ms);
+    let (parts, body) = request.into_parts();
+    let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return ApiError::invalid(format!(
+                "The request body is larger than {limit} bytes (or was cut off); send a smaller body."
+            ))
+            .into_response();
+        }
+        Err(_) => {
+            let mut response = ApiError::invalid(format!(
+                "The request body did not arrive within {} ms.",
+                deadline.as_millis()
+            ))
+            .with_status(StatusCode::REQUEST_TIMEOUT)
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Runs once a route has matched, before its handler (and so before authentication): names

@@ -48,6 +48,7 @@ pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<R
     params.finish()?;
     let now = state.clock.now_secs();
     let caller = call.caller;
+    let secrets = state.settings.secrets_key.clone();
     let value = state
         .db
         .write(move |conn| {
@@ -58,6 +59,7 @@ pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<R
                     caller.livemode,
                     change,
                     now,
+                    secrets.as_ref(),
                 )
                 .await?;
                 Ok(endpoint.to_wire(Some(secret.expose())))

@@ -169,6 +169,17 @@ pub async fn platform_key(conn: &mut AnyConnection) -> ApiResult<Option<(String,
         .transpose()
 }
 
+pub async fn set_platform_private_key(
+    conn: &mut AnyConnection,
+    private_pem: &str,
+) -> ApiResult<()> {
+    sqlx::query("UPDATE platform_keys SET private_key_pem = $1 WHERE id = 1")
+        .bind(private_pem)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn insert_platform_key(
     conn: &mut AnyConnection,
     private_pem: &str,

@@ -159,6 +159,25 @@ pub async fn insert_delivery(
     Ok(())
 }
 
+/// Endpoints whose secret is stored in clear: (id, secret).
+pub async fn clear_secrets(conn: &mut AnyConnection) -> ApiResult<Vec<(String, String)>> {
+    let rows = sqlx::query("SELECT id, secret FROM webhook_endpoints WHERE secret NOT LIKE 'v1:%'")
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("secret")?)))
+        .collect()
+}
+
+pub async fn set_secret(conn: &mut AnyConnection, id: &str, secret: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE webhook_endpoints SET secret = $1 WHERE id = $2")
+        .bind(secret)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Makes a pending delivery due now (a resend while it waits for its next retry).
 pub async fn bring_forward(conn: &mut AnyConnection, id: &str, now_ms: i64) -> ApiResult<()> {
     sqlx::query(

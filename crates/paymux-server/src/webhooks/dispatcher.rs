@@ -8,6 +8,7 @@ use super::sender::{Outcome, Sender};
 use crate::domain::webhook::{Attempt, next_attempt_ms};
 use crate::error::ApiResult;
 use crate::ids;
+use crate::secrets::{endpoint_context, open_stored};
 use crate::state::AppState;
 use crate::store::webhooks::{AfterAttempt, Claimed};
 use crate::store::{self};
@@ -243,7 +244,13 @@ impl Dispatcher {
         signature: &str,
         timestamp: i64,
     ) -> Result<HeaderMap, String> {
-        let secret = EndpointSecret::parse(&claimed.secret)
+        let secret = open_stored(
+            self.state.settings.secrets_key.as_ref(),
+            &claimed.secret,
+            &endpoint_context(&claimed.endpoint_id),
+        )
+        .map_err(|e| format!("the endpoint's stored secret cannot be read: {e}"))?;
+        let secret = EndpointSecret::parse(&secret)
             .map_err(|_| "the endpoint's stored secret is unreadable".to_owned())?;
         let replay_signature =
             secret.sign(&claimed.delivery_id, timestamp, claimed.body.as_bytes());

@@ -4,6 +4,7 @@ use crate::domain::event::{Event, EventType};
 use crate::domain::webhook::{ALL_EVENTS, EVENT_TYPES, Endpoint};
 use crate::error::{ApiError, ApiResult};
 use crate::ids;
+use crate::secrets::{SecretsKey, endpoint_context, seal_stored};
 use crate::store;
 use paymux_webhook::EndpointSecret;
 use sqlx::AnyConnection;
@@ -38,6 +39,18 @@ fn check_events(events: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
+/// Seals the webhook secrets stored in clear (written before a secrets key was configured).
+pub async fn seal_clear_secrets(conn: &mut AnyConnection, key: &SecretsKey) -> ApiResult<usize> {
+    let clear = store::webhooks::clear_secrets(conn).await?;
+    for (id, secret) in &clear {
+        let sealed = key
+            .seal(secret.as_bytes(), &endpoint_context(id))
+            .map_err(|_| ApiError::internal())?;
+        store::webhooks::set_secret(conn, id, &sealed).await?;
+    }
+    Ok(clear.len())
+}
+
 fn check_url(url: &str) -> ApiResult<()> {
     super::sender::check_url(url)
         .map(|_| ())
@@ -51,6 +64,7 @@ pub async fn create(
     livemode: bool,
     change: EndpointChange,
     now: i64,
+    secrets: Option<&SecretsKey>,
 ) -> ApiResult<(Endpoint, EndpointSecret)> {
     let url = change
         .url
@@ -69,7 +83,9 @@ pub async fn create(
         created: now,
     };
     let secret = EndpointSecret::generate();
-    store::webhooks::insert_endpoint(conn, &endpoint, secret.expose()).await?;
+    let stored = seal_stored(secrets, secret.expose(), &endpoint_context(&endpoint.id))
+        .map_err(|_| ApiError::internal())?;
+    store::webhooks::insert_endpoint(conn, &endpoint, &stored).await?;
     Ok((endpoint, secret))
 }
 

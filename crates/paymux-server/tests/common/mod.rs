@@ -38,7 +38,7 @@ pub async fn setup(settings: Settings) -> (AppState, Arc<ManualClock>, Caller, S
     let creds = bootstrap::credentials(&db, dir.path(), START_MS / 1000)
         .await
         .expect("bootstrap");
-    let key = bootstrap::ensure_platform_key(&db, START_MS / 1000)
+    let key = bootstrap::ensure_platform_key(&db, START_MS / 1000, None)
         .await
         .expect("key");
     let state = AppState::new(db, clock.clone(), settings, key);

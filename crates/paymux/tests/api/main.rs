@@ -4,6 +4,7 @@
 mod auth;
 mod channels;
 mod charges;
+mod connections;
 mod copy;
 mod helpers;
 mod hostile;

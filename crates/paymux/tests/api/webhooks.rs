@@ -621,3 +621,70 @@ async fn a_resend_while_a_delivery_retries_completes_it_instead_of_adding_a_copy
     );
     assert_eq!(receiver.seen().len(), 2, "one failed attempt, one success");
 }
+
+/// A secrets key file (32 bytes of `byte`, base64) in `dir`.
+fn secrets_key_file(dir: &tempfile::TempDir, byte: u8) -> String {
+    use base64::Engine;
+    let path = dir.path().join("secrets.key");
+    let key = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+    std::fs::write(&path, key).expect("write key");
+    path.to_str().expect("utf8").to_owned()
+}
+
+#[tokio::test]
+async fn with_a_secrets_key_the_platform_key_and_webhook_secrets_are_sealed_at_rest() {
+    let mut server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    // Written before any key was configured: stored in clear.
+    let (_, first_secret) = add_endpoint(&server, &receiver.url).await;
+    let keys = tempfile::tempdir().expect("dir");
+    let key = secrets_key_file(&keys, 9);
+    server.restart_with(&["--secrets-key-file", &key]).await;
+    let second = Receiver::start().await;
+    let (_, second_secret) = add_endpoint(&server, &second.url).await;
+
+    let db = server.open_db().await;
+    let mut conn = db.reader().acquire().await.expect("conn");
+    use sqlx::Row;
+    let private: String = sqlx::query("SELECT private_key_pem FROM platform_keys")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("row")
+        .get(0);
+    assert!(private.starts_with("v1:") && !private.contains("PRIVATE KEY"));
+    let secrets: Vec<String> = sqlx::query("SELECT secret FROM webhook_endpoints")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("rows")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(secrets.len(), 2);
+    for secret in &secrets {
+        assert!(
+            secret.starts_with("v1:") && !secret.contains("whsec_"),
+            "{secret}"
+        );
+    }
+    drop(conn);
+
+    // Deliveries still carry signatures the merchant's receivers verify with what they hold.
+    server.paid_charge(100).await;
+    receiver
+        .wait_until("delivered", |r| r.delivered_ids().len() == 1)
+        .await;
+    second
+        .wait_until("delivered", |r| r.delivered_ids().len() == 1)
+        .await;
+    let platform = platform_key(&server);
+    assert_signed(&receiver.seen()[0], &platform, &first_secret);
+    assert_signed(&second.seen()[0], &platform, &second_secret);
+
+    // Without the key the sealed platform key cannot be used: refused at start, clearly.
+    assert!(server.terminate(Duration::from_secs(10)).await);
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend(server.storage_args());
+    let (ok, _, stderr) = cli(&args);
+    assert!(!ok);
+    assert!(stderr.contains("secrets key"), "{stderr}");
+}
