@@ -47,3 +47,39 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// Another clock moved by an offset that can change: how a node of several follows the
+/// database's clock (the offset is measured against it; see `server`), and how a test makes a
+/// node's clock wrong.
+pub struct OffsetClock {
+    base: SharedClock,
+    offset_ms: AtomicI64,
+}
+
+impl OffsetClock {
+    pub fn new(base: SharedClock, offset_ms: i64) -> Self {
+        Self {
+            base,
+            offset_ms: AtomicI64::new(offset_ms),
+        }
+    }
+
+    /// The clock this one moves.
+    pub fn base(&self) -> &SharedClock {
+        &self.base
+    }
+
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn set_offset_ms(&self, offset_ms: i64) {
+        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        self.base.now_ms().saturating_add(self.offset_ms())
+    }
+}

@@ -2,7 +2,8 @@
 //! serve HTTP.
 
 use crate::bootstrap;
-use crate::clock::SharedClock;
+use crate::clock::{OffsetClock, SharedClock};
+use crate::error::ApiResult;
 use crate::http::ConnectionLimits;
 use crate::state::{AppState, Settings};
 use crate::store::Db;
@@ -10,6 +11,7 @@ use crate::store::data_dir::ServeLock;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 pub struct ServeOptions {
@@ -31,6 +33,7 @@ pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// Serves on `db` until SIGINT or SIGTERM; `options.data_dir` holds `credentials.json`.
 pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow::Result<()> {
+    let clock = follow_database_clock(&db, clock).await?;
     if let Some(credentials) = bootstrap::ensure(&db, &options.data_dir, clock.now_secs()).await? {
         println!(
             "paymux: created account {} with app {}",
@@ -88,6 +91,56 @@ async fn release_predecessor_leases(db: &Db) -> anyhow::Result<()> {
             jobs,
             deliveries,
             "resumed the work a previous process held when it stopped"
+        );
+    }
+    Ok(())
+}
+
+/// How often a node measures its clock against the database's again.
+const CLOCK_RESYNC: std::time::Duration = std::time::Duration::from_secs(10);
+/// Offsets beyond this are worth an operator's attention.
+const CLOCK_WARN_MS: i64 = 1000;
+
+/// On PostgreSQL several nodes share leases and expiry times, so they must agree on the time:
+/// every node follows the database's clock (its own plus the measured offset), and says so
+/// loudly when its own is off. SQLite has one node and keeps its clock.
+async fn follow_database_clock(db: &Db, clock: SharedClock) -> anyhow::Result<SharedClock> {
+    if db.is_sqlite() {
+        return Ok(clock);
+    }
+    let aligned = Arc::new(OffsetClock::new(clock, 0));
+    measure_offset(db, &aligned, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the database's clock: {e}"))?;
+    let (db, tracked) = (db.clone(), aligned.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CLOCK_RESYNC).await;
+            if let Err(error) = measure_offset(&db, &tracked, false).await {
+                tracing::warn!(%error, "could not measure the clock against the database's");
+            }
+        }
+    });
+    Ok(aligned)
+}
+
+async fn measure_offset(db: &Db, clock: &OffsetClock, first: bool) -> ApiResult<()> {
+    let before = clock.base().now_ms();
+    let Some(database_ms) = db.database_time_ms().await? else {
+        return Ok(());
+    };
+    let after = clock.base().now_ms();
+    // The database read its clock somewhere between `before` and `after`.
+    let offset = database_ms - (before + (after - before) / 2);
+    let previous = clock.offset_ms();
+    clock.set_offset_ms(offset);
+    if offset.abs() > CLOCK_WARN_MS && (first || (offset - previous).abs() > CLOCK_WARN_MS / 2) {
+        tracing::warn!(
+            offset_ms = offset,
+            "this node's clock is {:.1} s {} the database's; it follows the database's clock \
+             for leases, expiry and timestamps, but fix its time synchronisation",
+            offset.abs() as f64 / 1000.0,
+            if offset < 0 { "ahead of" } else { "behind" }
         );
     }
     Ok(())

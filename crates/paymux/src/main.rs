@@ -166,6 +166,9 @@ struct ServeArgs {
     /// Webhook attempts in flight per endpoint, across all nodes [default: 8]
     #[arg(long, env = "PAYMUX_WEBHOOK_CONCURRENCY")]
     webhook_concurrency: Option<i64>,
+    /// Fault injection for tests: run as if this machine's clock were off by this much
+    #[arg(long, hide = true)]
+    test_clock_skew_ms: Option<i64>,
     /// Networks webhooks must not reach, comma-separated CIDRs or addresses; `private` = loopback,
     /// private and link-local ranges [default: none]
     #[arg(long, env = "PAYMUX_WEBHOOK_DENY_NETWORKS", value_delimiter = ',')]
@@ -352,6 +355,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = paymux_server::server::bind(listen).await?;
             let lock = storage.lock_for_serve()?;
             let db = storage.open().await?;
+            let clock: SharedClock = match args.test_clock_skew_ms {
+                Some(skew) => Arc::new(paymux_server::clock::OffsetClock::new(clock, skew)),
+                None => clock,
+            };
             serve(
                 db,
                 ServeOptions {

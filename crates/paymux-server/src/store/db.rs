@@ -185,6 +185,20 @@ impl Db {
         &self.reader
     }
 
+    /// The database server's clock in Unix milliseconds (PostgreSQL), or `None` (SQLite, which
+    /// has one node and so nothing to agree with).
+    pub async fn database_time_ms(&self) -> ApiResult<Option<i64>> {
+        let Writer::Postgres(pool) = &self.writer else {
+            return Ok(None);
+        };
+        let row = sqlx::query(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) AS now_ms",
+        )
+        .fetch_one(pool)
+        .await?;
+        Ok(Some(sqlx::Row::try_get(&row, "now_ms")?))
+    }
+
     pub fn is_sqlite(&self) -> bool {
         matches!(self.writer, Writer::Sqlite { .. })
     }

@@ -688,3 +688,51 @@ async fn with_a_secrets_key_the_platform_key_and_webhook_secrets_are_sealed_at_r
     assert!(!ok);
     assert!(stderr.contains("secrets key"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_node_whose_clock_is_a_minute_ahead_follows_the_database_clock() {
+    let server = TestServer::start_with(&["--webhook-timeout-ms", "20000"]).await;
+    if !server.on_postgres() {
+        eprintln!("skipped: several nodes need PostgreSQL; set PAYMUX_TEST_DATABASE_URL");
+        return;
+    }
+    let receiver = Receiver::start().await;
+    add_endpoint(&server, &receiver.url).await;
+    receiver.stall.store(true, Ordering::SeqCst);
+    server.paid_charge(100).await;
+    receiver
+        .wait_until("an attempt in flight", |r| r.seen().len() == 1)
+        .await;
+
+    let ahead = server
+        .spawn_node(&[
+            "--test-clock-skew-ms",
+            "60000",
+            "--webhook-timeout-ms",
+            "20000",
+        ])
+        .await;
+    // Its charges carry the database's time, not its own.
+    let (status, charge) = TestServer::send(
+        server
+            .request_to(&ahead.base, Method::POST, "/v1/charges")
+            .json(&server.charge_body("alipay_qr", json!({}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{charge}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    let created = charge["created"].as_i64().expect("created");
+    assert!((created - now).abs() < 10, "created {created}, now {now}");
+    assert!(
+        ahead.log().contains("ahead of the database's"),
+        "{}",
+        ahead.log()
+    );
+
+    // It does not take the first node's delivery lease for lapsed and send the event again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.seen().len(), 1, "sent twice");
+}
