@@ -99,7 +99,8 @@ impl Live {
     }
 
     fn adapter(&self) -> AlipayAdapter {
-        AlipayAdapter::new(&self.settings, self.clock.clone()).expect("adapter")
+        AlipayAdapter::new(&self.settings, self.clock.clone(), &Default::default())
+            .expect("adapter")
     }
 
     /// POSTs a notification form to the gateway and returns its answer body.

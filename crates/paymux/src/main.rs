@@ -324,7 +324,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .webhook_concurrency
                     .or(file.webhook_concurrency)
                     .unwrap_or(defaults.webhook_concurrency),
-                webhook_deny_networks: paymux_server::webhooks::sender::parse_networks(
+                webhook_deny_networks: paymux_server::outbound::parse_networks(
                     &args
                         .webhook_deny_networks
                         .or(file.webhook_deny_networks)

@@ -53,6 +53,9 @@ pub async fn set(
     }
     params.finish()?;
     let settings = ProviderSettings::check(provider, &given)?;
+    if let Some(gateway) = settings.public.get("gateway_url") {
+        super::check_reachable(&state, gateway, "gateway_url").await?;
+    }
     let now = state.clock.now_secs();
     let caller = call.caller;
     let value = state

@@ -389,6 +389,22 @@ impl Routes {
     }
 }
 
+/// Refuses a URL a tenant registers (webhook `url`, channel `gateway_url`) that points into a
+/// network the gateway does not call; `param` names the field.
+async fn check_reachable(state: &AppState, url: &str, param: &str) -> ApiResult<()> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(()); // the field's own check says what is wrong with it
+    };
+    crate::outbound::check_registered(&parsed, &state.settings.webhook_deny_networks)
+        .await
+        .map_err(|reason| {
+            ApiError::invalid_param(
+                param,
+                format!("Parameter {param} is not allowed: {reason}."),
+            )
+        })
+}
+
 /// A JSON body with Ping++'s content type.
 pub fn json_response(status: StatusCode, value: &Value) -> Response {
     let mut response = (status, value.to_string()).into_response();

@@ -46,6 +46,9 @@ pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<R
     let mut params = BodyParams::parse(&call.body)?;
     let change = parse_change(&mut params)?;
     params.finish()?;
+    if let Some(url) = &change.url {
+        super::check_reachable(&state, url, "url").await?;
+    }
     let now = state.clock.now_secs();
     let caller = call.caller;
     let secrets = state.settings.secrets_key.clone();
@@ -98,6 +101,9 @@ pub async fn update(
     let mut params = BodyParams::parse(&call.body)?;
     let change = parse_change(&mut params)?;
     params.finish()?;
+    if let Some(url) = &change.url {
+        super::check_reachable(&state, url, "url").await?;
+    }
     let caller = call.caller;
     let value = state
         .db

@@ -6,10 +6,12 @@
 use super::config::ProviderSettings;
 use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
 use crate::clock::SharedClock;
+use ipnet::IpNet;
 use paymux_channels::alipay::{self, ResponseNode, format_yuan, parse_yuan};
 use paymux_channels::{Params, beijing_time, form, keys};
 use paymux_crypto::{SigningKey, VerifyingKey};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 /// A charge as Alipay needs it.
 #[derive(Debug, Clone)]
@@ -78,8 +80,12 @@ impl Reply {
 }
 
 impl AlipayAdapter {
-    pub fn new(settings: &ProviderSettings, clock: SharedClock) -> Result<Self, CallError> {
-        let http = http_client()
+    pub fn new(
+        settings: &ProviderSettings,
+        clock: SharedClock,
+        deny: &Arc<Vec<IpNet>>,
+    ) -> Result<Self, CallError> {
+        let http = http_client(deny)
             .build()
             .map_err(|_| CallError::NotConfigured("cannot build the HTTP client for Alipay"))?;
         Ok(Self {

@@ -134,16 +134,21 @@ pub(crate) fn call_failed(error: CallError) -> PaymentState {
     }
 }
 
+use ipnet::IpNet;
+use std::sync::Arc;
+
 /// How long one call to a channel may take before its outcome counts as unknown.
 const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The HTTP client every adapter calls its channel with: bounded in time, no redirects (a
-/// channel answers where it was asked), no proxy from the environment.
-pub(crate) fn http_client() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+/// channel answers where it was asked), no proxy from the environment, and names resolved
+/// through the deny-list (`outbound`), as for webhooks.
+pub(crate) fn http_client(deny: &Arc<Vec<IpNet>>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .timeout(CALL_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
+        .no_proxy();
+    crate::outbound::guarded(builder, deny.clone())
 }
 
 /// A configured value, public or secret, that [`config::ProviderSettings::check`] required.

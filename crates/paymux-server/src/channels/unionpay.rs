@@ -14,8 +14,10 @@
 
 use super::config::ProviderSettings;
 use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
+use ipnet::IpNet;
 use paymux_channels::{Params, beijing_time, form, keys, unionpay};
 use paymux_crypto::{SigningKey, VerifyingKey};
+use std::sync::Arc;
 
 const BACK_TRANS: &str = "/gateway/api/backTransReq.do";
 const QUERY_TRANS: &str = "/gateway/api/queryTrans.do";
@@ -105,8 +107,8 @@ fn unknown_code(code: &str) -> bool {
 }
 
 impl UnionpayAdapter {
-    pub fn new(settings: &ProviderSettings) -> Result<Self, CallError> {
-        let http = http_client()
+    pub fn new(settings: &ProviderSettings, deny: &Arc<Vec<IpNet>>) -> Result<Self, CallError> {
+        let http = http_client(deny)
             .build()
             .map_err(|_| CallError::NotConfigured("cannot build the HTTP client for UnionPay"))?;
         Ok(Self {

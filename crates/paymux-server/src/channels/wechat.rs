@@ -4,10 +4,12 @@
 
 use super::config::ProviderSettings;
 use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
+use ipnet::IpNet;
 use paymux_channels::Params;
 use paymux_channels::wechat_v2::{self, ErrorClass, Outcome, SignType};
 use rand::RngExt;
 use rand::distr::Alphanumeric;
+use std::sync::Arc;
 
 /// A charge as WeChat needs it.
 #[derive(Debug, Clone)]
@@ -43,9 +45,9 @@ impl std::fmt::Debug for WechatV2 {
 }
 
 impl WechatV2 {
-    pub fn new(settings: &ProviderSettings) -> Result<Self, CallError> {
+    pub fn new(settings: &ProviderSettings, deny: &Arc<Vec<IpNet>>) -> Result<Self, CallError> {
         let client = |identity: Option<reqwest::Identity>| {
-            let mut builder = http_client();
+            let mut builder = http_client(deny);
             if let Some(identity) = identity {
                 builder = builder.identity(identity);
             }

@@ -3,12 +3,11 @@
 //! Safety for a gateway that calls URLs its tenants chose: http(s) only, no redirects followed,
 //! no proxy from the environment, a timeout on the whole exchange, at most
 //! [`RESPONSE_READ_LIMIT`] bytes of the answer read, and an optional deny-list of networks
-//! (loopback, private ranges, …) checked on every address a name resolves to and on literal IPs.
+//! (see `outbound`) checked on every address a name resolves to and on literal IPs.
 
+use crate::outbound::{self, denied, literal_address};
 use ipnet::IpNet;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,47 +15,6 @@ use std::time::{Duration, Instant};
 pub const RESPONSE_READ_LIMIT: usize = 4096;
 /// How much of it the attempt log keeps.
 const EXCERPT_CHARS: usize = 256;
-
-/// The networks `private` stands for in `--webhook-deny-networks`: where a multi-tenant
-/// deployment's own services live.
-pub const PRIVATE_NETWORKS: &[&str] = &[
-    "0.0.0.0/8",
-    "10.0.0.0/8",
-    "100.64.0.0/10",
-    "127.0.0.0/8",
-    "169.254.0.0/16",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "::/128",
-    "::1/128",
-    "fc00::/7",
-    "fe80::/10",
-    "::ffff:0:0/96",
-];
-
-/// Parses a deny-list: CIDR networks or single addresses, and `private` for
-/// [`PRIVATE_NETWORKS`].
-pub fn parse_networks(items: &[String]) -> Result<Vec<IpNet>, String> {
-    let mut networks = Vec::new();
-    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        if item == "private" {
-            networks.extend(
-                PRIVATE_NETWORKS
-                    .iter()
-                    .filter_map(|n| n.parse::<IpNet>().ok()),
-            );
-        } else if let Ok(network) = item.parse::<IpNet>() {
-            networks.push(network);
-        } else if let Ok(address) = item.parse::<IpAddr>() {
-            networks.push(IpNet::from(address));
-        } else {
-            return Err(format!(
-                "`{item}` is not a network (CIDR like 10.0.0.0/8), an address, or `private`"
-            ));
-        }
-    }
-    Ok(networks)
-}
 
 /// Checks what the merchant may register as an endpoint URL.
 pub fn check_url(url: &str) -> Result<reqwest::Url, String> {
@@ -111,9 +69,8 @@ impl Sender {
             .timeout(timeout)
             .connect_timeout(timeout)
             .tcp_nodelay(true)
-            .user_agent(concat!("paymux/", env!("CARGO_PKG_VERSION"), " (webhooks)"))
-            .dns_resolver(GuardedResolver { deny: deny.clone() })
-            .build()?;
+            .user_agent(concat!("paymux/", env!("CARGO_PKG_VERSION"), " (webhooks)"));
+        let client = outbound::guarded(client, deny.clone()).build()?;
         Ok(Self { client, deny })
     }
 
@@ -131,12 +88,7 @@ impl Sender {
             Err(error) => return failed(error),
         };
         // Literal addresses never reach the resolver, so check them here.
-        let literal = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
+        if let Some(ip) = literal_address(&parsed)
             && denied(&self.deny, ip)
         {
             return failed(format!("address {ip} is in a denied network"));
@@ -191,15 +143,6 @@ fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
-fn denied(deny: &[IpNet], ip: IpAddr) -> bool {
-    let ip = match ip {
-        // An IPv4-mapped IPv6 address is the IPv4 address for this purpose.
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    deny.iter().any(|network| network.contains(&ip))
-}
-
 /// One line for the attempt log: the kind of failure and reqwest's own words, which name no
 /// secrets (headers are not part of its errors).
 fn describe(error: &reqwest::Error) -> String {
@@ -221,32 +164,6 @@ fn describe(error: &reqwest::Error) -> String {
     text
 }
 
-/// Resolves names with the system resolver and drops denied addresses; a name with nothing
-/// left fails to resolve.
-struct GuardedResolver {
-    deny: Arc<Vec<IpNet>>,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let deny = self.deny.clone();
-        let host = name.as_str().to_owned();
-        Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|addr| !denied(&deny, addr.ip()))
-                .collect();
-            if allowed.is_empty() {
-                return Err(format!("{host} resolves only to denied networks").into());
-            }
-            let addrs: Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,18 +176,5 @@ mod tests {
         assert!(check_url("https://user:pw@merchant.example/").is_err());
         assert!(check_url("not a url").is_err());
         assert!(check_url("https://merchant.example/#x").is_err());
-    }
-
-    #[test]
-    fn deny_list_covers_private_and_mapped_addresses() {
-        let deny = parse_networks(&["private".into(), "203.0.113.7".into()]).expect("parse");
-        assert!(denied(&deny, "127.0.0.1".parse().expect("ip")));
-        assert!(denied(&deny, "10.1.2.3".parse().expect("ip")));
-        assert!(denied(&deny, "::ffff:192.168.1.1".parse().expect("ip")));
-        assert!(denied(&deny, "203.0.113.7".parse().expect("ip")));
-        assert!(!denied(&deny, "203.0.113.8".parse().expect("ip")));
-        assert!(!denied(&deny, "8.8.8.8".parse().expect("ip")));
-        assert!(parse_networks(&["10.0.0.0/33".into()]).is_err());
-        assert!(parse_networks(&[]).expect("empty").is_empty());
     }
 }

@@ -279,3 +279,57 @@ async fn verified_channel_notifications_are_kept_and_the_cli_lists_them() {
     assert!(ok && stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("no channel notifications"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_gateway_url_into_a_denied_network_is_refused() {
+    let keys = tempfile::tempdir().expect("dir");
+    let key = key_file(&keys, 7);
+    let server = TestServer::start_with(&[
+        "--secrets-key-file",
+        &key,
+        "--webhook-deny-networks",
+        "private,169.254.0.0/16",
+    ])
+    .await;
+    let path = format!("/v1/apps/{}/channels/wechat", server.creds.app_id);
+    for gateway in [
+        "http://169.254.169.254/",
+        "http://[::ffff:a9fe:a9fe]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://localhost:8/",
+    ] {
+        let mut body = wechat();
+        body["gateway_url"] = json!(gateway);
+        let (status, error) = server.post(&path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{gateway}: {error}");
+        assert_eq!(error["error"]["param"], "gateway_url", "{error}");
+    }
+    let (status, _) = server.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing configured");
+}
+
+#[tokio::test]
+async fn a_gateway_configured_before_the_deny_list_is_not_called() {
+    let keys = tempfile::tempdir().expect("dir");
+    let key = key_file(&keys, 7);
+    let mut server = TestServer::start_with(&["--secrets-key-file", &key]).await;
+    let path = format!("/v1/apps/{}/channels/wechat", server.creds.app_id);
+    let mut config = wechat();
+    config["gateway_url"] = json!("http://127.0.0.1:9/");
+    let (status, body) = live(&server, Method::POST, &path, Some(config)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server
+        .restart_with(&[
+            "--secrets-key-file",
+            &key,
+            "--webhook-deny-networks",
+            "private",
+        ])
+        .await;
+    let mut charge = server.charge_body("wx_pub_qr", json!({"product_id": "p1"}));
+    charge["app"] = json!({"id": server.creds.app_id});
+    let (status, error) = live(&server, Method::POST, "/v1/charges", Some(charge)).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{error}");
+    let message = assert_error(&error, "channel_error");
+    assert!(message.contains("does not call"), "{message}");
+}

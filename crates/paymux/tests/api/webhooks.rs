@@ -523,9 +523,13 @@ async fn redirects_are_not_followed_and_denied_networks_are_not_reached() {
     );
     assert_eq!(log["attempts"][0]["status_code"], 302);
 
-    let guarded = TestServer::start_with(&["--webhook-deny-networks", "private"]).await;
+    // Registered before the deny-list was configured: refused at every connection instead.
+    let mut guarded = TestServer::start().await;
     let receiver = Receiver::start().await;
     add_endpoint(&guarded, &receiver.url).await;
+    guarded
+        .restart_with(&["--webhook-deny-networks", "private"])
+        .await;
     guarded.paid_charge(100).await;
     let event_id = guarded.events(None).await[0]["id"]
         .as_str()
@@ -735,4 +739,31 @@ async fn a_node_whose_clock_is_a_minute_ahead_follows_the_database_clock() {
     // It does not take the first node's delivery lease for lapsed and send the event again.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(receiver.seen().len(), 1, "sent twice");
+}
+
+#[tokio::test]
+async fn urls_into_denied_networks_are_refused_when_registered() {
+    let server =
+        TestServer::start_with(&["--webhook-deny-networks", "private,169.254.0.0/16"]).await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/",
+        "http://[::169.254.169.254]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://[2002:a9fe:a9fe::1]/",
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+    ] {
+        let (status, error) = server
+            .post("/v1/webhook_endpoints", json!({"url": url}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{url}: {error}");
+        assert_eq!(error["error"]["param"], "url", "{error}");
+    }
+    let (_, list) = server.get("/v1/webhook_endpoints").await;
+    assert_eq!(
+        list["data"].as_array().expect("data").len(),
+        0,
+        "nothing stored"
+    );
 }

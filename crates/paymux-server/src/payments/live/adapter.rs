@@ -9,8 +9,10 @@ use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::Charge;
 use crate::domain::refund::Refund;
 use crate::error::{ApiError, ApiResult};
+use crate::outbound::{denied, literal_address};
 use crate::state::AppState;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Which provider serves a charge: its channel's, for ISV channels the one `extra.pay_channel`
 /// names, and for `isv_scan` (which has none) the one whose payment code the payer showed.
@@ -209,14 +211,27 @@ pub(super) async fn adapter(
     };
     let not_configured =
         |error: String| ApiError::channel(error).with_code("channel_not_configured");
+    let deny = Arc::new(state.settings.webhook_deny_networks.clone());
+    // Names are checked as they resolve; a literal address never reaches the resolver.
+    if let Some(ip) = settings
+        .public
+        .get("gateway_url")
+        .and_then(|url| reqwest::Url::parse(url).ok())
+        .and_then(|url| literal_address(&url))
+        && denied(&deny, ip)
+    {
+        return Err(not_configured(format!(
+            "the configured gateway_url ({ip}) is in a network this gateway does not call"
+        )));
+    }
     match provider {
-        Provider::Wechat => WechatV2::new(&settings)
+        Provider::Wechat => WechatV2::new(&settings, &deny)
             .map(|a| Some(Adapter::Wechat(a)))
             .map_err(|e| not_configured(e.to_string())),
-        Provider::Alipay => AlipayAdapter::new(&settings, state.clock.clone())
+        Provider::Alipay => AlipayAdapter::new(&settings, state.clock.clone(), &deny)
             .map(|a| Some(Adapter::Alipay(a)))
             .map_err(|e| not_configured(e.to_string())),
-        Provider::Unionpay => UnionpayAdapter::new(&settings)
+        Provider::Unionpay => UnionpayAdapter::new(&settings, &deny)
             .map(|a| Some(Adapter::Unionpay(a)))
             .map_err(|e| not_configured(e.to_string())),
     }
