@@ -88,6 +88,8 @@ pub struct AppState {
     /// Wakes the webhook dispatcher when events are written.
     pub webhooks_wake: Arc<Notify>,
     merchant_keys: Arc<Mutex<HashMap<String, Arc<VerifyingKey>>>>,
+    /// Channel adapters built from the apps' configurations, reused until those change.
+    pub(crate) adapters: crate::payments::live::AdapterCache,
 }
 
 impl AppState {
@@ -100,6 +102,7 @@ impl AppState {
             jobs_wake: Arc::new(Notify::new()),
             webhooks_wake: Arc::new(Notify::new()),
             merchant_keys: Arc::default(),
+            adapters: Default::default(),
         }
     }
 

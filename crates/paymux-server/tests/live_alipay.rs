@@ -505,3 +505,30 @@ async fn isv_channels_pay_through_the_provider_they_name_and_refund_there() {
         .await;
     assert_eq!(scanned["paid"], true, "{scanned}");
 }
+
+#[tokio::test]
+async fn a_replayed_genuine_notification_is_kept_once_and_changes_nothing_more() {
+    let live = live().await;
+    let created = live.create(Channel::AlipayQr, "AQR0009", json!({})).await;
+    let id = created["id"].as_str().expect("id");
+    let mut genuine = Params::new()
+        .with("seller_id", SELLER_ID)
+        .with("notify_type", "trade_status_sync")
+        .with("notify_id", "2027010100222000000000000000000009")
+        .with("notify_time", "2027-01-01 00:00:01")
+        .with("charset", "utf-8")
+        .with("version", "1.0")
+        .with("app_id", APP_ID)
+        .with("out_trade_no", "AQR0009")
+        .with("trade_no", "2027010122001400000000000009")
+        .with("trade_status", "TRADE_SUCCESS")
+        .with("total_amount", "1.00")
+        .with("gmt_payment", "2027-01-01 00:00:00");
+    sign_notify(&mut genuine, &live.alipay_key);
+    for _ in 0..20 {
+        assert_eq!(live.notify(&genuine).await, "success");
+    }
+    assert!(live.charge(id).await.paid);
+    assert_eq!(live.succeeded_events().await, 1, "one charge.succeeded");
+    assert_eq!(live.notifications("AQR0009").await.len(), 1, "kept once");
+}

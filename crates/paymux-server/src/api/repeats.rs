@@ -22,7 +22,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use std::sync::{Arc, Mutex};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -240,6 +239,5 @@ fn fingerprint(method: &Method, target: &str, body: &[u8]) -> String {
 }
 
 fn hash(bytes: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+    crate::store::sha256_hex(bytes)
 }

@@ -13,8 +13,7 @@ pub struct KeyOwner {
 }
 
 pub fn hash_key(secret_key: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret_key.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    super::sha256_hex(secret_key.as_bytes())
 }
 
 pub async fn find_key_owner(

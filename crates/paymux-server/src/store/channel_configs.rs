@@ -4,7 +4,7 @@ use crate::error::ApiResult;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredConfig {
     pub app_id: String,
     pub livemode: bool,

@@ -42,10 +42,13 @@ fn from_row(row: &AnyRow) -> ApiResult<ChannelNotification> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, n: &ChannelNotification) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO channel_notifications (id, app_id, livemode, provider, received, reference, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+/// Keeps a notification unless the same body from the same provider for the same app and mode
+/// is kept already (a redelivery or a replay). True when kept now.
+pub async fn insert(conn: &mut AnyConnection, n: &ChannelNotification) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO channel_notifications \
+         (id, app_id, livemode, provider, received, reference, body, digest) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
     )
     .bind(&n.id)
     .bind(&n.app_id)
@@ -54,9 +57,10 @@ pub async fn insert(conn: &mut AnyConnection, n: &ChannelNotification) -> ApiRes
     .bind(n.received)
     .bind(&n.reference)
     .bind(&n.body)
+    .bind(super::sha256_hex(n.body.as_bytes()))
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// An app's notifications in a mode, newest first; only those about `reference` when given.

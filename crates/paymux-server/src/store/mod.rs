@@ -25,6 +25,13 @@ use sqlx::{Any, AnyConnection, Row};
 
 pub(crate) type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
 
+/// SHA-256 of `data` in lowercase hex: how hashed keys, request fingerprints and notification
+/// digests are stored.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A query built at run time (column lists are constants spliced in, values are bound).
 pub(crate) fn sql(text: String) -> Query<'static> {
     sqlx::query(sqlx::AssertSqlSafe(text))

@@ -2,6 +2,7 @@
 //! mode needs.
 
 use crate::channels::alipay::{self, AlipayAdapter};
+use crate::channels::config::ProviderSettings;
 use crate::channels::unionpay::{self, UnionpayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
 use crate::channels::{PaymentState, Provider, RefundState, config, provider_of_payment_code};
@@ -11,8 +12,10 @@ use crate::domain::refund::Refund;
 use crate::error::{ApiError, ApiResult};
 use crate::outbound::{denied, literal_address};
 use crate::state::AppState;
+use crate::store::{self, channel_configs::StoredConfig};
 use serde_json::{Map, Value};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Which provider serves a charge: its channel's, for ISV channels the one `extra.pay_channel`
 /// names, and for `isv_scan` (which has none) the one whose payment code the payer showed.
@@ -30,7 +33,7 @@ pub(super) fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Optio
 }
 
 /// A provider's adapter, behind the few operations live mode needs.
-pub(super) enum Adapter {
+pub(crate) enum Adapter {
     Wechat(WechatV2),
     Alipay(AlipayAdapter),
     Unionpay(UnionpayAdapter),
@@ -194,21 +197,62 @@ pub(super) fn no_provider(channel: Channel) -> ApiError {
     .with_param("channel")
 }
 
+/// Adapters already built, by app, mode and provider, with the stored configuration each was
+/// built from. Building one parses keys and certificates and makes an HTTP client (milliseconds
+/// of CPU); a call or a notification, forged ones included, should cost a row read instead. A
+/// configuration saved again (on any node) is stored anew — its sealed secrets never repeat —
+/// so the next use rebuilds.
+#[derive(Clone, Default)]
+pub struct AdapterCache(Arc<Mutex<HashMap<(String, bool, Provider), Built>>>);
+
+struct Built {
+    from: StoredConfig,
+    adapter: Arc<Adapter>,
+}
+
+impl AdapterCache {
+    fn get(&self, key: &(String, bool, Provider), stored: &StoredConfig) -> Option<Arc<Adapter>> {
+        let built = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        built
+            .get(key)
+            .filter(|b| b.from == *stored)
+            .map(|b| b.adapter.clone())
+    }
+
+    fn put(&self, key: (String, bool, Provider), from: StoredConfig, adapter: Arc<Adapter>) {
+        let mut built = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        built.insert(key, Built { from, adapter });
+    }
+}
+
 /// The app's adapter for `provider` in this mode, if the app configured it.
 pub(super) async fn adapter(
     state: &AppState,
     app_id: &str,
     livemode: bool,
     provider: Provider,
-) -> ApiResult<Option<Adapter>> {
+) -> ApiResult<Option<Arc<Adapter>>> {
     let Some(key) = state.settings.secrets_key.as_ref() else {
         return Ok(None);
     };
-    let mut conn = state.db.reader().acquire().await?;
-    let Some((settings, _)) = config::load(&mut conn, key, app_id, livemode, provider).await?
-    else {
+    let stored = {
+        let mut conn = state.db.reader().acquire().await?;
+        store::channel_configs::get(&mut conn, app_id, livemode, provider.as_str()).await?
+    };
+    let Some(stored) = stored else {
         return Ok(None);
     };
+    let cache_key = (app_id.to_owned(), livemode, provider);
+    if let Some(adapter) = state.adapters.get(&cache_key, &stored) {
+        return Ok(Some(adapter));
+    }
+    let settings = config::open(key, &stored)?;
+    let adapter = Arc::new(build(state, &settings, provider)?);
+    state.adapters.put(cache_key, stored, adapter.clone());
+    Ok(Some(adapter))
+}
+
+fn build(state: &AppState, settings: &ProviderSettings, provider: Provider) -> ApiResult<Adapter> {
     let not_configured =
         |error: String| ApiError::channel(error).with_code("channel_not_configured");
     let deny = Arc::new(state.settings.webhook_deny_networks.clone());
@@ -225,16 +269,13 @@ pub(super) async fn adapter(
         )));
     }
     match provider {
-        Provider::Wechat => WechatV2::new(&settings, &deny)
-            .map(|a| Some(Adapter::Wechat(a)))
-            .map_err(|e| not_configured(e.to_string())),
-        Provider::Alipay => AlipayAdapter::new(&settings, state.clock.clone(), &deny)
-            .map(|a| Some(Adapter::Alipay(a)))
-            .map_err(|e| not_configured(e.to_string())),
-        Provider::Unionpay => UnionpayAdapter::new(&settings, &deny)
-            .map(|a| Some(Adapter::Unionpay(a)))
-            .map_err(|e| not_configured(e.to_string())),
+        Provider::Wechat => WechatV2::new(settings, &deny).map(Adapter::Wechat),
+        Provider::Alipay => {
+            AlipayAdapter::new(settings, state.clock.clone(), &deny).map(Adapter::Alipay)
+        }
+        Provider::Unionpay => UnionpayAdapter::new(settings, &deny).map(Adapter::Unionpay),
     }
+    .map_err(|e| not_configured(e.to_string()))
 }
 
 fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {

@@ -7,6 +7,7 @@
 //! so nothing waits forever on a notification that was lost.
 
 mod adapter;
+pub use adapter::AdapterCache;
 mod jobs;
 mod notify;
 
@@ -26,6 +27,7 @@ use crate::store;
 use adapter::{Adapter, adapter, no_provider, provider_of};
 use jobs::{POLL_EVERY_MS, QUERY_DELAYS_SECS};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 /// Asks the channel about an open QR charge.
 pub const CHARGE_QUERY: &str = "charge.query";
@@ -117,7 +119,7 @@ pub async fn create_charge(
 /// provider notifies. Settled before anything is written, so a channel the app did not
 /// configure stores nothing.
 pub struct Route {
-    adapter: Adapter,
+    adapter: Arc<Adapter>,
     notify_url: String,
 }
 

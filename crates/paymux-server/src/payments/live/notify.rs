@@ -19,7 +19,11 @@ pub async fn wechat_notification(
     body: &str,
 ) -> (bool, String) {
     use paymux_channels::wechat_v2::{notify_fail_reply, notify_success_reply};
-    let adapter = match adapter(state, app_id, livemode, Provider::Wechat).await {
+    if !shaped_like(Provider::Wechat, body.as_bytes()) {
+        return (false, notify_fail_reply("not a notification"));
+    }
+    let built = adapter(state, app_id, livemode, Provider::Wechat).await;
+    let adapter = match built.as_ref().map(|a| a.as_deref()) {
         Ok(Some(Adapter::Wechat(adapter))) => adapter,
         _ => {
             tracing::warn!(app = %app_id, "WeChat notification for an app without WeChat configured");
@@ -58,6 +62,27 @@ pub async fn wechat_notification(
     }
 }
 
+/// Whether a body has what every genuine notification of `provider` carries (a signature and
+/// what it is about). Checked before anything is read from the database: a notify URL needs no
+/// key, so junk posted to it must cost next to nothing.
+fn shaped_like(provider: Provider, body: &[u8]) -> bool {
+    let has_fields = |fields: &[&str]| {
+        let mut missing: Vec<&str> = fields.to_vec();
+        for (key, _) in url::form_urlencoded::parse(body) {
+            missing.retain(|field| *field != key);
+        }
+        missing.is_empty()
+    };
+    match provider {
+        Provider::Wechat => {
+            let text = String::from_utf8_lossy(body);
+            text.contains("<xml>") && (text.contains("<sign>") || text.contains("<req_info>"))
+        }
+        Provider::Alipay => has_fields(&["sign", "notify_id", "out_trade_no"]),
+        Provider::Unionpay => has_fields(&["signature", "orderId"]),
+    }
+}
+
 /// A notification that passed verification, about to be kept and applied.
 struct Received<'a> {
     provider: Provider,
@@ -87,12 +112,18 @@ impl<'a> Received<'a> {
             reference: reference.to_owned(),
             body: self.body.to_owned(),
         };
-        state
+        let kept = state
             .db
             .write(move |conn| {
                 Box::pin(async move { store::channel_notifications::insert(conn, &row).await })
             })
-            .await
+            .await?;
+        if !kept {
+            // Applied again below all the same: applying is idempotent, and the first delivery
+            // may not have been applied (a "try again" answer).
+            tracing::info!(app = %self.app_id, %reference, "notification received again; kept once");
+        }
+        Ok(())
     }
 
     /// Keeps a refund notification, then settles the refund it names, which must be one of
@@ -191,7 +222,11 @@ pub async fn alipay_notification(
     livemode: bool,
     body: &[u8],
 ) -> (bool, &'static str) {
-    let adapter = match adapter(state, app_id, livemode, Provider::Alipay).await {
+    if !shaped_like(Provider::Alipay, body) {
+        return (false, "fail");
+    }
+    let built = adapter(state, app_id, livemode, Provider::Alipay).await;
+    let adapter = match built.as_ref().map(|a| a.as_deref()) {
         Ok(Some(Adapter::Alipay(adapter))) => adapter,
         _ => {
             tracing::warn!(app = %app_id, "Alipay notification for an app without Alipay configured");
@@ -223,7 +258,11 @@ pub async fn unionpay_notification(
     livemode: bool,
     body: &[u8],
 ) -> bool {
-    let adapter = match adapter(state, app_id, livemode, Provider::Unionpay).await {
+    if !shaped_like(Provider::Unionpay, body) {
+        return false;
+    }
+    let built = adapter(state, app_id, livemode, Provider::Unionpay).await;
+    let adapter = match built.as_ref().map(|a| a.as_deref()) {
         Ok(Some(Adapter::Unionpay(adapter))) => adapter,
         _ => {
             tracing::warn!(app = %app_id, "UnionPay notification for an app without UnionPay configured");
@@ -253,5 +292,30 @@ pub async fn unionpay_notification(
             tracing::warn!(app = %app_id, %error, "rejected a UnionPay notification that failed verification");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junk_is_refused_before_any_work() {
+        assert!(!shaped_like(Provider::Wechat, b"hello"));
+        assert!(shaped_like(Provider::Wechat, b"<xml><sign>x</sign></xml>"));
+        assert!(shaped_like(
+            Provider::Wechat,
+            b"<xml><req_info>x</req_info></xml>"
+        ));
+        assert!(!shaped_like(
+            Provider::Alipay,
+            b"out_trade_no=1&notify_id=2"
+        ));
+        assert!(shaped_like(
+            Provider::Alipay,
+            b"out_trade_no=1&notify_id=2&sign=x"
+        ));
+        assert!(!shaped_like(Provider::Unionpay, b"orderId=1"));
+        assert!(shaped_like(Provider::Unionpay, b"orderId=1&signature=x"));
     }
 }
