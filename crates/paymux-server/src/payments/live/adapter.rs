@@ -203,7 +203,10 @@ pub(super) fn no_provider(channel: Channel) -> ApiError {
 /// configuration saved again (on any node) is stored anew — its sealed secrets never repeat —
 /// so the next use rebuilds.
 #[derive(Clone, Default)]
-pub struct AdapterCache(Arc<Mutex<HashMap<(String, bool, Provider), Built>>>);
+pub struct AdapterCache(Arc<Mutex<HashMap<AdapterKey, Built>>>);
+
+/// Whose adapter: app, mode (live or not), provider.
+type AdapterKey = (String, bool, Provider);
 
 struct Built {
     from: StoredConfig,
@@ -211,7 +214,7 @@ struct Built {
 }
 
 impl AdapterCache {
-    fn get(&self, key: &(String, bool, Provider), stored: &StoredConfig) -> Option<Arc<Adapter>> {
+    fn get(&self, key: &AdapterKey, stored: &StoredConfig) -> Option<Arc<Adapter>> {
         let built = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         built
             .get(key)
@@ -219,7 +222,7 @@ impl AdapterCache {
             .map(|b| b.adapter.clone())
     }
 
-    fn put(&self, key: (String, bool, Provider), from: StoredConfig, adapter: Arc<Adapter>) {
+    fn put(&self, key: AdapterKey, from: StoredConfig, adapter: Arc<Adapter>) {
         let mut built = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         built.insert(key, Built { from, adapter });
     }
