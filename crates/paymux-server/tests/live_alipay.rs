@@ -164,26 +164,29 @@ async fn a_qr_charge_is_paid_through_the_notification_once_even_when_duplicated(
     );
 }
 
+/// The unsigned fields of a `TRADE_SUCCESS` notification of 1.00 yuan for `order_no`.
+fn paid_notification(app_id: &str, seller_id: &str, order_no: &str) -> Params {
+    Params::new()
+        .with("seller_id", seller_id)
+        .with("notify_type", "trade_status_sync")
+        .with("notify_id", "2027010100222000000000000000000000")
+        .with("notify_time", "2027-01-01 00:00:01")
+        .with("charset", "utf-8")
+        .with("version", "1.0")
+        .with("app_id", app_id)
+        .with("out_trade_no", order_no)
+        .with("trade_no", "2027010122001400000000000001")
+        .with("trade_status", "TRADE_SUCCESS")
+        .with("total_amount", "1.00")
+        .with("gmt_payment", "2027-01-01 00:00:00")
+}
+
 #[tokio::test]
 async fn a_forged_notification_changes_nothing() {
     let live = live().await;
     let created = live.create(Channel::AlipayQr, "AQR0002", json!({})).await;
     let id = created["id"].as_str().expect("id");
-    let fields = |app_id: &str, seller_id: &str| {
-        Params::new()
-            .with("seller_id", seller_id)
-            .with("notify_type", "trade_status_sync")
-            .with("notify_id", "2027010100222000000000000000000000")
-            .with("notify_time", "2027-01-01 00:00:01")
-            .with("charset", "utf-8")
-            .with("version", "1.0")
-            .with("app_id", app_id)
-            .with("out_trade_no", "AQR0002")
-            .with("trade_no", "2027010122001400000000000001")
-            .with("trade_status", "TRADE_SUCCESS")
-            .with("total_amount", "1.00")
-            .with("gmt_payment", "2027-01-01 00:00:00")
-    };
+    let fields = |app_id: &str, seller_id: &str| paid_notification(app_id, seller_id, "AQR0002");
     // Signed with another key: what an attacker who knows the order number could send.
     let mut forged = fields(APP_ID, SELLER_ID);
     sign_notify(&mut forged, &SigningKey::generate().expect("key"));
@@ -511,19 +514,7 @@ async fn a_replayed_genuine_notification_is_kept_once_and_changes_nothing_more()
     let live = live().await;
     let created = live.create(Channel::AlipayQr, "AQR0009", json!({})).await;
     let id = created["id"].as_str().expect("id");
-    let mut genuine = Params::new()
-        .with("seller_id", SELLER_ID)
-        .with("notify_type", "trade_status_sync")
-        .with("notify_id", "2027010100222000000000000000000009")
-        .with("notify_time", "2027-01-01 00:00:01")
-        .with("charset", "utf-8")
-        .with("version", "1.0")
-        .with("app_id", APP_ID)
-        .with("out_trade_no", "AQR0009")
-        .with("trade_no", "2027010122001400000000000009")
-        .with("trade_status", "TRADE_SUCCESS")
-        .with("total_amount", "1.00")
-        .with("gmt_payment", "2027-01-01 00:00:00");
+    let mut genuine = paid_notification(APP_ID, SELLER_ID, "AQR0009");
     sign_notify(&mut genuine, &live.alipay_key);
     for _ in 0..20 {
         assert_eq!(live.notify(&genuine).await, "success");

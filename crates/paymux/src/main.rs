@@ -225,6 +225,18 @@ fn storage(args: &StorageArgs) -> anyhow::Result<(Storage, FileConfig)> {
     Ok((storage, file))
 }
 
+/// The secrets key: `PAYMUX_SECRETS_KEY`, else the file the flag or the config file names.
+fn secrets_key(
+    args: &StorageArgs,
+    file: &FileConfig,
+) -> anyhow::Result<Option<paymux_server::secrets::SecretsKey>> {
+    channels_cli::secrets_key(
+        args.secrets_key_file
+            .as_deref()
+            .or(file.secrets_key_file.as_deref()),
+    )
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -249,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let (storage, file) = storage(&args.storage)?;
             let defaults = Settings::default();
+            let secrets_key = secrets_key(&args.storage, &file)?;
             let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
                 flag.or(file).map_or(default, Duration::from_secs)
             };
@@ -331,12 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .unwrap_or_default(),
                 )
                 .map_err(|e| anyhow::anyhow!("--webhook-deny-networks: {e}"))?,
-                secrets_key: channels_cli::secrets_key(
-                    args.storage
-                        .secrets_key_file
-                        .as_deref()
-                        .or(file.secrets_key_file.as_deref()),
-                )?,
+                secrets_key,
             };
             if settings.webhook_timeout_ms == 0 || settings.webhook_concurrency < 1 {
                 bail!("--webhook-timeout-ms and --webhook-concurrency must be at least 1");
@@ -439,11 +447,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             storage: args,
         } => {
             let (storage, file) = storage(&args)?;
-            let key = channels_cli::secrets_key(
-                args.secrets_key_file
-                    .as_deref()
-                    .or(file.secrets_key_file.as_deref()),
-            )?;
+            let key = secrets_key(&args, &file)?;
             channels_cli::run(command, &storage, key, clock).await
         }
         Command::Webhooks {
@@ -452,11 +456,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => {
             let (storage, file) = storage(&args)?;
-            let key = channels_cli::secrets_key(
-                args.secrets_key_file
-                    .as_deref()
-                    .or(file.secrets_key_file.as_deref()),
-            )?;
+            let key = secrets_key(&args, &file)?;
             webhooks_cli::run(command, &storage, key, json, clock).await
         }
         Command::Simulate { command } => simulate_cli::run(command).await,

@@ -115,6 +115,31 @@ fn signed(
     ts: i64,
 ) -> reqwest::RequestBuilder {
     let message = format!("{body}{target}{ts}");
+    sign_as(server, key, method, target, body, ts, &message)
+}
+
+/// Signs a request to one of paymux's own routes: the method, a space, then as the SDKs do.
+fn signed_own(
+    server: &TestServer,
+    key: &SigningKey,
+    method: Method,
+    target: &str,
+    body: &str,
+    ts: i64,
+) -> reqwest::RequestBuilder {
+    let message = format!("{method} {body}{target}{ts}");
+    sign_as(server, key, method, target, body, ts, &message)
+}
+
+fn sign_as(
+    server: &TestServer,
+    key: &SigningKey,
+    method: Method,
+    target: &str,
+    body: &str,
+    ts: i64,
+    message: &str,
+) -> reqwest::RequestBuilder {
     server
         .request(method, target)
         .header("content-type", "application/json")
@@ -126,8 +151,8 @@ fn signed(
         .body(body.to_owned())
 }
 
-#[tokio::test]
-async fn required_signatures_refuse_unsigned_bad_and_stale_requests() {
+/// A server whose test mode requires signatures by `key`.
+async fn signing_server() -> (TestServer, SigningKey) {
     let server = TestServer::start().await;
     let key = SigningKey::generate().expect("key");
     let pem_path = server.dir.path().join("merchant.pem");
@@ -141,7 +166,12 @@ async fn required_signatures_refuse_unsigned_bad_and_stale_requests() {
     args.extend(server.storage_args());
     let (ok, _, stderr) = cli(&args);
     assert!(ok, "{stderr}");
+    (server, key)
+}
 
+#[tokio::test]
+async fn required_signatures_refuse_unsigned_bad_and_stale_requests() {
+    let (server, key) = signing_server().await;
     let body = server.charge_body("alipay_qr", json!({})).to_string();
     let (status, error) = TestServer::send(
         server
@@ -300,45 +330,6 @@ impl TestServer {
         assert_eq!(status, StatusCode::OK, "{list}");
         list["data"].as_array().expect("data").len()
     }
-}
-
-/// A server whose test mode requires signatures by `key`.
-async fn signing_server() -> (TestServer, SigningKey) {
-    let server = TestServer::start().await;
-    let key = SigningKey::generate().expect("key");
-    let pem_path = server.dir.path().join("merchant.pem");
-    std::fs::write(&pem_path, key.public_key_pem().expect("pem")).expect("write");
-    let mut args = vec![
-        "keys",
-        "set-merchant-public-key",
-        pem_path.to_str().expect("utf8"),
-    ];
-    args.extend(["--require-signature", "test"]);
-    args.extend(server.storage_args());
-    let (ok, _, stderr) = cli(&args);
-    assert!(ok, "{stderr}");
-    (server, key)
-}
-
-/// Signs a request to one of paymux's own routes: the method, a space, then as the SDKs do.
-fn signed_own(
-    server: &TestServer,
-    key: &SigningKey,
-    method: Method,
-    target: &str,
-    body: &str,
-    ts: i64,
-) -> reqwest::RequestBuilder {
-    let message = format!("{method} {body}{target}{ts}");
-    server
-        .request(method, target)
-        .header("content-type", "application/json")
-        .header("Pingplusplus-Request-Timestamp", ts.to_string())
-        .header(
-            "Pingplusplus-Signature",
-            key.sign_base64(message.as_bytes()),
-        )
-        .body(body.to_owned())
 }
 
 #[tokio::test]
