@@ -2,6 +2,7 @@
 
 use super::channel::Channel;
 use super::list::list;
+use crate::channels::Provider;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +38,35 @@ pub struct Charge {
     /// Whether any refund was ever created (Ping++'s `refunded`).
     pub refunded: bool,
     pub recharge_id: Option<String>,
+    /// Who carries it, recorded when it was created; `None` for charges created before that
+    /// was recorded.
+    pub carrier: Option<Carrier>,
+}
+
+/// Who carries a charge: the gateway's own simulation of a channel (test mode without a
+/// configured provider), or a payment provider. Decided once, when the charge is created, and
+/// kept with it: its refunds, reverse, queries and notifications follow it, never whatever the
+/// app has configured since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carrier {
+    Simulated,
+    Provider(Provider),
+}
+
+impl Carrier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Carrier::Simulated => "simulated",
+            Carrier::Provider(provider) => provider.as_str(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Carrier> {
+        match text {
+            "simulated" => Some(Carrier::Simulated),
+            other => Provider::parse(other).map(Carrier::Provider),
+        }
+    }
 }
 
 /// Why a charge cannot be paid now.
@@ -155,6 +185,7 @@ pub(crate) mod tests {
             amount_refund_reserved: 0,
             refunded: false,
             recharge_id: None,
+            carrier: None,
         }
     }
 

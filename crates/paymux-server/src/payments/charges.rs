@@ -3,7 +3,7 @@
 use super::{Cause, record_event, render_charge};
 use crate::domain::Caller;
 use crate::domain::channel::{Channel, Flow};
-use crate::domain::charge::{Charge, NotPayable};
+use crate::domain::charge::{Carrier, Charge, NotPayable};
 use crate::domain::event::EventType;
 use crate::error::{ApiError, ApiResult};
 use crate::payments::refunds::FollowUp;
@@ -34,6 +34,7 @@ impl NewCharge {
     pub(crate) fn into_charge(
         self,
         caller: &Caller,
+        carrier: Carrier,
         now: i64,
         base_url: &str,
     ) -> ApiResult<Charge> {
@@ -82,6 +83,7 @@ impl NewCharge {
             amount_refund_reserved: 0,
             refunded: false,
             recharge_id: None,
+            carrier: Some(carrier),
         })
     }
 }
@@ -127,7 +129,7 @@ pub async fn create(
         .db
         .write(move |conn| {
             Box::pin(async move {
-                let charge = new.into_charge(&caller, now, &base_url)?;
+                let charge = new.into_charge(&caller, Carrier::Simulated, now, &base_url)?;
                 let charge = match insert(conn, &caller, charge, now).await? {
                     Inserted::New(charge) => *charge,
                     Inserted::Existing(value) => return Ok(value),

@@ -5,6 +5,7 @@ use super::charges::{NewCharge, ensure_app, order_no_used, reload, settle_paymen
 use super::{Cause, record_event, render_recharge};
 use crate::domain::Caller;
 use crate::domain::channel::Flow;
+use crate::domain::charge::Carrier;
 use crate::domain::event::EventType;
 use crate::domain::recharge::Recharge;
 use crate::error::{ApiError, ApiResult};
@@ -53,6 +54,9 @@ pub async fn create(
         } else {
             None
         };
+    let carrier = route
+        .as_ref()
+        .map_or(Carrier::Simulated, |r| Carrier::Provider(r.provider));
     let now = state.clock.now_secs();
     let simulated_scan = route.is_none() && new.charge.channel.flow() == Flow::Scan;
     let writer = caller.clone();
@@ -65,7 +69,7 @@ pub async fn create(
                 let recharge_id = ids::recharge();
                 let mut charge = new
                     .charge
-                    .into_charge(&caller, now, &base_url)
+                    .into_charge(&caller, carrier, now, &base_url)
                     .map_err(|e| e.nested_in("charge"))?;
                 charge.recharge_id = Some(recharge_id.clone());
                 if !store::charges::insert_new(conn, &charge).await? {

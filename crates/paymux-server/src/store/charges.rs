@@ -3,7 +3,7 @@
 
 use super::{Page, finish_page, flag, json_map, to_text};
 use crate::domain::channel::Channel;
-use crate::domain::charge::Charge;
+use crate::domain::charge::{Carrier, Charge};
 use crate::error::{ApiError, ApiResult};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -11,7 +11,7 @@ use sqlx::{AnyConnection, Row};
 const COLUMNS: &str = "id, account_id, app_id, livemode, created, channel, order_no, client_ip, \
     amount, currency, subject, body, description, extra, metadata, credential, time_expire, paid, \
     time_paid, transaction_no, reversed, failure_code, failure_msg, amount_refunded, \
-    amount_refund_reserved, refunded, recharge_id";
+    amount_refund_reserved, refunded, recharge_id, provider";
 
 fn from_row(row: &AnyRow) -> ApiResult<Charge> {
     let channel: String = row.try_get("channel")?;
@@ -46,6 +46,15 @@ fn from_row(row: &AnyRow) -> ApiResult<Charge> {
         amount_refund_reserved: row.try_get("amount_refund_reserved")?,
         refunded: flag(row, "refunded")?,
         recharge_id: row.try_get("recharge_id")?,
+        carrier: row
+            .try_get::<Option<String>, _>("provider")?
+            .map(|text| {
+                Carrier::parse(&text).ok_or_else(|| {
+                    tracing::error!(provider = %text, "stored charge has an unknown provider");
+                    ApiError::internal()
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -55,9 +64,9 @@ pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> ApiResult<bool>
     let done = sqlx::query(
         "INSERT INTO charges (id, account_id, app_id, livemode, created, channel, order_no, \
          client_ip, amount, currency, subject, body, description, extra, metadata, credential, \
-         time_expire, paid, time_paid, transaction_no, recharge_id) \
+         time_expire, paid, time_paid, transaction_no, recharge_id, provider) \
          SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21 \
+         $19, $20, $21, $22 \
          WHERE EXISTS (SELECT 1 FROM apps WHERE id = $3 AND account_id = $2) \
          ON CONFLICT (app_id, livemode, order_no) DO NOTHING",
     )
@@ -82,6 +91,7 @@ pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> ApiResult<bool>
     .bind(c.time_paid)
     .bind(c.transaction_no.as_deref())
     .bind(c.recharge_id.as_deref())
+    .bind(c.carrier.map(Carrier::as_str))
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

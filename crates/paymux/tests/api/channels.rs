@@ -333,3 +333,54 @@ async fn a_gateway_configured_before_the_deny_list_is_not_called() {
     let message = assert_error(&error, "channel_error");
     assert!(message.contains("does not call"), "{message}");
 }
+
+#[tokio::test]
+async fn a_simulated_charge_stays_simulated_when_its_app_configures_a_channel_later() {
+    let keys = tempfile::tempdir().expect("dir");
+    let key = key_file(&keys, 7);
+    let server = TestServer::start_with(&["--secrets-key-file", &key]).await;
+    let mut body = server.charge_body("wx_pub_qr", json!({"product_id": "p1"}));
+    body["amount"] = json!(1000);
+    let (status, charge) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::OK, "{charge}");
+    let id = charge["id"].as_str().expect("id");
+    server.pay(id).await;
+    let refunds = format!("/v1/charges/{id}/refunds");
+    let (status, first) = server
+        .post(&refunds, json!({"amount": 300, "description": "first"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+
+    // Test mode is now routed to a WeChat the old charge never went through.
+    let mut config = wechat();
+    config["gateway_url"] = json!("http://127.0.0.1:9/");
+    let path = format!("/v1/apps/{}/channels/wechat", server.creds.app_id);
+    let (status, body) = server.post(&path, config).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let (status, second) = server
+        .post(&refunds, json!({"amount": 200, "description": "second"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let second_id = second["id"].as_str().expect("id");
+    let done = server
+        .wait_for(
+            &format!("{refunds}/{second_id}"),
+            "status",
+            json!("succeeded"),
+        )
+        .await;
+    assert_eq!(done["amount"], 200);
+    // A new test charge follows the new configuration: to WeChat, unreachable here.
+    let (status, _) = server
+        .post(
+            "/v1/charges",
+            server.charge_body("wx_pub_qr", json!({"product_id": "p1"})),
+        )
+        .await;
+    assert_ne!(
+        status,
+        StatusCode::OK,
+        "new charges follow the new configuration"
+    );
+}

@@ -7,7 +7,7 @@ use crate::channels::unionpay::{self, UnionpayAdapter};
 use crate::channels::wechat::{Order, WechatV2};
 use crate::channels::{PaymentState, Provider, RefundState, config, provider_of_payment_code};
 use crate::domain::channel::{Channel, Flow};
-use crate::domain::charge::Charge;
+use crate::domain::charge::{Carrier, Charge};
 use crate::domain::refund::Refund;
 use crate::error::{ApiError, ApiResult};
 use crate::outbound::{denied, literal_address};
@@ -30,6 +30,16 @@ pub(super) fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Optio
             Channel::IsvScan => provider_of_payment_code(extra.get("scan_code")?.as_str()?),
             _ => None,
         })
+}
+
+/// The provider that carries an existing charge: as recorded when it was created (none for a
+/// simulated one), else (a charge older than that record) as its channel and extra say.
+pub(super) fn provider_of_charge(charge: &Charge) -> Option<Provider> {
+    match charge.carrier {
+        Some(Carrier::Provider(provider)) => Some(provider),
+        Some(Carrier::Simulated) => None,
+        None => provider_of(charge.channel, &charge.extra),
+    }
 }
 
 /// A provider's adapter, behind the few operations live mode needs.

@@ -1,7 +1,7 @@
 //! The channel jobs: queries of open charges, the scan-payment poll and its reverse, and the
 //! submission and queries of refunds. Each asks the channel, then writes what it said.
 
-use super::adapter::{adapter, provider_of};
+use super::adapter::{adapter, provider_of_charge};
 use super::{
     CHARGE_POLL, CHARGE_QUERY, REFUND_QUERY, REFUND_SUBMIT, charges, notify_url,
     settle_from_channel, settle_refund_from_channel,
@@ -59,7 +59,7 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     if refund.status != crate::domain::refund::RefundStatus::Pending {
         return Ok(JobOutcome::Done);
     }
-    let provider = provider_of(charge.channel, &charge.extra);
+    let provider = provider_of_charge(&charge);
     let adapter = match provider {
         Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
         None => None,
@@ -136,7 +136,7 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     if charge.paid || charge.reversed || charge.failure_code.is_some() {
         return Ok(JobOutcome::Done);
     }
-    let provider = provider_of(charge.channel, &charge.extra);
+    let provider = provider_of_charge(&charge);
     let adapter = match provider {
         Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
         None => None,

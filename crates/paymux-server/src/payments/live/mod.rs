@@ -20,11 +20,11 @@ use super::render_charge;
 use crate::channels::{PaymentState, Provider, RefundState};
 use crate::domain::Caller;
 use crate::domain::channel::{Channel, Flow};
-use crate::domain::charge::Charge;
+use crate::domain::charge::{Carrier, Charge};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store;
-use adapter::{Adapter, adapter, no_provider, provider_of};
+use adapter::{Adapter, adapter, no_provider, provider_of, provider_of_charge};
 use jobs::{POLL_EVERY_MS, QUERY_DELAYS_SECS};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -48,13 +48,15 @@ pub async fn routed_in_test_mode(state: &AppState, new: &NewCharge) -> ApiResult
     test_mode_channel(state, &new.app_id, new.channel, &new.extra).await
 }
 
-/// Whether an existing charge went through a channel (every live charge; a test charge only
-/// when its app routes test mode to a channel).
+/// Whether an existing charge went through a channel: as recorded when it was created. (For a
+/// charge older than that record: every live charge, and a test charge when its app routes
+/// test mode to a channel now.)
 pub async fn uses_channel(state: &AppState, charge: &Charge) -> ApiResult<bool> {
-    if charge.livemode {
-        return Ok(true);
+    match charge.carrier {
+        Some(carrier) => Ok(carrier != Carrier::Simulated),
+        None if charge.livemode => Ok(true),
+        None => test_mode_channel(state, &charge.app_id, charge.channel, &charge.extra).await,
     }
-    test_mode_channel(state, &charge.app_id, charge.channel, &charge.extra).await
 }
 
 async fn test_mode_channel(
@@ -98,13 +100,14 @@ pub async fn create_charge(
     base_url: String,
 ) -> ApiResult<Value> {
     let route = Route::to(state, &caller, &new, &base_url).await?;
+    let carrier = Carrier::Provider(route.provider);
     let now = state.clock.now_secs();
     let writer = caller.clone();
     let inserted = state
         .db
         .write(move |conn| {
             Box::pin(async move {
-                let charge = new.into_charge(&writer, now, &base_url)?;
+                let charge = new.into_charge(&writer, carrier, now, &base_url)?;
                 charges::insert(conn, &writer, charge, now).await
             })
         })
@@ -119,6 +122,7 @@ pub async fn create_charge(
 /// provider notifies. Settled before anything is written, so a channel the app did not
 /// configure stores nothing.
 pub struct Route {
+    pub provider: Provider,
     adapter: Arc<Adapter>,
     notify_url: String,
 }
@@ -141,6 +145,7 @@ impl Route {
             .ok_or_else(|| live_channel_unavailable(channel))?;
         let notify_url = notify_url(state, base_url, provider, &new.app_id, caller.livemode);
         Ok(Route {
+            provider,
             adapter,
             notify_url,
         })
@@ -286,8 +291,7 @@ async fn start_scan(
 /// channel reported it paid after all: that payment is recorded, and the reverse then refunds
 /// it. Anything else is a channel error, and nothing changed.
 pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()> {
-    let provider =
-        provider_of(charge.channel, &charge.extra).ok_or_else(|| no_provider(charge.channel))?;
+    let provider = provider_of_charge(charge).ok_or_else(|| no_provider(charge.channel))?;
     let adapter = adapter(state, &charge.app_id, charge.livemode, provider)
         .await?
         .ok_or_else(|| live_channel_unavailable(charge.channel))?;

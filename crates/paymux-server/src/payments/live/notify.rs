@@ -5,6 +5,7 @@ use super::adapter::{Adapter, adapter};
 use super::{settle_from_channel, settle_refund_from_channel};
 use crate::channels::unionpay::Notice;
 use crate::channels::{PaymentState, Provider, RefundState};
+use crate::domain::charge::Carrier;
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store;
@@ -167,6 +168,7 @@ impl<'a> Received<'a> {
             .map_err(|_| "try again")?;
         apply_pay_notification(
             state,
+            self.provider,
             self.app_id,
             self.livemode,
             out_trade_no,
@@ -180,6 +182,7 @@ impl<'a> Received<'a> {
 /// Applies a verified payment notification (see [`Received::apply`]).
 async fn apply_pay_notification(
     state: &AppState,
+    provider: Provider,
     app_id: &str,
     livemode: bool,
     out_trade_no: &str,
@@ -200,6 +203,13 @@ async fn apply_pay_notification(
         }
         Err(_) => return Err("try again"),
     };
+    if charge
+        .carrier
+        .is_some_and(|carrier| carrier != Carrier::Provider(provider))
+    {
+        tracing::warn!(charge = %charge.id, provider = provider.as_str(), "notification from a provider that does not carry the charge; ignored");
+        return Err("unknown order");
+    }
     if charge.amount != total_fen {
         tracing::warn!(charge = %charge.id, total_fen, "notification amount differs; ignored");
         return Err("amount mismatch");
