@@ -9,9 +9,10 @@ use anyhow::{Context, bail, ensure};
 use futures_util::TryStreamExt;
 use sqlx::{AnyConnection, Connection, Executor, Row};
 
-/// Every table, parents before children.
-const TABLES: &[&str] = &[
+/// Every table, parents before children (a test checks that none is missing).
+pub const TABLES: &[&str] = &[
     "accounts",
+    "installation",
     "apps",
     "api_keys",
     "platform_keys",
