@@ -7,7 +7,7 @@ use crate::domain::channel::Channel;
 use crate::domain::list::list as list_object;
 use crate::error::{ApiError, ApiResult};
 use crate::payments::charges::{self, NewCharge, PayResult};
-use crate::payments::render_charge;
+use crate::payments::{render_charge, render_charges};
 use crate::state::AppState;
 use crate::store::{self, Page};
 use axum::extract::{Path, RawQuery, State};
@@ -202,10 +202,7 @@ pub async fn list(
         ending_before: resolve(cursor.ending_before, "ending_before").await?,
     };
     let (rows, has_more) = store::charges::list(&mut conn, &filter, &page).await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for charge in &rows {
-        data.push(render_charge(&mut conn, charge).await?);
-    }
+    let data = render_charges(&mut conn, &rows).await?;
     ok(&list_object("/v1/charges", has_more, data))
 }
 

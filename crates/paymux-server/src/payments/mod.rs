@@ -33,6 +33,23 @@ pub async fn render_charge(conn: &mut AnyConnection, charge: &Charge) -> ApiResu
     Ok(charge.to_wire(refunds.iter().map(|r| r.to_wire()).collect(), more))
 }
 
+/// A page of charges' wire objects, their embedded refunds read in one statement for the page.
+pub async fn render_charges(conn: &mut AnyConnection, charges: &[Charge]) -> ApiResult<Vec<Value>> {
+    let refunded: Vec<&str> = charges
+        .iter()
+        .filter(|c| c.refunded)
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut refunds = store::refunds::newest_for_charges(conn, &refunded, EMBEDDED_REFUNDS).await?;
+    Ok(charges
+        .iter()
+        .map(|charge| {
+            let (embedded, more) = refunds.remove(&charge.id).unwrap_or_default();
+            charge.to_wire(embedded.iter().map(|r| r.to_wire()).collect(), more)
+        })
+        .collect())
+}
+
 pub async fn render_recharge(conn: &mut AnyConnection, recharge: &Recharge) -> ApiResult<Value> {
     let charge = store::charges::get_any(conn, &recharge.charge_id)
         .await?

@@ -83,6 +83,41 @@ pub async fn list_for_charge(
     Ok(finish_page(refunds, page.limit, ascending))
 }
 
+/// The newest `per_charge` refunds of each of `charge_ids`, newest first, and whether each has
+/// more: one statement for a whole page of charges.
+pub async fn newest_for_charges(
+    conn: &mut AnyConnection,
+    charge_ids: &[&str],
+    per_charge: i64,
+) -> ApiResult<std::collections::HashMap<String, (Vec<Refund>, bool)>> {
+    let mut found: std::collections::HashMap<String, (Vec<Refund>, bool)> =
+        std::collections::HashMap::new();
+    if charge_ids.is_empty() {
+        return Ok(found);
+    }
+    let placeholders: Vec<String> = (2..charge_ids.len() + 2).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER \
+         (PARTITION BY charge_id ORDER BY created DESC, id DESC) AS nth \
+         FROM refunds WHERE charge_id IN ({})) AS r WHERE nth <= $1 \
+         ORDER BY charge_id, created DESC, id DESC",
+        placeholders.join(", ")
+    );
+    let mut query = super::sql(sql).bind(per_charge + 1);
+    for id in charge_ids {
+        query = query.bind((*id).to_owned());
+    }
+    for refund in super::all(conn, query, from_row).await? {
+        let (refunds, more) = found.entry(refund.charge_id.clone()).or_default();
+        if (refunds.len() as i64) < per_charge {
+            refunds.push(refund);
+        } else {
+            *more = true;
+        }
+    }
+    Ok(found)
+}
+
 pub async fn list_for_recharge(
     conn: &mut AnyConnection,
     recharge_id: &str,

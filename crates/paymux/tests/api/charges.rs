@@ -454,3 +454,44 @@ async fn a_created_charge_survives_kill_9() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_listed_charge_embeds_the_same_refunds_as_when_retrieved() {
+    // Refunds stay pending throughout, so the two reads see the same state.
+    let server = TestServer::start_with(&["--test-refund-delay-ms", "600000"]).await;
+    let mut ids = Vec::new();
+    for refunds in [12, 2, 0] {
+        let charge = server.paid_charge(100).await;
+        let id = charge["id"].as_str().expect("id").to_owned();
+        for _ in 0..refunds {
+            let (status, refund) = server
+                .post(
+                    &format!("/v1/charges/{id}/refunds"),
+                    json!({"amount": 1, "description": "part"}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{refund}");
+        }
+        ids.push(id);
+    }
+    let (status, list) = server
+        .get(&format!(
+            "/v1/charges?app[id]={}&limit=10",
+            server.creds.app_id
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    for id in &ids {
+        let listed = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .expect("listed");
+        let (_, retrieved) = server.get(&format!("/v1/charges/{id}")).await;
+        assert_eq!(listed["refunds"], retrieved["refunds"], "{id}");
+    }
+    let first = &list["data"][2];
+    assert_eq!(first["refunds"]["data"].as_array().expect("data").len(), 10);
+    assert_eq!(first["refunds"]["has_more"], true);
+}
