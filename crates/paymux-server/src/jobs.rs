@@ -4,7 +4,7 @@
 //! restart the worker finds them still due. Each job runs in its own write, so one failing job
 //! neither blocks nor rolls back the others; a failure is retried later.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::payments;
 use crate::state::AppState;
 use crate::store::{self, jobs::Job};
@@ -68,7 +68,7 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
             let span = tracing::info_span!(
                 "job",
                 job_id = %job.id,
-                kind = %job.kind,
+                kind = job.kind.as_ref().map_or_else(|name| name.as_str(), |k| k.as_str()),
                 request_id = job.request_id.as_deref().unwrap_or("")
             );
             run_one(state, job.clone()).instrument(span).await;
@@ -88,13 +88,14 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
 }
 
 async fn run_one(state: &AppState, job: Job) {
-    if matches!(
-        job.kind.as_str(),
-        payments::live::CHARGE_QUERY
-            | payments::live::CHARGE_POLL
-            | payments::live::REFUND_SUBMIT
-            | payments::live::REFUND_QUERY
-    ) {
+    let kind = match job.kind {
+        Ok(kind) => kind,
+        Err(ref name) => {
+            tracing::error!(kind = %name, "unknown job kind; leaving it for a newer version");
+            return retry_later(state, job.id, state.clock.now_ms() + 60_000).await;
+        }
+    };
+    if kind.calls_channel() {
         return run_channel_job(state, job).await;
     }
     let now_ms = state.clock.now_ms();
@@ -104,39 +105,27 @@ async fn run_one(state: &AppState, job: Job) {
         .db
         .write(move |conn| {
             Box::pin(async move {
-                match job.kind.as_str() {
-                    store::jobs::REFUND_COMPLETE => {
-                        payments::refunds::complete(
-                            conn,
-                            &job.target_id,
-                            job.request_id.as_deref(),
-                            now,
-                        )
-                        .await?
-                    }
-                    other => {
-                        tracing::error!(
-                            kind = other,
-                            "unknown job kind; leaving it for a newer version"
-                        );
-                        return Err(ApiError::internal());
-                    }
-                }
+                // The one kind that only writes (see `JobKind::calls_channel`).
+                payments::refunds::complete(conn, &job.target_id, job.request_id.as_deref(), now)
+                    .await?;
                 store::jobs::finish(conn, &job.id).await
             })
         })
         .await;
     if let Err(error) = result {
         tracing::warn!(%error, "job failed; retrying in a minute");
-        let retry = state
-            .db
-            .write(move |conn| {
-                Box::pin(async move { store::jobs::retry_at(conn, &id, now_ms + 60_000).await })
-            })
-            .await;
-        if let Err(error) = retry {
-            tracing::error!(%error, "could not reschedule a failed job");
-        }
+        retry_later(state, id, now_ms + 60_000).await;
+    }
+}
+
+/// Gives a job up until `due_ms`.
+async fn retry_later(state: &AppState, id: String, due_ms: i64) {
+    let retry = state
+        .db
+        .write(move |conn| Box::pin(async move { store::jobs::retry_at(conn, &id, due_ms).await }))
+        .await;
+    if let Err(error) = retry {
+        tracing::error!(%error, "could not reschedule a failed job");
     }
 }
 

@@ -11,6 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::state::AppState;
 use crate::store;
+use crate::store::jobs::JobKind;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
@@ -155,8 +156,8 @@ pub async fn open(
     };
     store::refunds::insert(conn, &refund).await?;
     let (kind, due_ms) = match follow_up {
-        FollowUp::SucceedAt(at_ms) => (store::jobs::REFUND_COMPLETE, at_ms),
-        FollowUp::Channel => (super::live::REFUND_SUBMIT, now * 1000),
+        FollowUp::SucceedAt(at_ms) => (JobKind::RefundComplete, at_ms),
+        FollowUp::Channel => (JobKind::RefundSubmit, now * 1000),
     };
     store::jobs::schedule(conn, kind, &refund.id, due_ms, request_id, now).await?;
     Ok(refund)

@@ -6,17 +6,60 @@ use sqlx::{AnyConnection, Row};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub id: String,
-    pub kind: String,
+    /// `Err(name)`: a kind this version does not know (written by a newer one); left alone.
+    pub kind: Result<JobKind, String>,
     pub target_id: String,
     pub attempts: i64,
     pub request_id: Option<String>,
 }
 
-pub const REFUND_COMPLETE: &str = "refund.complete";
+/// What a job does, stored by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A simulated (test-mode) refund succeeds: its pending time is over.
+    RefundComplete,
+    /// Asks the channel about an open QR charge.
+    ChargeQuery,
+    /// Polls a scan charge whose outcome is open, then reverses it.
+    ChargePoll,
+    /// Submits a new refund to the channel (again, with the same number, until it answers).
+    RefundSubmit,
+    /// Asks the channel about a submitted refund until it succeeds or fails.
+    RefundQuery,
+}
+
+impl JobKind {
+    const ALL: [JobKind; 5] = [
+        JobKind::RefundComplete,
+        JobKind::ChargeQuery,
+        JobKind::ChargePoll,
+        JobKind::RefundSubmit,
+        JobKind::RefundQuery,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::RefundComplete => "refund.complete",
+            JobKind::ChargeQuery => "charge.query",
+            JobKind::ChargePoll => "charge.poll",
+            JobKind::RefundSubmit => "refund.submit",
+            JobKind::RefundQuery => "refund.query",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<JobKind> {
+        JobKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the job calls a channel (outside any database write) rather than only writing.
+    pub fn calls_channel(self) -> bool {
+        self != JobKind::RefundComplete
+    }
+}
 
 pub async fn schedule(
     conn: &mut AnyConnection,
-    kind: &str,
+    kind: JobKind,
     target_id: &str,
     due_at_ms: i64,
     request_id: Option<&str>,
@@ -26,8 +69,8 @@ pub async fn schedule(
         "INSERT INTO jobs (id, kind, target_id, due_at_ms, request_id, created) \
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(format!("{kind}:{target_id}"))
-    .bind(kind)
+    .bind(format!("{}:{target_id}", kind.as_str()))
+    .bind(kind.as_str())
     .bind(target_id)
     .bind(due_at_ms)
     .bind(request_id)
@@ -69,7 +112,10 @@ pub async fn claim(
         .map(|row| {
             Ok(Job {
                 id: row.try_get("id")?,
-                kind: row.try_get("kind")?,
+                kind: {
+                    let name: String = row.try_get("kind")?;
+                    JobKind::parse(&name).ok_or(name)
+                },
                 target_id: row.try_get("target_id")?,
                 attempts: row.try_get("attempts")?,
                 request_id: row.try_get("request_id")?,

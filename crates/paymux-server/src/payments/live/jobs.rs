@@ -2,16 +2,13 @@
 //! submission and queries of refunds. Each asks the channel, then writes what it said.
 
 use super::adapter::{adapter, provider_of_charge};
-use super::{
-    CHARGE_POLL, CHARGE_QUERY, REFUND_QUERY, REFUND_SUBMIT, charges, notify_url,
-    settle_from_channel, settle_refund_from_channel,
-};
+use super::{charges, notify_url, settle_from_channel, settle_refund_from_channel};
 use crate::channels::{PaymentState, RefundState};
 use crate::domain::channel::Flow;
 use crate::error::ApiResult;
 use crate::payments::Cause;
 use crate::state::AppState;
-use crate::store::{self, jobs::Job};
+use crate::store::{self, jobs::Job, jobs::JobKind};
 
 /// When to ask again about a refund the channel accepted (seconds after the previous look); the
 /// last repeats: a refund to a bank card can take days, and stays pending until the channel
@@ -41,8 +38,8 @@ pub enum JobOutcome {
 
 /// Runs a channel job: asks the channel, then writes what it said.
 pub async fn run_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
-    match job.kind.as_str() {
-        REFUND_SUBMIT | REFUND_QUERY => run_refund_job(state, job).await,
+    match job.kind {
+        Ok(JobKind::RefundSubmit | JobKind::RefundQuery) => run_refund_job(state, job).await,
         _ => run_charge_job(state, job).await,
     }
 }
@@ -69,7 +66,7 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
         return Ok(JobOutcome::RetryAt(state.clock.now_ms() + 3_600_000));
     };
     let now_ms = state.clock.now_ms();
-    let answer = if job.kind == REFUND_SUBMIT {
+    let answer = if job.kind == Ok(JobKind::RefundSubmit) {
         // A job has no request to learn this gateway's address from: only --public-url says
         // where the channel can reach it; without it the query schedule settles the refund.
         let notify = state
@@ -87,7 +84,7 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
             settle_refund_from_channel(state, &refund.id, answer).await?;
             Ok(JobOutcome::Done)
         }
-        RefundState::Pending if job.kind == REFUND_SUBMIT => {
+        RefundState::Pending if job.kind == Ok(JobKind::RefundSubmit) => {
             // Accepted: from now on ask about it (a separate job, due after the first delay).
             let (id, request) = (refund.id.clone(), job.request_id.clone());
             let now = state.clock.now_secs();
@@ -97,7 +94,7 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
                     Box::pin(async move {
                         store::jobs::schedule(
                             conn,
-                            REFUND_QUERY,
+                            JobKind::RefundQuery,
                             &id,
                             first_query,
                             request.as_deref(),
@@ -168,8 +165,8 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     if answer == PaymentState::Closed {
         return Ok(JobOutcome::Done);
     }
-    match job.kind.as_str() {
-        CHARGE_POLL => {
+    match job.kind {
+        Ok(JobKind::ChargePoll) => {
             let poll_end_ms = (charge.created + POLL_FOR_SECS) * 1000;
             if now_ms < poll_end_ms {
                 return Ok(JobOutcome::RetryAt(now_ms + POLL_EVERY_MS));
@@ -212,7 +209,15 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
                 .db
                 .write(move |conn| {
                     Box::pin(async move {
-                        store::jobs::schedule(conn, CHARGE_QUERY, &id, first_query, None, now).await
+                        store::jobs::schedule(
+                            conn,
+                            JobKind::ChargeQuery,
+                            &id,
+                            first_query,
+                            None,
+                            now,
+                        )
+                        .await
                     })
                 })
                 .await?;

@@ -24,19 +24,11 @@ use crate::domain::charge::{Carrier, Charge};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store;
+use crate::store::jobs::JobKind;
 use adapter::{Adapter, adapter, no_provider, provider_of, provider_of_charge};
 use jobs::{POLL_EVERY_MS, QUERY_DELAYS_SECS};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-
-/// Asks the channel about an open QR charge.
-pub const CHARGE_QUERY: &str = "charge.query";
-/// Polls a scan charge whose outcome is open, then reverses it.
-pub const CHARGE_POLL: &str = "charge.poll";
-/// Submits a new refund to the channel (again, with the same number, until it answers).
-pub const REFUND_SUBMIT: &str = "refund.submit";
-/// Asks the channel about a submitted refund until it succeeds or fails.
-pub const REFUND_QUERY: &str = "refund.query";
 
 /// A reverse through the API: how often to call again at once when the channel asks to.
 const REVERSE_RECALLS: usize = 3;
@@ -199,7 +191,7 @@ async fn start_qr(
                         credential.insert("object".into(), json!("credential"));
                         credential.insert(charge.channel.as_str().into(), json!(code_url));
                         store::charges::set_credential(conn, &charge.id, &credential).await?;
-                        store::jobs::schedule(conn, CHARGE_QUERY, &charge.id, first_query, None, now)
+                        store::jobs::schedule(conn, JobKind::ChargeQuery, &charge.id, first_query, None, now)
                             .await?;
                         let charge = charges::reload(conn, &charge.id).await?;
                         Ok(Ok(render_charge(conn, &charge).await?))
@@ -214,7 +206,7 @@ async fn start_qr(
                     }
                     Err(other) => {
                         tracing::warn!(charge = %charge.id, state = ?other, "channel outcome unknown");
-                        store::jobs::schedule(conn, CHARGE_QUERY, &charge.id, first_query, None, now)
+                        store::jobs::schedule(conn, JobKind::ChargeQuery, &charge.id, first_query, None, now)
                             .await?;
                         Ok(Err(ApiError::channel(format!(
                             "The channel did not confirm charge {}; it will be queried. Create it again \
@@ -274,8 +266,15 @@ async fn start_scan(
                     }
                     // The payer is confirming, or the answer is unknown: poll, then reverse.
                     _ => {
-                        store::jobs::schedule(conn, CHARGE_POLL, &charge.id, poll_at, None, now)
-                            .await?;
+                        store::jobs::schedule(
+                            conn,
+                            JobKind::ChargePoll,
+                            &charge.id,
+                            poll_at,
+                            None,
+                            now,
+                        )
+                        .await?;
                         Ok(Ok(render_charge(conn, &charge).await?))
                     }
                 }
