@@ -279,6 +279,30 @@ pub async fn record_payment(
     Ok(charge)
 }
 
+/// A channel's payment of `charge`, recorded unless the same payment already was: the channel's
+/// answer and its notification race each other, and on PostgreSQL the loser may read the
+/// charge unpaid and then find it paid when it writes. Either way the charge is paid once.
+pub async fn record_channel_payment(
+    conn: &mut AnyConnection,
+    request_id: Option<&str>,
+    charge: Charge,
+    paid: &ChannelPayment,
+    now: i64,
+) -> ApiResult<Charge> {
+    let id = charge.id.clone();
+    match record_payment(conn, request_id, charge, paid, now).await {
+        Ok(charge) => Ok(charge),
+        Err(error) => {
+            let current = reload(conn, &id).await?;
+            if current.paid {
+                Ok(current)
+            } else {
+                Err(error)
+            }
+        }
+    }
+}
+
 pub async fn reload(conn: &mut AnyConnection, id: &str) -> ApiResult<Charge> {
     store::charges::get_any(conn, id)
         .await?

@@ -251,9 +251,14 @@ async fn start_scan(
                             transaction_no,
                             time_paid: time_paid.unwrap_or(now),
                         };
-                        let charge =
-                            charges::record_payment(conn, Some(&request_id), charge, &paid, now)
-                                .await?;
+                        let charge = charges::record_channel_payment(
+                            conn,
+                            Some(&request_id),
+                            charge,
+                            &paid,
+                            now,
+                        )
+                        .await?;
                         Ok(Ok(render_charge(conn, &charge).await?))
                     }
                     PaymentState::Failed { code, message } => {
@@ -392,7 +397,7 @@ async fn settle_from_channel(
                 if charge.reversed || charge.failure_code.is_some() {
                     return refund_late_payment(conn, charge, &paid, now).await;
                 }
-                charges::record_payment(conn, None, charge, &paid, now).await?;
+                charges::record_channel_payment(conn, None, charge, &paid, now).await?;
                 Ok(())
             })
         })
