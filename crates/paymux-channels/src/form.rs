@@ -1,5 +1,5 @@
 //! `application/x-www-form-urlencoded`, the body of Alipay and UnionPay requests and
-//! notifications. Decoding happens exactly once (channels.md §4.5: decoding a second time breaks
+//! notifications. Decoding happens exactly once (docs/channels/alipay.md: decoding a second time breaks
 //! values holding `%`), and a repeated name is an error rather than "last one wins", because the
 //! signature covers a single value per name.
 

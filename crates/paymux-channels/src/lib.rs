@@ -5,7 +5,7 @@
 //! no database. Adapters call these with what they received; the local channel simulators call
 //! the inverse functions (signing responses, encrypting notifications) to produce what a real
 //! channel would send. Timestamps and nonces are always parameters, so the official test vectors
-//! in `shared/reference/channels.md` can be reproduced byte for byte (see `tests/vectors.rs`).
+//! the channels publish can be reproduced byte for byte (see `tests/vectors.rs` and docs/channels/).
 //!
 //! Public-key signatures go through [`paymux_crypto`] (aws-lc-rs); so do the channels' digests and
 //! ciphers ([`paymux_crypto::digest`], [`paymux_crypto::cipher`]).

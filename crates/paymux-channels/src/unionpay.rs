@@ -1,11 +1,11 @@
 //! UnionPay online payments (upacp, 全渠道), version 5.1.0 with `signMethod=01`
-//! (`channels.md` §5, as the acp SDK's `SDKUtil.signByCertInfo` and `validate` do it).
+//! (docs/channels/unionpay.md, as the acp SDK's `SDKUtil.signByCertInfo` and `validate` do it).
 //!
 //! The signature is a double hash: RSA-SHA256 over the *lower-case hex* of SHA-256 of the sorted
 //! `k=v&…` content, not over the content itself.
 //!
 //! Not covered here: extracting UnionPay's verification key from the `signPubKeyCert` a response
-//! carries and validating that certificate's chain and owner (§5 step 6). That needs an X.509
+//! carries and validating that certificate's chain and owner (docs/channels/unionpay.md, "Signing"). That needs an X.509
 //! parser and UnionPay's root and intermediate certificates; the caller must obtain a trusted
 //! [`VerifyingKey`] and pass it to [`verify`].
 

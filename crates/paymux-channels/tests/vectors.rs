@@ -1,6 +1,6 @@
-//! Every test vector of `shared/reference/channels.md` that concerns the protocol layer
-//! (Appendix B indexes them): the official ones (O1–O8, from the channels' SDK test suites) and
-//! the derived ones (D1–D8, computed from the SDK test key in Appendix A1). RSA PKCS#1 v1.5 and
+//! Every protocol-layer test vector we hold: the official ones (O1–O8, from the channels' own
+//! SDK test suites) and the derived ones (D1–D8, computed with the public test key those suites
+//! ship). RSA PKCS#1 v1.5 and
 //! AES-GCM/ECB with a given nonce are deterministic, so every signature and ciphertext is
 //! reproduced byte for byte, not only verified. Each vector also has a tampered counterpart
 //! that must fail.
@@ -13,7 +13,7 @@ use paymux_channels::{Error, Params, alipay, form, keys, unionpay, wechat_v3};
 use paymux_crypto::{SigningKey, VerifyingKey};
 
 // ---------------------------------------------------------------------------------------------
-// Key material (Appendix A)
+// Key material: the public test keys of the channels' SDK test suites
 
 /// A1: wechatpay-go's test key. The SDK labels it `TESTING KEY` to dodge secret scanners; it is
 /// PKCS#8 (`PRIVATE KEY`).
@@ -76,7 +76,7 @@ hwIDAQAB
 -----END PUBLIC KEY-----
 ";
 
-/// §4.5: the Node SDK's "notifyAlipayPublicKeyV1" (vector N1), bare base64 as Alipay hands out.
+/// docs/channels/alipay.md, "Notifications": the Node SDK's "notifyAlipayPublicKeyV1" (vector N1), bare base64 as Alipay hands out.
 const N1_ALIPAY_NOTIFY_V1_KEY: &str = "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAqObrdC7hrgAVM98tK0nv3hSQRGGKT4lBsQjHiGjeYZjOPIPHR5knm2jnnz/YGIXIofVHkA/tAlBAd5DrY7YpvI4tP5EONLtZKC2ghBMx7McI2wRD0xiqzxOQr1FuhZGJ8/AUokBzJrzY+aGX2xcOrxFYRlFilvVLTXg4LWjR1tdPkO6+i7wQZAIVMClPkwVRZEbaERRHlKqTzv2gGv5rDU8gRoe1LeaN+6BlbTqHWkQcNCUNrA8C6l17XAXGKDsm/9TFWwO8EPHHHCaQdjtV5/FdcWIt+L8SR1ss7EXTjYDFtxcKVv9rEoY1lX8T4mX+GbXfZHraG5NCF1+XioL5JwIDAQAB";
 
 fn a1_signing_key() -> SigningKey {
@@ -253,7 +253,7 @@ const D2_PLAINTEXT: &str = "<root><out_refund_no><![CDATA[R400131200120170726267
 
 const D2_REQ_INFO: &str = "WBzGpzQuNpcFxIlFjUUD9BchFsdYwF2Fj3Uvpw1pyaTrhR9nvp+uPhP9sIS4ANoLCHzeNaR0SYpe6siUC+eGyY1BeidSeMVOF7qN2/pTWgLNu4BrbKPwyMzY/2zON4YNhrdIPVAmMYLh4ow50HjFjufi8NrBWHTdQL0myyhWXrYNHxbst0m6XRdLSTLP+ecPv01tl4kpSPESEHX3lJwOlxVkGAQc4jwXRQLQSfiLjTQKomfMRdpn8cicm/a+BdKqg3FmTVIVDNgiAwiC1RHCEWCkVpqmd8lSfafoom/bBstLA8tfFaYlB084bPc/w4XokUCyDiyQFzLxPYzKDzGgg2YiARvSMvjyC1xC23YmNwGvm+C5rQ/Z0xQ3Zi1/sHfJTczXo2EguvgQ0ezElYz+eY3rQwCp2pQQ6/8uD9jNgvW7QhQpWihfX0cNIl0CsQ2FiRNXWmPBzK0t21COHS2WWNStIwD8/+z89x8HlyyGyn2cAWY5h8wb+2D8LCK9UWA9l4zPq5SMq4Dg8+4FqlfJUc/N0UICa2lodyl44nBrbP3amju/Zm6yyyFr74jl2GUsGO3PBrqfP1mbX96WiG09BU7z2izuAeHmSGPEVd1prk1Lx7DdRIWuS+hkxtic98ck3mpGiu9uiBlNToYkg4R0i2uFe4xgT6lVi9Z4txA8+ewgAzic10AxRBJwCj0RGVTcldsEVwuJ2s9YrTlohZf0sb7gHckdq54RI5fgYGFUdrzLVaLp4Uzs+gqVLSAhy0qVwMcUagvExaart4CsYXgDEqkZEoaWewhTTIkpPE3X6iZZ8w0J85EVWUYOrehRuz2wBJgPh+/dP5/1et7efmDXofkkqF2bJX6rD2Vf2y7zvjh7YaRHCvSY03pOWwGH2gZ2vu4TLs9ojgQg/mWqTMFYyE8KN3FQqIZs1yo8P0cOVwXrZce8w/i3Bj021GHeOG0r52LBQsju6cC5awVbVnS9ZsXspUDjimdW7xgiih/x3G/St/Fy9TJ75qosT2HVoi+Bi7Tn8o3pOAilJjF3p2XRH6NZbZfzewwZZWJ78KFnqVFJDTNTeGUKSCsndbTmbFMR";
 
-/// D2 [derived; round-trip verified in channels.md]: refund-notification `req_info`, with
+/// D2 [derived; round-trip verified]: refund-notification `req_info`, with
 /// WxJava's official example plaintext. (WxJava's own encrypted sample cannot be used: the key
 /// behind it is not published.)
 #[test]
@@ -689,7 +689,7 @@ fn o6_alipay_response_signature() {
     ));
 }
 
-/// §4.3 extraction-only vector [official: Node SDK `getSignStr` tests]: `\/` is kept verbatim,
+/// docs/channels/alipay.md, "Answers and their verification" extraction-only vector [official: Node SDK `getSignStr` tests]: `\/` is kept verbatim,
 /// whitespace around the node is tolerated and an inner `sign` stays in the content.
 #[test]
 fn alipay_response_extraction_keeps_raw_bytes() {

@@ -1,5 +1,5 @@
-//! The official request-signature vectors from shared/reference/pingpp-api.md (RV1–RV4, §3.2),
-//! made by the Python, Node and Java SDKs. The webhook vectors (WV1–WV3) are checked by
+//! Request signatures (RV1–RV4) made by the official Python, Node and Java SDKs with their
+//! example key (docs/pingpp-wire.md, "Request signatures"). The webhook vectors (WV1–WV3) are checked by
 //! paymux-webhook's tests, through the function merchants call.
 
 use paymux_crypto::VerifyingKey;

@@ -1,7 +1,7 @@
 //! One error type for the whole API, rendered as Ping++'s `{"error":{type,message,code?,param?}}`.
 //!
 //! Absent `code`/`param` are omitted, never null: the Go SDK panics on a null there
-//! (pingpp-api.md §6.3). Internal failures are logged with their cause and shown as a generic
+//! (docs/pingpp-wire.md). Internal failures are logged with their cause and shown as a generic
 //! `api_error`, so nothing about storage or keys leaks into a response.
 
 use axum::http::StatusCode;

@@ -422,8 +422,8 @@ async fn gateway_refuses_what_alipay_refuses() {
 }
 
 #[tokio::test]
-async fn accepts_the_derived_request_vector_with_the_appendix_a_key() {
-    // channels.md §4.2 D6, signed with the Appendix A key, at its own timestamp.
+async fn accepts_the_derived_request_vector_with_the_sdk_test_key() {
+    // Vector D6 (docs/channels/alipay.md, "Request signing"), signed with the SDK test key, at its own timestamp.
     const PUBLIC: &str = "-----BEGIN PUBLIC KEY-----
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA2VCTd91fnUn73Xy9DLvt
 /V62TVxRTEEstVdeRaZ3B3leO0pldE806mXO4RwdHXagHQ4vGeZN0yqm++rDsGK+

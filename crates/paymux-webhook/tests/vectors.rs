@@ -1,5 +1,5 @@
-//! The webhook signature vectors WV1–WV3 of shared/reference/pingpp-api.md §5.3 (bodies signed by
-//! Ping++ itself), the Standard Webhooks example vector, and what verification must refuse.
+//! The webhook signature vectors WV1–WV3 (example events signed by Ping++ itself and published
+//! with its SDKs; docs/pingpp-wire.md, "Webhooks"), the Standard Webhooks example vector, and what verification must refuse.
 
 use paymux_crypto::{SigningKey, VerifyingKey};
 use paymux_webhook::{EndpointSecret, VerifyError, verify_pingpp};

@@ -9,7 +9,7 @@ use paymux_simulators::{alipay, unionpay, wechat};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The test merchant of channels.md (WeChat's own documentation example).
+/// WeChat's own documentation example merchant.
 const TEST_WECHAT_MERCHANT: &str = "wx2421b1c4370ec43b:10000100:192006250b4c09247ec02edce69f6a2d";
 
 #[derive(Subcommand)]
@@ -18,7 +18,7 @@ pub enum SimulateCommand {
     Wechat {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
-        /// A merchant, APPID:MCH_ID:API_KEY (repeatable) [default: the channels.md test merchant]
+        /// A merchant, APPID:MCH_ID:API_KEY (repeatable) [default: WeChat's documentation example merchant]
         #[arg(long = "merchant", value_name = "APPID:MCH_ID:API_KEY")]
         merchants: Vec<String>,
     },

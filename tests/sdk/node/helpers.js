@@ -579,7 +579,7 @@ function test(name, fn) {
       timer = setTimeout(() => reject(new Error(
         `no result within ${TEST_TIMEOUT_MS} ms. A request got no response. Note: pingpp-nodejs 2.1.6 on ` +
         'Node >= 19 hangs when it reuses a kept-alive socket, so the server must answer with ' +
-        '`Connection: close` (pingpp-api.md §11).')), TEST_TIMEOUT_MS);
+        '`Connection: close` (docs/pingpp-wire.md).')), TEST_TIMEOUT_MS);
     });
     try {
       await Promise.race([fn(t), stuck]);

@@ -34,7 +34,7 @@ LISTEN_RE = re.compile(r"paymux listening on http://127\.0\.0\.1:(\d+)")
 STARTUP_TIMEOUT_S = 30
 REFUND_DELAY_MS = 50
 
-# Required `extra` per channel (paymux contract / pingpp-api.md §9).
+# Required `extra` per channel (paymux contract / docs/pingpp-wire.md).
 GOODS_LIST = [{"goods_name": "Apple", "goods_num": 1}]
 CHANNEL_EXTRAS = {
     "alipay_qr": {},

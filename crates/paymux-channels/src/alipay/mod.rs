@@ -1,13 +1,13 @@
-//! The Alipay open API (`gateway.do`) with RSA2 (RSA-SHA256) signatures (`channels.md` §4).
+//! The Alipay open API (`gateway.do`) with RSA2 (RSA-SHA256) signatures (docs/channels/alipay.md).
 //!
 //! Three different things are signed, in three different ways:
 //!
 //! * requests ([`sign_request`]): every parameter but `sign`, empty values dropped, sorted,
-//!   `k=v&…`, signed with the app's private key (§4.2);
+//!   `k=v&…`, signed with the app's private key (docs/channels/alipay.md, "Request signing");
 //! * responses ([`verify_response`]): the exact bytes of the `<method>_response` JSON value,
-//!   signed with Alipay's key (§4.3);
+//!   signed with Alipay's key (docs/channels/alipay.md, "Answers and their verification");
 //! * notifications ([`verify_notify`]): every form field but `sign` and `sign_type`, empty values
-//!   kept, sorted, signed with Alipay's key (§4.5).
+//!   kept, sorted, signed with Alipay's key (docs/channels/alipay.md, "Notifications").
 //!
 //! Keys as Alipay hands them out (bare base64) load through [`crate::keys`]; form bodies
 //! through [`crate::form`].

@@ -1,4 +1,4 @@
-//! Asynchronous notifications (channels.md §4.5, as easysdk's `verifyParams` and the Node SDK's
+//! Asynchronous notifications (docs/channels/alipay.md, as easysdk's `verifyParams` and the Node SDK's
 //! `checkNotifySign` check them). Alipay POSTs a form; decode it once ([`crate::form::parse`])
 //! and verify the decoded values.
 

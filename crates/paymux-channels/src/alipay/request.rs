@@ -1,4 +1,4 @@
-//! Request signatures (channels.md §4.2, as easysdk's `Signer` and the Java SDK's
+//! Request signatures (docs/channels/alipay.md, as easysdk's `Signer` and the Java SDK's
 //! `AlipaySignature.getSignContent` build them).
 
 use super::Params;

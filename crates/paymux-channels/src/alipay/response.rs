@@ -1,4 +1,4 @@
-//! Response signatures (channels.md §4.3). Alipay signs the *bytes* of the value of
+//! Response signatures (docs/channels/alipay.md). Alipay signs the *bytes* of the value of
 //! `"<method>_response"` (or `"error_response"`) as they appear in the body, so verification
 //! must cut that value out of the raw text rather than re-serialise parsed JSON: escapes such as
 //! `\/` and the key order have to survive byte for byte.

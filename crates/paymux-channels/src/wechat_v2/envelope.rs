@@ -1,7 +1,7 @@
-//! Reading a v2 response (channels.md §2.3): `return_code` is the communication result,
+//! Reading a v2 response (docs/channels/wechat-v2.md): `return_code` is the communication result,
 //! `result_code` the business result, and `err_code` says why a business call failed. Which
 //! failures leave the outcome *unknown* (query before concluding anything) is the part that
-//! matters most to an adapter, so every `err_code` is mapped to an [`ErrorClass`] (§2.5).
+//! matters most to an adapter, so every `err_code` is mapped to an [`ErrorClass`] (docs/channels/wechat-v2.md, "Error codes").
 
 use super::{Params, SignType, verify};
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ pub enum Outcome {
     },
 }
 
-/// How an adapter must react to an `err_code` (§2.5).
+/// How an adapter must react to an `err_code` (docs/channels/wechat-v2.md, "Error codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
     /// The outcome is unknown: query (and for micropay, maybe reverse); retry a refund with the
@@ -40,7 +40,7 @@ pub enum ErrorClass {
     Unrecognised,
 }
 
-/// Classifies an `err_code` per channels.md §2.5.
+/// Classifies an `err_code` per docs/channels/wechat-v2.md
 ///
 /// `NOTENOUGH` means "the payer's balance is insufficient" on payments but "the merchant's
 /// balance is insufficient" on refunds; both are definite failures, and it is classified as
@@ -121,7 +121,7 @@ pub fn read_outcome(params: &Params) -> Result<Outcome> {
 /// Verifies and reads a decoded v2 response. `sign_type` must be the algorithm the request
 /// was signed with (WeChat answers in kind).
 ///
-/// The rule of §2.3: verify `sign` whenever it is present; it may only be absent on
+/// The rule of docs/channels/wechat-v2.md, "Reading an answer": verify `sign` whenever it is present; it may only be absent on
 /// `return_code=FAIL`, which carries no business data. Any `return_code=SUCCESS` response
 /// without a valid `sign` is rejected.
 pub fn verify_response(params: &Params, sign_type: SignType, api_key: &str) -> Result<Outcome> {

@@ -1,11 +1,11 @@
 //! WeChat Pay API v2: flat XML messages signed with MD5 or HMAC-SHA256 over the sorted
-//! parameters plus the merchant's 32-character API key (`channels.md` §2).
+//! parameters plus the merchant's 32-character API key (docs/channels/wechat-v2.md).
 //!
-//! * [`sign`], [`verify`]: the `sign` field (§2.2), over *all* received fields but `sign`.
-//! * [`to_xml`], [`from_xml`]: the `<xml>…</xml>` body (§2.1), parsed without DTDs or entities.
+//! * [`sign`], [`verify`]: the `sign` field (docs/channels/wechat-v2.md, "Signing"), over *all* received fields but `sign`.
+//! * [`to_xml`], [`from_xml`]: the `<xml>…</xml>` body (docs/channels/wechat-v2.md, "Transport"), parsed without DTDs or entities.
 //! * [`verify_response`], [`read_outcome`]: the `return_code`/`result_code`/`err_code` envelope
-//!   (§2.3) and the error-code classes of §2.5.
-//! * [`decrypt_req_info`], [`encrypt_req_info`]: refund notifications (§2.6.2).
+//!   (docs/channels/wechat-v2.md, "Reading an answer") and the error-code classes of docs/channels/wechat-v2.md, "Error codes".
+//! * [`decrypt_req_info`], [`encrypt_req_info`]: refund notifications (docs/channels/wechat-v2.md, "Notifications").
 //! * [`notify_success_reply`], [`notify_fail_reply`]: what to answer a notification with.
 
 mod envelope;

@@ -1,4 +1,4 @@
-//! v2 refund notifications (channels.md §2.6.2). They carry no `sign`; the refund details sit in
+//! v2 refund notifications (docs/channels/wechat-v2.md). They carry no `sign`; the refund details sit in
 //! `req_info`, encrypted with AES-256-ECB/PKCS#7 under a key derived from the API key, and being
 //! able to decrypt it is the authentication. The plaintext is a flat `<root>` document.
 

@@ -1,4 +1,4 @@
-//! The v2 `sign` field (channels.md §2.2, as WxJava `SignUtils.createSign` implements WeChat's
+//! The v2 `sign` field (docs/channels/wechat-v2.md, as WxJava `SignUtils.createSign` implements WeChat's
 //! "安全规范" page): every parameter except `sign`, empty values dropped, sorted by name, joined as
 //! `k=v&…`, then `&key=<API key>`; MD5 or HMAC-SHA256 (keyed with the API key as well), as
 //! upper-case hex.

@@ -1,10 +1,10 @@
-//! The v2 message body: `<xml>` with one child element per parameter (channels.md §2.1). Only
+//! The v2 message body: `<xml>` with one child element per parameter (docs/channels/wechat-v2.md). Only
 //! flat documents are accepted: a nested element, text directly under the root, a repeated
 //! field or a DOCTYPE is an error rather than something silently dropped, because the signature
 //! covers every field and a field we cannot represent could not be verified.
 //!
 //! Parsing uses quick-xml's pull reader, which never resolves DTDs or external entities (the XXE
-//! risk §2.1 warns about); only the five predefined entities and character references are
+//! risk docs/channels/wechat-v2.md, "Transport", warns about); only the five predefined entities and character references are
 //! expanded. Values are kept verbatim (no trimming), as WeChat's own DOM-based parsers do.
 
 use super::Params;
@@ -40,7 +40,7 @@ pub fn notify_success_reply() -> String {
 }
 
 /// The answer to a notification that could not be handled: WeChat retries on its schedule
-/// (§2.6.1). Characters XML cannot carry are dropped from `message`.
+/// (docs/channels/wechat-v2.md, "Notifications"). Characters XML cannot carry are dropped from `message`.
 pub fn notify_fail_reply(message: &str) -> String {
     let message: String = message.chars().filter(|&c| is_xml_char(c)).collect();
     reply("FAIL", &message)

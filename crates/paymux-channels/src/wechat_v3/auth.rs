@@ -1,4 +1,4 @@
-//! Request signing (channels.md §3.1, as wechatpay-go's `WechatPayCredentials` and
+//! Request signing (docs/channels/wechat-v3.md, as wechatpay-go's `WechatPayCredentials` and
 //! wechatpay-java's `WechatPay2Credential` build it).
 
 use super::verify::check_clock;

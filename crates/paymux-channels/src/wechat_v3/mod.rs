@@ -1,13 +1,13 @@
 //! WeChat Pay API v3: JSON over HTTPS, authenticated with RSA-SHA256 signatures in headers and
 //! with notification payloads sealed by AES-GCM under the merchant's APIv3 key
-//! (`channels.md` §3).
+//! (docs/channels/wechat-v3.md).
 //!
-//! * [`Authorization`]: the request `Authorization` header (§3.1): building it for adapters,
+//! * [`Authorization`]: the request `Authorization` header (docs/channels/wechat-v3.md, "Request signing"): building it for adapters,
 //!   parsing and checking it for simulators.
-//! * [`SignatureHeaders`]: the `Wechatpay-*` headers on responses and notifications (§3.2):
+//! * [`SignatureHeaders`]: the `Wechatpay-*` headers on responses and notifications (docs/channels/wechat-v3.md, "Verifying responses and notifications"):
 //!   verifying them for adapters, producing them for simulators.
 //! * [`Notification`], [`EncryptedResource`]: the notification envelope and its
-//!   `AEAD_AES_256_GCM` resource (§3.3, §3.5).
+//!   `AEAD_AES_256_GCM` resource (docs/channels/wechat-v3.md, "Notification resources").
 //!
 //! Nothing here reads a clock: the current time is a parameter wherever the replay window is
 //! checked, and timestamps and nonces are parameters wherever something is signed.

@@ -1,4 +1,4 @@
-//! Notification envelopes and their encrypted `resource` (channels.md §3.3, §3.5):
+//! Notification envelopes and their encrypted `resource` (docs/channels/wechat-v3.md):
 //! `AEAD_AES_256_GCM` under the APIv3 key, with `resource.nonce` as the 12-byte nonce and
 //! `resource.associated_data` as the AAD; the base64 ciphertext ends with the 16-byte tag.
 

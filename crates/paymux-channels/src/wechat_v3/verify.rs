@@ -1,4 +1,4 @@
-//! Signatures on what WeChat sends: responses and notifications (channels.md §3.2, as
+//! Signatures on what WeChat sends: responses and notifications (docs/channels/wechat-v3.md, as
 //! wechatpay-go's `WechatPayResponseValidator`/`WechatPayNotifyValidator` check them).
 
 use super::auth::AUTH_SCHEME;

@@ -3,7 +3,7 @@
 //! The secret key arrives as `Bearer sk_…` (Python, Java, Ruby, PHP, C#) or as
 //! `Basic base64(sk_…:)` (Node, Go). When the account has switched request signatures on for the
 //! key's mode, `Pingplusplus-Signature` must verify over the exact bytes received: raw body +
-//! raw request target (trailing `?` kept) + `Pingplusplus-Request-Timestamp` (pingpp-api.md §3),
+//! raw request target (trailing `?` kept) + `Pingplusplus-Request-Timestamp` (docs/pingpp-wire.md),
 //! and the timestamp must be within the replay window.
 
 use super::repeats::{self, IDEMPOTENCY_KEY, Incoming, Repeats};

@@ -53,7 +53,7 @@ pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<Ne
         ));
     }
     let amount = params.required_int("amount", 1, MAX_AMOUNT)?;
-    // Recharges default the client IP (pingpp-api.md §1.3); charges require it.
+    // Recharges default the client IP (docs/pingpp-wire.md); charges require it.
     let client_ip = match params.optional_str("client_ip", 64)? {
         Some(ip) => ip,
         None if !with_app => "127.0.0.1".to_owned(),

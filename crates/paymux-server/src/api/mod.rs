@@ -332,7 +332,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
 
 /// Signs every `/v1` response body with the platform key (`X-Pingplusplus-Signature`, which
 /// the Java SDK verifies when configured) and closes connections for the Node SDK, which hangs
-/// on a reused keep-alive socket on Node ≥ 19 (pingpp-api.md §11).
+/// on a reused keep-alive socket on Node ≥ 19 (docs/pingpp-wire.md).
 async fn wire_conventions(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let node_client = request
         .headers()

@@ -1,10 +1,10 @@
-//! The UnionPay online adapter (upacp 5.1.0, `signMethod=01`, `channels.md` §5): turns gateway
+//! The UnionPay online adapter (upacp 5.1.0, `signMethod=01`; docs/channels/unionpay.md): turns gateway
 //! operations into signed form calls (`paymux_channels::unionpay`) and the verified `k=v&…`
 //! answers into the normalized [`PaymentState`] and [`RefundState`].
 //!
 //! Every answer and notification is verified under the configured `unionpay_public_key` and
 //! must name our `merId`; anything else is [`CallError::Unverified`] (fail closed). Result codes
-//! as §5 says: `respCode=00` success; `03`/`04`/`05` unknown, so query; a query answers
+//! as docs/channels/unionpay.md, "Result codes", says: `respCode=00` success; `03`/`04`/`05` unknown, so query; a query answers
 //! `respCode=00` and the transaction's own result in `origRespCode` (`00` success, `03/04/05`
 //! processing, anything else failed), or `34` when UnionPay has no such transaction (not yet).
 //!

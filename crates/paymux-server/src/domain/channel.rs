@@ -1,5 +1,5 @@
 //! The scan-payment channels of the seeds, and what each requires of a charge
-//! (pingpp-api.md §8–§9, seed 004 for which channels can be reversed).
+//! (docs/pingpp-wire.md, which also says which channels can be reversed).
 
 use crate::api::params::BodyParams;
 use crate::error::{ApiError, ApiResult};
@@ -136,7 +136,7 @@ impl Channel {
         self.flow() == Flow::Scan || matches!(self, Channel::IsvQr | Channel::IsvWap)
     }
 
-    /// Order number length per channel (pingpp-api.md §9); always letters and digits only.
+    /// Order number length per channel (docs/pingpp-wire.md); always letters and digits only.
     pub fn order_no_len(self) -> (usize, usize) {
         match self {
             Channel::AlipayQr
@@ -152,7 +152,7 @@ impl Channel {
     }
 
     /// How long an identical create returns the first charge instead of failing with
-    /// `charge_order_no_used` (pingpp-api.md §8: 1 min; WeChat QR 2 h).
+    /// `charge_order_no_used` (docs/pingpp-wire.md: 1 min; WeChat QR 2 h).
     pub fn dedup_window_secs(self) -> i64 {
         match self {
             Channel::WxPubQr | Channel::CbWxPubQr => 2 * 3600,

@@ -1,4 +1,4 @@
-//! Balance top-ups (seed 001): a charge whose payment credits an app user's balance.
+//! Balance top-ups: a charge whose payment credits an app user's balance.
 
 use serde_json::{Map, Value, json};
 

@@ -1,4 +1,4 @@
-//! Balance top-ups (seed 001): the recharge's charge, once paid, credits the user's balance;
+//! Balance top-ups: the recharge's charge, once paid, credits the user's balance;
 //! a recharge refund debits the balance and refunds the charge, in one transaction.
 
 use super::charges::{NewCharge, ensure_app, order_no_used, reload, settle_payment};

@@ -1,4 +1,4 @@
-//! `gateway.do`: the common parameters and gateway-level checks (`channels.md` §4.1–4.3), the
+//! `gateway.do`: the common parameters and gateway-level checks (docs/channels/alipay.md), the
 //! knobs that act on every call, and the signed answer.
 
 use super::trade::{self, METHODS, Reply, unknown_error};

@@ -1,6 +1,6 @@
 //! The Alipay open API simulator: `POST /gateway.do` as the SDKs call it, with RSA2 request
 //! verification, signed responses, the face-to-face trade APIs and their quirks, and signed
-//! `trade_status_sync` notifications redelivered on Alipay's schedule (`channels.md` §4, §6).
+//! `trade_status_sync` notifications redelivered on Alipay's schedule (docs/channels/alipay.md).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -26,7 +26,7 @@
 //!   clock), `isv.invalid-version`, `isv.invalid-encrypt-type` (AES content encryption is not
 //!   simulated), `isv.invalid-signature`; `20001 aop.invalid-app-auth-token` for
 //!   `app_auth_token` (ISV mode is not simulated). `error_response` is signed when the app is
-//!   known and unsigned otherwise (the "no sign: outcome unknown" case of §4.3).
+//!   known and unsigned otherwise (the "no sign: outcome unknown" case of docs/channels/alipay.md, "Answers and their verification").
 //! * Everything after the gateway checks answers in `<method>_response`, signed over the exact
 //!   bytes sent. Business failures are `40004 Business Failed` with an `ACQ.*` `sub_code`;
 //!   unusable business parameters (missing, malformed `biz_content`, bad amounts) are
@@ -40,7 +40,7 @@
 //!   partial refund `ACQ.REASON_TRADE_REFUND_FEE_ERR`); already cancelled → the same answer
 //!   again. Cancelling an order that has no trade yet (unknown `out_trade_no`, or a QR not yet
 //!   scanned) answers `action=close` and voids the number, so a late `trade.pay` gets
-//!   `ACQ.TRADE_HAS_CLOSE` and the QR cannot be scanned (an assumption: `channels.md` lists no
+//!   `ACQ.TRADE_HAS_CLOSE` and the QR cannot be scanned (an assumption: Alipay documents no
 //!   `TRADE_NOT_EXIST` for cancel). [`Knobs::cancel_retry_next`] makes cancels answer
 //!   `ACQ.SYSTEM_ERROR` with `retry_flag=Y`.
 //! * `alipay.trade.close`: only `WAIT_BUYER_PAY` closes; otherwise `ACQ.TRADE_STATUS_ERROR`.
@@ -63,7 +63,7 @@
 //! # Notifications
 //!
 //! When the request carried `notify_url`, every change of a trade (paid, closed, refunded,
-//! finished) is POSTed there as a signed form (`trade_status_sync`, §4.5; refunds carry
+//! finished) is POSTed there as a signed form (`trade_status_sync`, docs/channels/alipay.md, "Notifications"; refunds carry
 //! `refund_fee`, `gmt_refund` and `out_biz_no`) from a background tokio task with `reqwest`.
 //! The attempt counts as acknowledged only for HTTP 200 with the body exactly `success`;
 //! otherwise it is retried after each delay of [`AlipayConfig::notify_schedule`] (4m, 10m, 10m,
@@ -259,8 +259,8 @@ pub struct AlipayConfig {
     pub qr_validity_secs: i64,
     /// When an unpaid trade closes without `time_expire`/`timeout_express` (2 h).
     pub default_timeout_secs: i64,
-    /// How long after payment `trade.cancel` may still refund (24 h; unverified, see
-    /// `channels.md` appendix C).
+    /// How long after payment `trade.cancel` may still refund (24 h; Alipay does not
+    /// document it).
     pub cancel_window_secs: i64,
     /// How long after payment refunds are possible before `TRADE_FINISHED` (365 days).
     pub refund_window_secs: i64,

@@ -1,4 +1,4 @@
-//! `trade_status_sync` notifications (`channels.md` §4.5): built and signed once, then POSTed by
+//! `trade_status_sync` notifications (docs/channels/alipay.md): built and signed once, then POSTed by
 //! a background task until the receiver answers HTTP 200 with the body exactly `success`, on
 //! Alipay's redelivery schedule.
 

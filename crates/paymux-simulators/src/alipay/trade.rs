@@ -1,4 +1,4 @@
-//! The simulator's state and the face-to-face trade APIs (`channels.md` §4.4, §6).
+//! The simulator's state and the face-to-face trade APIs (docs/channels/alipay.md).
 //!
 //! Every API returns `Ok(reply)` or `Err(reply)`, both already in Alipay's answer shape; the
 //! error side lets `?` carry business failures out. State changes that Alipay notifies about are

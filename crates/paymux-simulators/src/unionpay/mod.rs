@@ -1,5 +1,5 @@
 //! The UnionPay online (upacp, 全渠道) simulator, version 5.1.0 with `signMethod=01`
-//! (`channels.md` §5, §6): `POST /gateway/api/backTransReq.do` and
+//! (docs/channels/unionpay.md): `POST /gateway/api/backTransReq.do` and
 //! `POST /gateway/api/queryTrans.do` as the acp SDK calls them, requests verified under each
 //! merchant's RSA key, answers and notifications signed with the simulator's key, and backUrl
 //! notifications redelivered until the merchant answers HTTP 200.
@@ -23,7 +23,7 @@
 //! Requests are `application/x-www-form-urlencoded`; answers are `k=v&…` strings, **not**
 //! URL-encoded (read them with `paymux_channels::unionpay::parse_response`), always carrying
 //! `version=5.1.0`, `encoding=UTF-8`, `signMethod=01`, the simulator's `certId` and a
-//! `signature` (the §5 double hash). Real UnionPay sends its signing certificate as
+//! `signature` (the double hash of docs/channels/unionpay.md, "Signing"). Real UnionPay sends its signing certificate as
 //! `signPubKeyCert`; the simulator sends none: its public key is configured out of band.
 //!
 //! Refusals (`respCode`, with a Chinese `respMsg`). The checks run in this order: the common
@@ -72,7 +72,7 @@
 //!   like the Alipay simulator's cancel of an unknown order).
 //!
 //! Result codes `03`/`04`/`05` mean "unknown, query". The `respCode` catalogue here follows
-//! the acp 5.1.0 documentation as far as `channels.md` knows it; `33`, `35`, `36` and `64` are
+//! the acp 5.1.0 documentation as far as we know it; `33`, `35`, `36` and `64` are
 //! the best matches from that catalogue, not confirmed against the test environment.
 //!
 //! # Notifications
@@ -144,7 +144,7 @@ pub mod qr_nos {
 }
 
 /// UnionPay's redelivery intervals after the first attempt: 1, 2, 4, 8, 16 minutes
-/// (unverified; `channels.md` §5 only says "a few times").
+/// (unverified: UnionPay only says it retries "a few times").
 pub fn default_notify_schedule() -> Vec<Duration> {
     [60, 120, 240, 480, 960]
         .into_iter()

@@ -1,4 +1,4 @@
-//! backUrl notifications (`channels.md` §5): a signed form built once per event, POSTed by a
+//! backUrl notifications (docs/channels/unionpay.md): a signed form built once per event, POSTed by a
 //! background task until the merchant answers HTTP 200, on the schedule of
 //! [`super::UnionpayConfig::notify_schedule`].
 

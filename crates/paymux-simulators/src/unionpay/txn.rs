@@ -1,4 +1,4 @@
-//! The transactions and their life (`channels.md` §5, §6): QR orders, consumer-code payments,
+//! The transactions and their life (docs/channels/unionpay.md): QR orders, consumer-code payments,
 //! refunds, cancels, reversals, all keyed by `(merId, orderId)`, with the `queryId` UnionPay
 //! gives each; plus the time-driven changes (a scripted wait that completes, a card refund that
 //! arrives, a QR that expires), applied whenever the simulator is called.

@@ -1,5 +1,5 @@
 //! The channel's own endpoints: envelope checks (encoding, XML, merchant, signature), the
-//! knobs, and each endpoint's business rules (channels.md §2.4).
+//! knobs, and each endpoint's business rules (docs/channels/wechat-v2.md).
 
 use super::model::{
     Inner, Order, OrderKey, Refund, State, Timer, TradeState, TradeType, alnum, compact, dashed,

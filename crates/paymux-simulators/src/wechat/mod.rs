@@ -1,4 +1,4 @@
-//! The WeChat Pay API v2 simulator (`shared/reference/channels.md` §2, refunds per §6).
+//! The WeChat Pay API v2 simulator (docs/channels/wechat-v2.md; refunds per docs/channels/refunds.md).
 //!
 //! [`WechatSimulator::router`] serves the channel's own paths, byte for byte in WeChat's XML
 //! dialect, signed with the merchant's API key in the algorithm of each request:

@@ -1,4 +1,4 @@
-//! Notifications (channels.md §2.6): the signed pay notify, the encrypted refund notify, and
+//! Notifications (docs/channels/wechat-v2.md): the signed pay notify, the encrypted refund notify, and
 //! their delivery with WeChat's retry schedule.
 
 use super::WechatMerchant;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Seconds between attempts: after the first attempt, 15 more (§2.6.1).
+/// Seconds between attempts: after the first attempt, 15 more (docs/channels/wechat-v2.md, "Notifications").
 pub(super) const RETRY_SCHEDULE_SECS: [i64; 15] = [
     15, 15, 30, 180, 600, 1_200, 1_800, 1_800, 1_800, 3_600, 10_800, 10_800, 10_800, 21_600, 21_600,
 ];

@@ -23,7 +23,7 @@ pub(super) const QUERY_DELAYS_SECS: [i64; 6] = [30, 60, 120, 300, 600, 1800];
 /// An expired order the channel would not close is asked again this often, for this long.
 const CLOSE_RETRY_MS: i64 = 60_000;
 const CLOSE_FOR_SECS: i64 = 86_400;
-/// Scan payments: every 5 s for up to 60 s, then reverse (seed 002's guidance).
+/// Scan payments: every 5 s for up to 60 s, then reverse (what the channels advise for a payer who never confirms).
 pub(super) const POLL_EVERY_MS: i64 = 5_000;
 const POLL_FOR_SECS: i64 = 60;
 /// How long a reverse the channel refuses or leaves unanswered is tried again (every
