@@ -805,3 +805,51 @@ async fn a_payment_the_channel_reports_for_a_failed_charge_is_refunded_not_lost(
     assert_eq!(charge.refundable(), 0, "all of it is on its way back");
     assert!(charge.refunded, "through a refund the merchant can see");
 }
+
+#[tokio::test]
+async fn a_micropay_answered_orderpaid_is_asked_about_not_failed() {
+    let live = live().await;
+    // The payment goes through, but WeChat's answer is ORDERPAID (as for a retried micropay
+    // whose first answer was lost): the order is this charge's, and it is paid.
+    live.sim.update_knobs(|k| {
+        k.fail_next = 1;
+        k.fail_path = Some("/pay/micropay".into());
+        k.fail_after_effect = true;
+        k.fail_code = Some("ORDERPAID".into());
+    });
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LSC0091",
+            json!({"scan_code": "134567890123456789"}),
+        )
+        .await;
+    assert_eq!(created["paid"], true, "{created}");
+    assert_eq!(live.succeeded_events().await, 1);
+}
+
+#[tokio::test]
+async fn a_refund_answered_frequency_limited_is_sent_again_with_the_same_number() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LSC0092",
+            json!({"scan_code": "134567890123456780"}),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    live.sim.update_knobs(|k| {
+        k.fail_next = 1;
+        k.fail_path = Some("/secapi/pay/refund".into());
+        k.fail_code = Some("FREQUENCY_LIMITED".into());
+    });
+    let refund = live.refund(id, 100).await;
+    live.advance(0).await; // submitted: FREQUENCY_LIMITED
+    assert_eq!(live.refund_status(&refund).await, "pending", "not failed");
+    live.advance(30_000).await; // submitted again, same out_refund_no: accepted
+    live.clock.advance_ms(5_000);
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    let order = live.sim.order(MCH_ID, "LSC0092").expect("order");
+    assert_eq!(order.refunds.len(), 1, "one refund at WeChat");
+}

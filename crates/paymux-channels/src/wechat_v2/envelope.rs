@@ -26,7 +26,8 @@ pub enum Outcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
     /// The outcome is unknown: query (and for micropay, maybe reverse); retry a refund with the
-    /// same `out_refund_no`. `SYSTEMERROR`, `BANKERROR`, `USERPAYING`, `BIZERR_NEED_RETRY`.
+    /// same `out_refund_no`. `SYSTEMERROR`, `BANKERROR`, `USERPAYING`, `BIZERR_NEED_RETRY`,
+    /// `FREQUENCY_LIMITED`.
     Unknown,
     /// A definite failure the customer can fix: another payment code, more balance…
     CustomerAction,
@@ -48,7 +49,11 @@ pub enum ErrorClass {
 /// query confirms it, treat the charge as paid.
 pub fn classify_err_code(code: &str) -> ErrorClass {
     match code {
-        "SYSTEMERROR" | "BANKERROR" | "USERPAYING" | "BIZERR_NEED_RETRY" => ErrorClass::Unknown,
+        // FREQUENCY_LIMITED: too many calls; the same call (refunds: the same `out_refund_no`)
+        // is to be made again later, so it says nothing about the outcome.
+        "SYSTEMERROR" | "BANKERROR" | "USERPAYING" | "BIZERR_NEED_RETRY" | "FREQUENCY_LIMITED" => {
+            ErrorClass::Unknown
+        }
         "AUTHCODEEXPIRE" | "AUTH_CODE_ERROR" | "AUTH_CODE_INVALID" | "NOTENOUGH"
         | "NOTSUPORTCARD" | "BUYER_MISMATCH" | "TRADE_ERROR" => ErrorClass::CustomerAction,
         "ORDERPAID"
@@ -73,8 +78,7 @@ pub fn classify_err_code(code: &str) -> ErrorClass {
         | "MCHID_NOT_EXIST"
         | "APPID_MCHID_NOT_MATCH"
         | "INVALID_TRANSACTIONID"
-        | "INVALID_REQ_TOO_MUCH"
-        | "FREQUENCY_LIMITED" => ErrorClass::MerchantConfig,
+        | "INVALID_REQ_TOO_MUCH" => ErrorClass::MerchantConfig,
         _ => ErrorClass::Unrecognised,
     }
 }
@@ -147,6 +151,7 @@ mod tests {
             ErrorClass::CustomerAction
         );
         assert_eq!(classify_err_code("ORDERPAID"), ErrorClass::OrderState);
+        assert_eq!(classify_err_code("FREQUENCY_LIMITED"), ErrorClass::Unknown);
         assert_eq!(classify_err_code("SIGNERROR"), ErrorClass::MerchantConfig);
         assert_eq!(classify_err_code("SOMETHING_NEW"), ErrorClass::Unrecognised);
     }

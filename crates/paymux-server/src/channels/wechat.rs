@@ -161,6 +161,11 @@ impl WechatV2 {
         match self.call("/pay/micropay", params, false).await {
             Ok(answer) => match business(&answer) {
                 Ok(()) => paid(&answer),
+                // The order is paid: perhaps by this very payment (an earlier attempt whose
+                // answer was lost). Only a query says; never conclude "failed" from it.
+                Err(_) if answer.get("err_code") == Some("ORDERPAID") => {
+                    self.query(order.out_trade_no).await
+                }
                 Err(state) => state,
             },
             Err(error) => call_failed(error),

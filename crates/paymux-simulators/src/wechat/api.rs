@@ -219,7 +219,10 @@ fn process(inner: &Inner, endpoint: Endpoint, body: &[u8]) -> (String, u64) {
     if failing {
         st.knobs.fail_next -= 1;
     }
-    let mut systemerror = system_error();
+    let mut systemerror = match st.knobs.fail_code.as_deref() {
+        Some(code) => failure(code, "模拟的错误"),
+        None => system_error(),
+    };
     if endpoint == Endpoint::Reverse {
         systemerror.insert("recall", "Y");
     }

@@ -218,6 +218,9 @@ pub struct Knobs {
     /// The failing calls take effect before answering `SYSTEMERROR` (the payment or refund
     /// happened, the answer says it did not know), instead of changing nothing.
     pub fail_after_effect: bool,
+    /// The `err_code` the failing calls answer instead of `SYSTEMERROR` (e.g. `ORDERPAID`,
+    /// `FREQUENCY_LIMITED`).
+    pub fail_code: Option<String>,
     /// Real milliseconds to wait before answering an API call (after it took effect).
     pub latency_ms: u64,
     /// Notification attempts are not delivered (recorded as dropped) and are retried on the
@@ -246,6 +249,7 @@ impl Default for Knobs {
             fail_next: 0,
             fail_path: None,
             fail_after_effect: false,
+            fail_code: None,
             latency_ms: 0,
             drop_notifications: false,
             duplicate_notifications: false,
