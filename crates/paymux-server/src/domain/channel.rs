@@ -160,6 +160,15 @@ impl Channel {
         }
     }
 
+    /// How far ahead a given `time_expire` must at least be, in seconds: WeChat refuses an
+    /// order that expires within five minutes.
+    pub fn min_expiry_secs(self) -> i64 {
+        match self {
+            Channel::WxPubQr | Channel::CbWxPubQr => 300,
+            _ => 1,
+        }
+    }
+
     /// Default and longest validity of an unpaid charge, in seconds.
     pub fn expiry_secs(self) -> (i64, i64) {
         match self {

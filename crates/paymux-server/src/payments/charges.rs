@@ -39,9 +39,19 @@ impl NewCharge {
         base_url: &str,
     ) -> ApiResult<Charge> {
         let (default_ttl, max_ttl) = self.channel.expiry_secs();
+        let min_ttl = self.channel.min_expiry_secs();
         let time_expire = match self.time_expire {
             None => now + default_ttl,
-            Some(t) if t > now && t <= now + max_ttl => t,
+            Some(t) if t >= now + min_ttl && t <= now + max_ttl => t,
+            Some(t) if t > now && min_ttl > 1 && t < now + min_ttl => {
+                return Err(ApiError::invalid_param(
+                    "time_expire",
+                    format!(
+                        "Parameter time_expire must be at least {min_ttl} seconds ahead for channel {}: the channel refuses orders that expire sooner.",
+                        self.channel.as_str()
+                    ),
+                ));
+            }
             Some(_) => {
                 return Err(ApiError::invalid_param(
                     "time_expire",

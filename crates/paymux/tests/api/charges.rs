@@ -495,3 +495,27 @@ async fn a_listed_charge_embeds_the_same_refunds_as_when_retrieved() {
     assert_eq!(first["refunds"]["data"].as_array().expect("data").len(), 10);
     assert_eq!(first["refunds"]["has_more"], true);
 }
+
+#[tokio::test]
+async fn a_wechat_qr_expiring_within_five_minutes_is_refused_with_the_channel_minimum() {
+    let server = TestServer::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    let mut body = server.charge_body("wx_pub_qr", json!({"product_id": "p1"}));
+    body["time_expire"] = json!(now + 120);
+    let (status, error) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+    assert_eq!(error["error"]["param"], "time_expire");
+    assert!(assert_error(&error, "invalid_request_error").contains("300 seconds"));
+    let mut body = server.charge_body("wx_pub_qr", json!({"product_id": "p1"}));
+    body["time_expire"] = json!(now + 600);
+    let (status, charge) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::OK, "{charge}");
+    // Other channels keep taking a near expiry.
+    let mut body = server.charge_body("alipay_qr", json!({}));
+    body["time_expire"] = json!(now + 120);
+    let (status, charge) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::OK, "{charge}");
+}
