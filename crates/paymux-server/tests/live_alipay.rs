@@ -355,7 +355,7 @@ async fn a_refund_succeeds_synchronously_and_repeats_refund_once() {
     assert_eq!(trade.refunds[0].refund_amount, "0.30");
 
     // The same request again (a lost answer retried): fund_change=N, success, no second refund.
-    let again = live.adapter().refund("ARF0001", &refund, 30).await;
+    let again = live.adapter().refund("ARF0001", &refund, 30, None).await;
     assert!(matches!(again, RefundState::Succeeded { .. }), "{again:?}");
     let trade = live.sim.trade(APP_ID, "ARF0001").expect("trade");
     assert_eq!(trade.refunds.len(), 1, "refunded once");

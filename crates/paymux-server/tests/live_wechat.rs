@@ -853,3 +853,27 @@ async fn a_refund_answered_frequency_limited_is_sent_again_with_the_same_number(
     let order = live.sim.order(MCH_ID, "LSC0092").expect("order");
     assert_eq!(order.refunds.len(), 1, "one refund at WeChat");
 }
+
+#[tokio::test]
+async fn what_the_merchant_asked_for_reaches_wechat() {
+    let live = live().await;
+    let created = live
+        .create(
+            Channel::WxPubScan,
+            "LSC0093",
+            json!({
+                "scan_code": "134567890123456781",
+                "limit_pay": "no_credit",
+                "goods_tag": "WXG",
+            }),
+        )
+        .await;
+    let id = created["id"].as_str().expect("id");
+    let refund = live.refund(id, 100).await;
+    live.advance(0).await; // the submission job
+    let order = live.sim.order(MCH_ID, "LSC0093").expect("order");
+    assert_eq!(order.limit_pay.as_deref(), Some("no_credit"));
+    assert_eq!(order.goods_tag.as_deref(), Some("WXG"));
+    assert_eq!(order.refunds.len(), 1, "{refund}");
+    assert_eq!(order.refunds[0].refund_desc.as_deref(), Some("back"));
+}

@@ -277,12 +277,16 @@ impl AlipayAdapter {
         out_trade_no: &str,
         out_request_no: &str,
         amount_fen: i64,
+        reason: Option<&str>,
     ) -> RefundState {
-        let biz = json!({
+        let mut biz = json!({
             "out_trade_no": out_trade_no,
             "out_request_no": out_request_no,
             "refund_amount": format_yuan(amount_fen),
         });
+        if let Some(reason) = reason.filter(|r| !r.is_empty()) {
+            biz["refund_reason"] = json!(reason.chars().take(256).collect::<String>());
+        }
         let reply = match self.call("alipay.trade.refund", biz, None).await {
             Ok(reply) => reply,
             Err(CallError::Refused(message)) => {

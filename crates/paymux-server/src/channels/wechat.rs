@@ -22,6 +22,9 @@ pub struct Order<'a> {
     pub notify_url: &'a str,
     /// `product_id` for NATIVE orders.
     pub product_id: Option<&'a str>,
+    /// `limit_pay` (`no_credit`) and `goods_tag`, as the merchant asked.
+    pub limit_pay: Option<&'a str>,
+    pub goods_tag: Option<&'a str>,
 }
 
 pub struct WechatV2 {
@@ -132,6 +135,14 @@ impl WechatV2 {
         if let Ok(expire) = paymux_channels::beijing_time::format_compact(order.time_expire) {
             params.insert("time_expire", expire);
         }
+        for (name, value) in [
+            ("limit_pay", order.limit_pay),
+            ("goods_tag", order.goods_tag),
+        ] {
+            if let Some(value) = value {
+                params.insert(name, value);
+            }
+        }
         params
     }
 
@@ -239,6 +250,7 @@ impl WechatV2 {
         out_refund_no: &str,
         total_fee: i64,
         refund_fee: i64,
+        reason: Option<&str>,
         notify_url: Option<&str>,
     ) -> RefundState {
         let mut params = Params::new()
@@ -246,6 +258,10 @@ impl WechatV2 {
             .with("out_refund_no", out_refund_no)
             .with("total_fee", total_fee.to_string())
             .with("refund_fee", refund_fee.to_string());
+        // Shown to the payer; WeChat takes at most 80 characters.
+        if let Some(reason) = reason.filter(|r| !r.is_empty()) {
+            params.insert("refund_desc", reason.chars().take(80).collect::<String>());
+        }
         // Without one, WeChat uses the merchant platform's refund notify setting.
         if let Some(url) = notify_url {
             params.insert("notify_url", url);

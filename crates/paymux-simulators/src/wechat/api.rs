@@ -775,6 +775,10 @@ fn refund(st: &mut State, ctx: &Ctx<'_>, req: &Params) -> Params {
         settle_ms,
         success_ms: None,
         notify_url,
+        refund_desc: req
+            .get("refund_desc")
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned),
         refund_account: req
             .get("refund_account")
             .filter(|v| !v.is_empty())

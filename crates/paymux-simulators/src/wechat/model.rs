@@ -167,6 +167,8 @@ pub(super) struct Refund {
     pub settle_ms: i64,
     pub success_ms: Option<i64>,
     pub notify_url: Option<String>,
+    /// `refund_desc` as sent (shown to the payer).
+    pub refund_desc: Option<String>,
     pub refund_account: String,
     pub recv_account: String,
 }
@@ -563,6 +565,9 @@ pub struct OrderView {
     /// Reversed after payment: the whole amount went back.
     pub refunded_by_reverse: bool,
     pub refunds: Vec<RefundView>,
+    /// `limit_pay` and `goods_tag` as the creating request sent them.
+    pub limit_pay: Option<String>,
+    pub goods_tag: Option<String>,
 }
 
 /// A refund as the test hooks show it.
@@ -577,6 +582,7 @@ pub struct RefundView {
     pub settle_ms: i64,
     pub success_ms: Option<i64>,
     pub notify_url: Option<String>,
+    pub refund_desc: Option<String>,
 }
 
 impl OrderView {
@@ -613,8 +619,11 @@ impl OrderView {
                     settle_ms: r.settle_ms,
                     success_ms: r.success_ms,
                     notify_url: r.notify_url.clone(),
+                    refund_desc: r.refund_desc.clone(),
                 })
                 .collect(),
+            limit_pay: order.fingerprint.get("limit_pay").map(str::to_owned),
+            goods_tag: order.fingerprint.get("goods_tag").map(str::to_owned),
         }
     }
 }

@@ -133,13 +133,19 @@ impl Adapter {
                         &refund.id,
                         charge.amount,
                         refund.amount,
+                        Some(refund.description.as_str()),
                         notify,
                     )
                     .await;
             }
             Adapter::Alipay(alipay) => {
                 alipay
-                    .refund(&charge.order_no, &refund.id, refund.amount)
+                    .refund(
+                        &charge.order_no,
+                        &refund.id,
+                        refund.amount,
+                        Some(refund.description.as_str()),
+                    )
                     .await
             }
             Adapter::Unionpay(up) => {
@@ -300,6 +306,8 @@ fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {
         time_expire: charge.time_expire,
         notify_url,
         product_id: charge.extra.get("product_id").and_then(Value::as_str),
+        limit_pay: charge.extra.get("limit_pay").and_then(Value::as_str),
+        goods_tag: charge.extra.get("goods_tag").and_then(Value::as_str),
     }
 }
 
