@@ -349,6 +349,11 @@ async fn a_refund_succeeds_synchronously_and_repeats_refund_once() {
     let trade = live.sim.trade(APP_ID, "ARF0001").expect("trade");
     assert_eq!(trade.refunds.len(), 1);
     assert_eq!(
+        trade.refunds[0].refund_reason.as_deref(),
+        Some("back"),
+        "the refund's description reaches Alipay"
+    );
+    assert_eq!(
         trade.refunds[0].out_request_no, refund,
         "under the refund's id"
     );
