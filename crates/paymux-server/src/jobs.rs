@@ -88,34 +88,11 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
 }
 
 async fn run_one(state: &AppState, job: Job) {
-    let kind = match job.kind {
-        Ok(kind) => kind,
-        Err(ref name) => {
-            tracing::error!(kind = %name, "unknown job kind; leaving it for a newer version");
-            return retry_later(state, job.id, state.clock.now_ms() + 60_000).await;
-        }
-    };
-    if kind.calls_channel() {
-        return run_channel_job(state, job).await;
+    if let Err(name) = &job.kind {
+        tracing::error!(kind = %name, "unknown job kind; leaving it for a newer version");
+        return retry_later(state, job.id, state.clock.now_ms() + 60_000).await;
     }
-    let now_ms = state.clock.now_ms();
-    let now = state.clock.now_secs();
-    let id = job.id.clone();
-    let result = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                // The one kind that only writes (see `JobKind::calls_channel`).
-                payments::refunds::complete(conn, &job.target_id, job.request_id.as_deref(), now)
-                    .await?;
-                store::jobs::finish(conn, &job.id).await
-            })
-        })
-        .await;
-    if let Err(error) = result {
-        tracing::warn!(%error, "job failed; retrying in a minute");
-        retry_later(state, id, now_ms + 60_000).await;
-    }
+    run_provider_job(state, job).await
 }
 
 /// Gives a job up until `due_ms`.
@@ -129,14 +106,14 @@ async fn retry_later(state: &AppState, id: String, due_ms: i64) {
     }
 }
 
-/// A job that talks to a channel: the call happens outside any database write, then the job
-/// is finished or moved to when it should run again.
-async fn run_channel_job(state: &AppState, job: Job) {
-    let outcome = payments::live::run_job(state, &job).await;
+/// A job asks a provider (outside any database write), writes what it said, and is then
+/// finished or moved to when it should run again.
+async fn run_provider_job(state: &AppState, job: Job) {
+    let outcome = payments::providers::run_job(state, &job).await;
     let id = job.id.clone();
     let retry_at = match outcome {
-        Ok(payments::live::JobOutcome::Done) => None,
-        Ok(payments::live::JobOutcome::RetryAt(due)) => Some(due),
+        Ok(payments::providers::JobOutcome::Done) => None,
+        Ok(payments::providers::JobOutcome::RetryAt(due)) => Some(due),
         Err(error) => {
             tracing::warn!(%error, "channel job failed; retrying in a minute");
             Some(state.clock.now_ms() + 60_000)

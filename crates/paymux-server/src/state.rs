@@ -89,7 +89,7 @@ pub struct AppState {
     pub webhooks_wake: Arc<Notify>,
     merchant_keys: Arc<Mutex<HashMap<String, Arc<VerifyingKey>>>>,
     /// Channel adapters built from the apps' configurations, reused until those change.
-    pub(crate) adapters: crate::payments::live::AdapterCache,
+    pub(crate) adapters: crate::payments::providers::AdapterCache,
 }
 
 impl AppState {

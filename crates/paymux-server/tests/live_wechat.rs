@@ -716,7 +716,7 @@ async fn test_mode_pointed_at_the_simulator_takes_the_full_asynchronous_path() {
     caller.livemode = false;
     let created = charges::create(
         &live.state,
-        caller,
+        caller.clone(),
         common::live::new_charge(
             &live.app,
             Channel::WxPubQr,
@@ -735,6 +735,12 @@ async fn test_mode_pointed_at_the_simulator_takes_the_full_asynchronous_path() {
         code_url.starts_with("weixin://"),
         "the simulator's, not the mock page: {created}"
     );
+    // The gateway's own test helper does not pay what WeChat carries: WeChat would not know.
+    let id = created["id"].as_str().expect("id").to_owned();
+    let helper = charges::test_pay(&live.state, caller, id, charges::PayResult::Success).await;
+    let error = helper.expect_err("a WeChat-carried charge");
+    assert!(error.message.contains("carried by wechat"), "{error:?}");
+    assert!(!live.charge(created["id"].as_str().expect("id")).await.paid);
     live.sim.pay(MCH_ID, "LTM0001").expect("pay");
     live.wait_paid(created["id"].as_str().expect("id")).await;
 }

@@ -155,7 +155,7 @@ pub async fn list(
     })?;
     let cursor = CursorQuery::parse(&query)?;
     let mut conn = state.db.reader().acquire().await?;
-    charges::ensure_app(&mut conn, caller, &app_id).await?;
+    charges::check_app_ownership(&mut conn, caller, &app_id).await?;
 
     let mut filter = store::charges::ListFilter {
         app_id,

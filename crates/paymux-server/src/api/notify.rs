@@ -1,7 +1,7 @@
 //! Where channels send their asynchronous notifications: `/notify/{provider}/{app}/{mode}`.
 //! No API key (the channel signs, or encrypts, what it sends); answered in the channel's form.
 
-use crate::payments::live;
+use crate::payments::providers;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -25,7 +25,7 @@ pub async fn wechat(
         return StatusCode::NOT_FOUND.into_response();
     };
     let text = String::from_utf8_lossy(&body);
-    let (_, reply) = live::wechat_notification(&state, &app, livemode, &text).await;
+    let (_, reply) = providers::wechat_notification(&state, &app, livemode, &text).await;
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], reply).into_response()
 }
 
@@ -38,7 +38,7 @@ pub async fn alipay(
     let Some(livemode) = livemode(&mode) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let (_, reply) = live::alipay_notification(&state, &app, livemode, &body).await;
+    let (_, reply) = providers::alipay_notification(&state, &app, livemode, &body).await;
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], reply).into_response()
 }
 
@@ -52,7 +52,7 @@ pub async fn unionpay(
     let Some(livemode) = livemode(&mode) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if live::unionpay_notification(&state, &app, livemode, &body).await {
+    if providers::unionpay_notification(&state, &app, livemode, &body).await {
         (StatusCode::OK, "ok").into_response()
     } else {
         (StatusCode::BAD_REQUEST, "fail").into_response()

@@ -7,7 +7,7 @@ use super::params::{BodyParams, QueryParams};
 use super::refunds::parse_new_refund;
 use crate::domain::list::list as list_object;
 use crate::error::{ApiError, ApiResult};
-use crate::payments::charges::ensure_app;
+use crate::payments::charges::check_app_ownership;
 use crate::payments::recharges::{self, NewRecharge};
 use crate::payments::render_recharge;
 use crate::state::AppState;
@@ -71,7 +71,7 @@ pub async fn retrieve(
     call: ApiCall,
 ) -> ApiResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
-    ensure_app(&mut conn, &call.caller, &app).await?;
+    check_app_ownership(&mut conn, &call.caller, &app).await?;
     let recharge = store::recharges::get(&mut conn, &app, call.caller.livemode, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("recharge", &id))?;
@@ -92,7 +92,7 @@ pub async fn list(
         refunded: query.bool("refunded")?,
     };
     let mut conn = state.db.reader().acquire().await?;
-    ensure_app(&mut conn, &call.caller, &app).await?;
+    check_app_ownership(&mut conn, &call.caller, &app).await?;
     let (rows, more) = store::recharges::list(
         &mut conn,
         &app,
@@ -134,7 +134,7 @@ pub async fn list_refunds(
     let page = query.int("page", 1, 1_000_000_000)?.unwrap_or(1);
     let per_page = query.int("per_page", 1, 100)?.unwrap_or(20);
     let mut conn = state.db.reader().acquire().await?;
-    ensure_app(&mut conn, &call.caller, &app).await?;
+    check_app_ownership(&mut conn, &call.caller, &app).await?;
     store::recharges::get(&mut conn, &app, call.caller.livemode, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("recharge", &id))?;
@@ -170,7 +170,7 @@ pub async fn user(
     call: ApiCall,
 ) -> ApiResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
-    ensure_app(&mut conn, &call.caller, &app).await?;
+    check_app_ownership(&mut conn, &call.caller, &app).await?;
     let found = store::recharges::get_user(&mut conn, &app, call.caller.livemode, &user)
         .await?
         .ok_or_else(|| ApiError::not_found("user", &user))?;

@@ -1,16 +1,18 @@
-//! Creating, paying and reversing charges.
+//! Creating, paying and reversing charges. Every charge takes the same path whatever carries
+//! it: routed to its provider (`providers::Route`), written, started at the provider, settled by
+//! what the provider reports.
 
+use super::providers::{self, Route};
 use super::{Cause, record_event, render_charge};
 use crate::domain::Caller;
-use crate::domain::channel::{Channel, Flow};
+use crate::domain::channel::Channel;
 use crate::domain::charge::{Carrier, Charge, NotPayable};
 use crate::domain::event::EventType;
 use crate::error::{ApiError, ApiResult};
-use crate::payments::refunds::FollowUp;
 use crate::state::AppState;
 use crate::store;
 use crate::{ids, payments};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
 /// A validated create-charge request.
@@ -36,7 +38,6 @@ impl NewCharge {
         caller: &Caller,
         carrier: Carrier,
         now: i64,
-        base_url: &str,
     ) -> ApiResult<Charge> {
         let (default_ttl, max_ttl) = self.channel.expiry_secs();
         let min_ttl = self.channel.min_expiry_secs();
@@ -63,10 +64,8 @@ impl NewCharge {
                 ));
             }
         };
-        let id = ids::charge();
-        let credential = credential(self.channel, &id, caller.livemode, base_url);
         Ok(Charge {
-            id,
+            id: ids::charge(),
             account_id: caller.account_id.clone(),
             app_id: self.app_id,
             livemode: caller.livemode,
@@ -81,7 +80,8 @@ impl NewCharge {
             description: self.description,
             extra: self.extra,
             metadata: self.metadata,
-            credential,
+            // Filled in by the provider's answer.
+            credential: Map::new(),
             time_expire,
             paid: false,
             time_paid: None,
@@ -98,67 +98,21 @@ impl NewCharge {
     }
 }
 
-/// What a client needs to collect payment: for QR channels the link to show as a QR code.
-/// In test mode it is this gateway's own mock-pay page, as Ping++'s test mode does.
-fn credential(channel: Channel, id: &str, livemode: bool, base_url: &str) -> Map<String, Value> {
-    let mut credential = Map::new();
-    if channel.flow() == Flow::Qr && !livemode {
-        credential.insert("object".into(), json!("credential"));
-        let url = format!(
-            "{}/mock/pay?ch_id={id}&channel={}",
-            base_url.trim_end_matches('/'),
-            channel.as_str()
-        );
-        credential.insert(channel.as_str().into(), Value::String(url));
-    }
-    credential
-}
-
-pub fn live_channel_unavailable(channel: Channel) -> ApiError {
-    ApiError::channel(format!(
-        "Channel {} is not configured for live mode on this gateway; use a test key (sk_test_…) \
-         or configure the channel.",
-        channel.as_str()
-    ))
-    .with_code("channel_not_configured")
-    .with_param("channel")
-}
-
 pub async fn create(
     state: &AppState,
     caller: Caller,
     new: NewCharge,
     base_url: String,
 ) -> ApiResult<Value> {
-    if caller.livemode || payments::live::routed_in_test_mode(state, &new).await? {
-        return payments::live::create_charge(state, caller, new, base_url).await;
-    }
+    let route = Route::for_new(state, &caller, &new, &base_url).await?;
     let now = state.clock.now_secs();
-    let scan = new.channel.flow() == Flow::Scan;
-    let value = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let charge = new.into_charge(&caller, Carrier::Simulated, now, &base_url)?;
-                let charge = match insert(conn, &caller, charge, now).await? {
-                    Inserted::New(charge) => *charge,
-                    Inserted::Existing(value) => return Ok(value),
-                };
-                let charge = if scan {
-                    // A scan payment settles while the merchant waits; in test mode at once.
-                    settle_payment(conn, &caller, charge, now).await?
-                } else {
-                    charge
-                };
-                render_charge(conn, &charge).await
-            })
+    let charge = new.into_charge(&caller, route.carrier, now)?;
+    let request_id = caller.request_id.clone();
+    route
+        .open(state, &request_id, charge, move |conn, charge| {
+            Box::pin(async move { insert(conn, &caller, charge, now).await })
         })
-        .await?;
-    if scan {
-        // The payment recorded events (and no job): only the dispatcher has work.
-        state.webhooks_wake.notify_one();
-    }
-    Ok(value)
+        .await
 }
 
 /// What inserting a new charge came to.
@@ -179,7 +133,7 @@ pub async fn insert(
     if store::charges::insert_new(conn, &charge).await? {
         return Ok(Inserted::New(Box::new(charge)));
     }
-    ensure_app(conn, caller, &charge.app_id).await?;
+    check_app_ownership(conn, caller, &charge.app_id).await?;
     let existing =
         store::charges::find_by_order_no(conn, &charge.app_id, charge.livemode, &charge.order_no)
             .await?
@@ -225,30 +179,17 @@ pub fn order_no_used(existing: &Charge) -> ApiError {
     .with_code("charge_order_no_used")
 }
 
-pub async fn ensure_app(conn: &mut AnyConnection, caller: &Caller, app_id: &str) -> ApiResult<()> {
+/// Refuses (404) an app that is not the caller's.
+pub async fn check_app_ownership(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    app_id: &str,
+) -> ApiResult<()> {
     if store::accounts::app_belongs_to(conn, app_id, &caller.account_id).await? {
         Ok(())
     } else {
         Err(ApiError::not_found("app", app_id).with_param("app"))
     }
-}
-
-/// Marks a test-mode charge paid (with a made-up channel transaction number) and records what
-/// follows from it.
-pub async fn settle_payment(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    charge: Charge,
-    now: i64,
-) -> ApiResult<Charge> {
-    if let Err(reason) = charge.payable_at(now) {
-        return Err(not_payable(&charge, reason));
-    }
-    let paid = ChannelPayment {
-        transaction_no: ids::transaction_no(),
-        time_paid: now,
-    };
-    record_payment(conn, Some(&caller.request_id), charge, &paid, now).await
 }
 
 /// What a channel reports of a payment it took.
@@ -260,7 +201,10 @@ pub struct ChannelPayment {
 
 /// Marks a charge paid and records what follows from it: `charge.succeeded`, and for a
 /// recharge's charge the balance credit and `recharge.succeeded`. The charge must still be
-/// unpaid, not reversed and not failed: the money arrived, whatever its expiry said.
+/// unpaid, not reversed and not failed: the money arrived, whatever its expiry said. A payment
+/// already recorded is not recorded again: a provider's answer and its notification race each
+/// other, and on PostgreSQL the loser may read the charge unpaid and then find it paid when it
+/// writes.
 pub async fn record_payment(
     conn: &mut AnyConnection,
     request_id: Option<&str>,
@@ -269,6 +213,10 @@ pub async fn record_payment(
     now: i64,
 ) -> ApiResult<Charge> {
     if !store::charges::mark_paid(conn, &charge.id, paid.time_paid, &paid.transaction_no).await? {
+        let current = reload(conn, &charge.id).await?;
+        if current.paid {
+            return Ok(current);
+        }
         return Err(ApiError::invalid(format!(
             "Charge {} can no longer be paid.",
             charge.id
@@ -287,30 +235,6 @@ pub async fn record_payment(
         payments::recharges::credit(conn, &cause, recharge_id, now).await?;
     }
     Ok(charge)
-}
-
-/// A channel's payment of `charge`, recorded unless the same payment already was: the channel's
-/// answer and its notification race each other, and on PostgreSQL the loser may read the
-/// charge unpaid and then find it paid when it writes. Either way the charge is paid once.
-pub async fn record_channel_payment(
-    conn: &mut AnyConnection,
-    request_id: Option<&str>,
-    charge: Charge,
-    paid: &ChannelPayment,
-    now: i64,
-) -> ApiResult<Charge> {
-    let id = charge.id.clone();
-    match record_payment(conn, request_id, charge, paid, now).await {
-        Ok(charge) => Ok(charge),
-        Err(error) => {
-            let current = reload(conn, &id).await?;
-            if current.paid {
-                Ok(current)
-            } else {
-                Err(error)
-            }
-        }
-    }
 }
 
 pub async fn reload(conn: &mut AnyConnection, id: &str) -> ApiResult<Charge> {
@@ -342,7 +266,9 @@ pub enum PayResult {
     Fail,
 }
 
-/// Pays or fails a pending test-mode charge as a channel notification would.
+/// What the simulated provider's payer did (on the payment page, or through the test helper),
+/// applied as a channel's notification would be. A charge a channel (or its simulator) carries
+/// is paid there, not here.
 pub async fn test_pay(
     state: &AppState,
     caller: Caller,
@@ -362,9 +288,26 @@ pub async fn test_pay(
                 let charge = store::charges::get(conn, &caller.account_id, false, &charge_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                if let Some(Carrier::Provider(provider)) = charge.carrier {
+                    return Err(ApiError::invalid(format!(
+                        "Charge {} is carried by {}, as this app configured for test mode; it is \
+                         paid at that channel (or its simulator), not by this helper.",
+                        charge.id,
+                        provider.as_str()
+                    )));
+                }
+                if let Err(reason) = charge.payable_at(now) {
+                    return Err(not_payable(&charge, reason));
+                }
                 let charge = match result {
-                    PayResult::Success => settle_payment(conn, &caller, charge, now).await?,
-                    PayResult::Fail => fail_payment(conn, charge, now).await?,
+                    PayResult::Success => {
+                        let paid = ChannelPayment {
+                            transaction_no: ids::transaction_no(),
+                            time_paid: now,
+                        };
+                        record_payment(conn, Some(&caller.request_id), charge, &paid, now).await?
+                    }
+                    PayResult::Fail => fail_payment(conn, charge).await?,
                 };
                 render_charge(conn, &charge).await
             })
@@ -374,10 +317,7 @@ pub async fn test_pay(
     Ok(value)
 }
 
-async fn fail_payment(conn: &mut AnyConnection, charge: Charge, now: i64) -> ApiResult<Charge> {
-    if let Err(reason) = charge.payable_at(now) {
-        return Err(not_payable(&charge, reason));
-    }
+async fn fail_payment(conn: &mut AnyConnection, charge: Charge) -> ApiResult<Charge> {
     store::charges::mark_failed(
         conn,
         &charge.id,
@@ -388,9 +328,9 @@ async fn fail_payment(conn: &mut AnyConnection, charge: Charge, now: i64) -> Api
     reload(conn, &charge.id).await
 }
 
-/// 撤销: closes an unpaid charge, or reverses a paid one with a full refund. A charge a channel
-/// carries is undone at the channel first, and changes here only once the channel confirmed;
-/// its refund goes through the channel like any other.
+/// 撤销: closes an unpaid charge, or reverses a paid one with a full refund. An unpaid charge
+/// is undone at its provider first, and changes here only once the provider confirmed; the
+/// refund goes through the provider like any other.
 pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> ApiResult<Value> {
     let charge = {
         let mut conn = state.db.reader().acquire().await?;
@@ -399,14 +339,10 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
             .ok_or_else(|| ApiError::not_found("charge", &charge_id))?
     };
     check_reversible(&charge)?;
-    let follow_up = if payments::live::uses_channel(state, &charge).await? {
-        if !charge.paid && !charge.reversed {
-            payments::live::undo_at_channel(state, &charge).await?;
-        }
-        FollowUp::Channel
-    } else {
-        FollowUp::SucceedAt(state.clock.now_ms() + state.settings.test_refund_delay_ms)
-    };
+    if !charge.paid && !charge.reversed {
+        providers::undo_at_channel(state, &charge).await?;
+    }
+    let refund_due_ms = providers::refund_due_ms(state, &charge).await?;
     let now = state.clock.now_secs();
     let value = state
         .db
@@ -428,8 +364,16 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
                         funding_source: None,
                     };
                     let request = Some(caller.request_id.as_str());
-                    payments::refunds::open(conn, request, &charge, refund, None, now, follow_up)
-                        .await?;
+                    payments::refunds::open(
+                        conn,
+                        request,
+                        &charge,
+                        refund,
+                        None,
+                        now,
+                        refund_due_ms,
+                    )
+                    .await?;
                 }
                 let cause = Cause::of(&caller, &charge.app_id);
                 record_reversal(conn, &cause, &charge.id, now).await

@@ -2,7 +2,7 @@
 //! change, the event describing it and any follow-up job are committed together or not at all.
 
 pub mod charges;
-pub mod live;
+pub mod providers;
 pub mod recharges;
 pub mod refunds;
 

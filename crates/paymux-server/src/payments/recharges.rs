@@ -1,18 +1,17 @@
 //! Balance top-ups: the recharge's charge, once paid, credits the user's balance;
 //! a recharge refund debits the balance and refunds the charge, in one transaction.
 
-use super::charges::{NewCharge, ensure_app, order_no_used, reload, settle_payment};
+use super::charges::{Inserted, NewCharge, check_app_ownership, order_no_used, reload};
+use super::providers::{self, Route};
 use super::{Cause, record_event, render_recharge};
 use crate::domain::Caller;
-use crate::domain::channel::Flow;
-use crate::domain::charge::Carrier;
 use crate::domain::event::EventType;
 use crate::domain::recharge::Recharge;
 use crate::error::{ApiError, ApiResult};
+use crate::ids;
 use crate::payments::refunds::{self, NewRefund};
 use crate::state::AppState;
 use crate::store;
-use crate::{ids, payments};
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
@@ -42,38 +41,25 @@ pub async fn create(
             ),
         ));
     }
-    // Live (or test mode routed to a channel): the channel is settled before anything is
-    // written, and called once the recharge and its charge are.
-    let route =
-        if caller.livemode || payments::live::routed_in_test_mode(state, &new.charge).await? {
-            Some(
-                payments::live::Route::to(state, &caller, &new.charge, &base_url)
-                    .await
-                    .map_err(|e| e.nested_in("charge"))?,
-            )
-        } else {
-            None
-        };
-    let carrier = route
-        .as_ref()
-        .map_or(Carrier::Simulated, |r| Carrier::Provider(r.provider));
+    let route = Route::for_new(state, &caller, &new.charge, &base_url)
+        .await
+        .map_err(|e| e.nested_in("charge"))?;
     let now = state.clock.now_secs();
-    let simulated_scan = route.is_none() && new.charge.channel.flow() == Flow::Scan;
-    let writer = caller.clone();
-    let (recharge_id, charge) = state
-        .db
-        .write(move |conn| {
+    let recharge_id = ids::recharge();
+    let mut charge = new
+        .charge
+        .into_charge(&caller, route.carrier, now)
+        .map_err(|e| e.nested_in("charge"))?;
+    charge.recharge_id = Some(recharge_id.clone());
+    let request_id = caller.request_id.clone();
+    let (writer, id) = (caller.clone(), recharge_id.clone());
+    // The provider's refusal is the answer; the recharge stays, unpaid, as its charge.
+    route
+        .open(state, &request_id, charge, move |conn, charge| {
             Box::pin(async move {
                 let caller = writer;
-                let app_id = new.charge.app_id.clone();
-                let recharge_id = ids::recharge();
-                let mut charge = new
-                    .charge
-                    .into_charge(&caller, carrier, now, &base_url)
-                    .map_err(|e| e.nested_in("charge"))?;
-                charge.recharge_id = Some(recharge_id.clone());
                 if !store::charges::insert_new(conn, &charge).await? {
-                    ensure_app(conn, &caller, &app_id).await?;
+                    check_app_ownership(conn, &caller, &charge.app_id).await?;
                     let existing = store::charges::find_by_order_no(
                         conn,
                         &charge.app_id,
@@ -84,11 +70,17 @@ pub async fn create(
                     .ok_or_else(ApiError::internal)?;
                     return Err(order_no_used(&existing).nested_in("charge"));
                 }
-                store::recharges::ensure_user(conn, &app_id, caller.livemode, &new.user, now)
-                    .await?;
+                store::recharges::ensure_user(
+                    conn,
+                    &charge.app_id,
+                    caller.livemode,
+                    &new.user,
+                    now,
+                )
+                .await?;
                 let recharge = Recharge {
-                    id: recharge_id.clone(),
-                    app_id: app_id.clone(),
+                    id,
+                    app_id: charge.app_id.clone(),
                     livemode: caller.livemode,
                     created: now,
                     user_id: new.user,
@@ -104,24 +96,10 @@ pub async fn create(
                     metadata: new.metadata,
                 };
                 store::recharges::insert(conn, &recharge).await?;
-                let charge = if simulated_scan {
-                    settle_payment(conn, &caller, charge, now).await?
-                } else {
-                    charge
-                };
-                Ok((recharge_id, charge))
+                Ok(Inserted::New(Box::new(charge)))
             })
         })
         .await?;
-    match route {
-        // The channel's refusal is the answer; the recharge stays, unpaid, as its charge.
-        Some(route) => {
-            route.start(state, &caller, charge).await?;
-        }
-        // The payment recorded events (and no job): only the dispatcher has work.
-        None if simulated_scan => state.webhooks_wake.notify_one(),
-        None => {}
-    }
     let mut conn = state.db.reader().acquire().await?;
     let recharge = store::recharges::get_by_id(&mut conn, &recharge_id)
         .await?
@@ -177,25 +155,21 @@ pub async fn refund(
     new: NewRefund,
 ) -> ApiResult<Value> {
     let now = state.clock.now_secs();
-    let follow_up = {
+    let due_ms = {
         let mut conn = state.db.reader().acquire().await?;
-        ensure_app(&mut conn, &caller, &app_id).await?;
+        check_app_ownership(&mut conn, &caller, &app_id).await?;
         let recharge = store::recharges::get(&mut conn, &app_id, caller.livemode, &recharge_id)
             .await?
             .ok_or_else(|| ApiError::not_found("recharge", &recharge_id))?;
         let charge = reload(&mut conn, &recharge.charge_id).await?;
         drop(conn);
-        if payments::live::uses_channel(state, &charge).await? {
-            refunds::FollowUp::Channel
-        } else {
-            refunds::FollowUp::SucceedAt(state.clock.now_ms() + state.settings.test_refund_delay_ms)
-        }
+        providers::refund_due_ms(state, &charge).await?
     };
     let value = state
         .db
         .write(move |conn| {
             Box::pin(async move {
-                ensure_app(conn, &caller, &app_id).await?;
+                check_app_ownership(conn, &caller, &app_id).await?;
                 let recharge = store::recharges::get(conn, &app_id, caller.livemode, &recharge_id)
                     .await?
                     .ok_or_else(|| ApiError::not_found("recharge", &recharge_id))?;
@@ -249,7 +223,7 @@ pub async fn refund(
                     },
                     Some(&recharge.id),
                     now,
-                    follow_up,
+                    due_ms,
                 )
                 .await?;
                 Ok(refund.to_wire())
@@ -291,7 +265,7 @@ pub async fn retrieve_refund(
     refund_id: &str,
 ) -> ApiResult<Value> {
     let mut conn = state.db.reader().acquire().await?;
-    ensure_app(&mut conn, caller, app_id).await?;
+    check_app_ownership(&mut conn, caller, app_id).await?;
     store::recharges::get(&mut conn, app_id, caller.livemode, recharge_id)
         .await?
         .ok_or_else(|| ApiError::not_found("recharge", recharge_id))?;

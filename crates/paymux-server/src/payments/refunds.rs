@@ -1,6 +1,6 @@
 //! Refunds: opened against a paid charge (never beyond what is still refundable, whatever the
-//! concurrency), then completed asynchronously: by a job after a delay in simulated test mode,
-//! or by the channel (submitted by a job, confirmed by its notification or a query).
+//! concurrency), then carried out by the charge's provider: submitted by a job, confirmed by
+//! the provider's answer, its notification or a query.
 
 use super::{Cause, record_event};
 use crate::domain::Caller;
@@ -24,15 +24,6 @@ pub struct NewRefund {
     pub funding_source: Option<String>,
 }
 
-/// What completes a new refund.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FollowUp {
-    /// Simulated test mode: it succeeds by itself at this time (ms).
-    SucceedAt(i64),
-    /// A channel carries it out: a job submits it at once, then queries it.
-    Channel,
-}
-
 pub async fn create(
     state: &AppState,
     caller: Caller,
@@ -40,18 +31,13 @@ pub async fn create(
     new: NewRefund,
 ) -> ApiResult<Value> {
     let now = state.clock.now_secs();
-    let simulated = FollowUp::SucceedAt(state.clock.now_ms() + state.settings.test_refund_delay_ms);
     let charge = {
         let mut conn = state.db.reader().acquire().await?;
         store::charges::get(&mut conn, &caller.account_id, caller.livemode, &charge_id)
             .await?
             .ok_or_else(|| ApiError::not_found("charge", &charge_id))?
     };
-    let follow_up = if super::live::uses_channel(state, &charge).await? {
-        FollowUp::Channel
-    } else {
-        simulated
-    };
+    let due_ms = super::providers::refund_due_ms(state, &charge).await?;
     let value = state
         .db
         .write(move |conn| {
@@ -74,7 +60,7 @@ pub async fn create(
                     new,
                     None,
                     now,
-                    follow_up,
+                    due_ms,
                 )
                 .await?;
                 Ok(refund.to_wire())
@@ -85,8 +71,8 @@ pub async fn create(
     Ok(value)
 }
 
-/// Opens a pending refund inside the caller's transaction and schedules its completion;
-/// `request_id` is the request that asked for it, if one did.
+/// Opens a pending refund inside the caller's transaction and schedules its submission to the
+/// provider at `due_ms`; `request_id` is the request that asked for it, if one did.
 pub async fn open(
     conn: &mut AnyConnection,
     request_id: Option<&str>,
@@ -94,7 +80,7 @@ pub async fn open(
     new: NewRefund,
     recharge_id: Option<&str>,
     now: i64,
-    follow_up: FollowUp,
+    due_ms: i64,
 ) -> ApiResult<Refund> {
     if !charge.paid {
         return Err(ApiError::invalid(format!(
@@ -155,11 +141,15 @@ pub async fn open(
         recharge_id: recharge_id.map(str::to_owned),
     };
     store::refunds::insert(conn, &refund).await?;
-    let (kind, due_ms) = match follow_up {
-        FollowUp::SucceedAt(at_ms) => (JobKind::RefundComplete, at_ms),
-        FollowUp::Channel => (JobKind::RefundSubmit, now * 1000),
-    };
-    store::jobs::schedule(conn, kind, &refund.id, due_ms, request_id, now).await?;
+    store::jobs::schedule(
+        conn,
+        JobKind::RefundSubmit,
+        &refund.id,
+        due_ms,
+        request_id,
+        now,
+    )
+    .await?;
     Ok(refund)
 }
 
@@ -180,16 +170,6 @@ fn exceeds(charge: &Charge, amount: i64, refundable: i64) -> ApiError {
             charge.id
         ),
     )
-}
-
-/// The channel has confirmed the refund (in test mode: the delay has passed).
-pub async fn complete(
-    conn: &mut AnyConnection,
-    refund_id: &str,
-    request_id: Option<&str>,
-    now: i64,
-) -> ApiResult<()> {
-    complete_with(conn, refund_id, request_id, &ids::transaction_no(), now).await
 }
 
 /// Pending → succeeded with the channel's refund number, settling the money and recording

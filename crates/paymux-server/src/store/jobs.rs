@@ -16,21 +16,18 @@ pub struct Job {
 /// What a job does, stored by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
-    /// A simulated (test-mode) refund succeeds: its pending time is over.
-    RefundComplete,
     /// Asks the channel about an open QR charge.
     ChargeQuery,
     /// Polls a scan charge whose outcome is open, then reverses it.
     ChargePoll,
-    /// Submits a new refund to the channel (again, with the same number, until it answers).
+    /// Submits a new refund to its provider (again, with the same number, until it answers).
     RefundSubmit,
     /// Asks the channel about a submitted refund until it succeeds or fails.
     RefundQuery,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 5] = [
-        JobKind::RefundComplete,
+    const ALL: [JobKind; 4] = [
         JobKind::ChargeQuery,
         JobKind::ChargePoll,
         JobKind::RefundSubmit,
@@ -39,7 +36,6 @@ impl JobKind {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            JobKind::RefundComplete => "refund.complete",
             JobKind::ChargeQuery => "charge.query",
             JobKind::ChargePoll => "charge.poll",
             JobKind::RefundSubmit => "refund.submit",
@@ -48,12 +44,12 @@ impl JobKind {
     }
 
     pub fn parse(name: &str) -> Option<JobKind> {
-        JobKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// Whether the job calls a channel (outside any database write) rather than only writing.
-    pub fn calls_channel(self) -> bool {
-        self != JobKind::RefundComplete
+        match name {
+            // Earlier versions completed simulated refunds by a job of their own; submitting
+            // one to the simulated provider completes it.
+            "refund.complete" => Some(JobKind::RefundSubmit),
+            _ => JobKind::ALL.into_iter().find(|k| k.as_str() == name),
+        }
     }
 }
 

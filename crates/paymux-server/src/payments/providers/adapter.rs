@@ -1,6 +1,7 @@
-//! Which provider serves a charge, and that provider's adapter behind the few operations live
-//! mode needs.
+//! Which provider carries a charge, and that provider's adapter behind the few operations a
+//! payment needs.
 
+use super::simulated::Simulated;
 use crate::channels::alipay::{self, AlipayAdapter};
 use crate::channels::config::ProviderSettings;
 use crate::channels::unionpay::{self, UnionpayAdapter};
@@ -32,24 +33,91 @@ pub(super) fn provider_of(channel: Channel, extra: &Map<String, Value>) -> Optio
         })
 }
 
-/// The provider that carries an existing charge: as recorded when it was created (none for a
-/// simulated one), else (a charge older than that record) as its channel and extra say.
-pub(super) fn provider_of_charge(charge: &Charge) -> Option<Provider> {
-    match charge.carrier {
-        Some(Carrier::Provider(provider)) => Some(provider),
-        Some(Carrier::Simulated) => None,
-        None => provider_of(charge.channel, &charge.extra),
+/// The carrier and adapter of a new charge: the provider its channel maps to when the app
+/// configured it for this mode; in test mode otherwise the simulated provider. A live charge
+/// whose provider is not configured has nowhere to go.
+pub(super) async fn for_new_charge(
+    state: &AppState,
+    app_id: &str,
+    livemode: bool,
+    channel: Channel,
+    extra: &Map<String, Value>,
+) -> ApiResult<(Carrier, Arc<Adapter>)> {
+    let Some(provider) = provider_of(channel, extra) else {
+        return if livemode {
+            Err(no_provider(channel))
+        } else {
+            Ok((Carrier::Simulated, simulated()))
+        };
+    };
+    match adapter(state, app_id, livemode, provider).await? {
+        Some(adapter) => Ok((Carrier::Provider(provider), adapter)),
+        None if livemode => Err(live_channel_unavailable(channel)),
+        None => Ok((Carrier::Simulated, simulated())),
     }
 }
 
-/// A provider's adapter, behind the few operations live mode needs.
+/// The adapter of an existing charge's carrier, as recorded when the charge was created (a
+/// charge older than that record is taken to go where a new one would); `None` when the app
+/// no longer configures that provider.
+pub(super) async fn of_charge(
+    state: &AppState,
+    charge: &Charge,
+) -> ApiResult<Option<Arc<Adapter>>> {
+    match charge.carrier {
+        Some(Carrier::Simulated) => Ok(Some(simulated())),
+        Some(Carrier::Provider(provider)) => {
+            adapter(state, &charge.app_id, charge.livemode, provider).await
+        }
+        None => match provider_of(charge.channel, &charge.extra) {
+            Some(provider) => {
+                let configured = adapter(state, &charge.app_id, charge.livemode, provider).await?;
+                Ok(configured.or_else(|| (!charge.livemode).then(simulated)))
+            }
+            None => Ok((!charge.livemode).then(simulated)),
+        },
+    }
+}
+
+fn simulated() -> Arc<Adapter> {
+    Arc::new(Adapter::Simulated(Simulated))
+}
+
+pub fn live_channel_unavailable(channel: Channel) -> ApiError {
+    ApiError::channel(format!(
+        "Channel {} is not configured for live mode on this gateway; use a test key (sk_test_…) \
+         or configure the channel.",
+        channel.as_str()
+    ))
+    .with_code("channel_not_configured")
+    .with_param("channel")
+}
+
+/// A provider's adapter, behind the few operations a payment needs.
 pub(crate) enum Adapter {
+    Simulated(Simulated),
     Wechat(WechatV2),
     Alipay(AlipayAdapter),
     Unionpay(UnionpayAdapter),
 }
 
 impl Adapter {
+    /// Whether a network lies between: an answer can then be lost, so the provider is called
+    /// outside any database write and open charges are asked about on a schedule. The
+    /// simulated provider answers at once, and its answer is written with the charge.
+    pub(super) fn is_remote(&self) -> bool {
+        !matches!(self, Adapter::Simulated(_))
+    }
+
+    pub(super) fn carrier(&self) -> Carrier {
+        match self {
+            Adapter::Simulated(_) => Carrier::Simulated,
+            Adapter::Wechat(_) => Carrier::Provider(Provider::Wechat),
+            Adapter::Alipay(_) => Carrier::Provider(Provider::Alipay),
+            Adapter::Unionpay(_) => Carrier::Provider(Provider::Unionpay),
+        }
+    }
+
     /// Starts a QR charge: what to show the payer.
     pub(super) async fn start_qr(
         &self,
@@ -57,6 +125,7 @@ impl Adapter {
         notify_url: &str,
     ) -> Result<String, PaymentState> {
         match self {
+            Adapter::Simulated(simulated) => Ok(simulated.start_qr(charge, notify_url)),
             Adapter::Wechat(wechat) => wechat.native_order(&order(charge, notify_url)).await,
             Adapter::Alipay(alipay) => alipay.precreate(&alipay_order(charge, notify_url)).await,
             Adapter::Unionpay(up) => up.apply_qr(&unionpay_order(charge, notify_url)).await,
@@ -71,6 +140,7 @@ impl Adapter {
         code: &str,
     ) -> PaymentState {
         match self {
+            Adapter::Simulated(simulated) => simulated.start_scan(),
             Adapter::Wechat(wechat) => wechat.micropay(&order(charge, notify_url), code).await,
             Adapter::Alipay(alipay) => alipay.pay(&alipay_order(charge, notify_url), code).await,
             Adapter::Unionpay(up) => up.consume(&unionpay_order(charge, notify_url), code).await,
@@ -80,6 +150,7 @@ impl Adapter {
     pub(super) async fn query(&self, charge: &Charge) -> PaymentState {
         let out_trade_no = &charge.order_no;
         match self {
+            Adapter::Simulated(simulated) => simulated.query(),
             Adapter::Wechat(wechat) => wechat.query(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.query(out_trade_no).await,
             // UnionPay finds a transaction by orderId and the txnTime derived from `created`.
@@ -89,6 +160,7 @@ impl Adapter {
 
     pub(super) async fn close(&self, out_trade_no: &str) -> Result<(), PaymentState> {
         match self {
+            Adapter::Simulated(_) => Ok(()),
             Adapter::Wechat(wechat) => wechat.close(out_trade_no).await,
             Adapter::Alipay(alipay) => alipay.close(out_trade_no).await,
             // upacp has no close for a QR order: the `payTimeout` sent with it (the charge's
@@ -103,6 +175,7 @@ impl Adapter {
     pub(super) async fn reverse(&self, charge: &Charge) -> Result<bool, PaymentState> {
         let out_trade_no = charge.order_no.as_str();
         match self {
+            Adapter::Simulated(_) => Ok(true),
             Adapter::Wechat(wechat) if charge.channel.flow() == Flow::Qr => {
                 wechat.close(out_trade_no).await.map(|()| true)
             }
@@ -126,6 +199,7 @@ impl Adapter {
         notify: Option<&str>,
     ) -> RefundState {
         let submitted = match self {
+            Adapter::Simulated(simulated) => return simulated.refund(),
             Adapter::Wechat(wechat) => {
                 return wechat
                     .refund(
@@ -181,6 +255,7 @@ impl Adapter {
 
     pub(super) async fn refund_query(&self, charge: &Charge, refund: &Refund) -> RefundState {
         match self {
+            Adapter::Simulated(simulated) => simulated.refund(),
             Adapter::Wechat(wechat) => wechat.refund_query(&refund.id).await,
             Adapter::Alipay(alipay) => {
                 alipay

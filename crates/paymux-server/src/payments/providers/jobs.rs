@@ -1,7 +1,7 @@
 //! The channel jobs: queries of open charges, the scan-payment poll and its reverse, and the
 //! submission and queries of refunds. Each asks the channel, then writes what it said.
 
-use super::adapter::{adapter, provider_of_charge};
+use super::adapter;
 use super::{charges, notify_url, settle_from_channel, settle_refund_from_channel};
 use crate::channels::{PaymentState, RefundState};
 use crate::domain::channel::Flow;
@@ -56,12 +56,7 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     if refund.status != crate::domain::refund::RefundStatus::Pending {
         return Ok(JobOutcome::Done);
     }
-    let provider = provider_of_charge(&charge);
-    let adapter = match provider {
-        Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
-        None => None,
-    };
-    let (Some(adapter), Some(provider)) = (adapter, provider) else {
+    let Some(adapter) = adapter::of_charge(state, &charge).await? else {
         tracing::warn!(refund = %refund.id, "its channel is no longer configured; will retry");
         return Ok(JobOutcome::RetryAt(state.clock.now_ms() + 3_600_000));
     };
@@ -69,11 +64,12 @@ async fn run_refund_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     let answer = if job.kind == Ok(JobKind::RefundSubmit) {
         // A job has no request to learn this gateway's address from: only --public-url says
         // where the channel can reach it; without it the query schedule settles the refund.
+        let carrier = adapter.carrier();
         let notify = state
             .settings
             .public_url
             .as_deref()
-            .map(|base| notify_url(state, base, provider, &charge.app_id, charge.livemode));
+            .map(|base| notify_url(state, base, carrier, &charge.app_id, charge.livemode));
         adapter.refund(&charge, &refund, notify.as_deref()).await
     } else {
         adapter.refund_query(&charge, &refund).await
@@ -133,12 +129,7 @@ async fn run_charge_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
     if charge.paid || charge.reversed || charge.failure_code.is_some() {
         return Ok(JobOutcome::Done);
     }
-    let provider = provider_of_charge(&charge);
-    let adapter = match provider {
-        Some(provider) => adapter(state, &charge.app_id, charge.livemode, provider).await?,
-        None => None,
-    };
-    let Some(adapter) = adapter else {
+    let Some(adapter) = adapter::of_charge(state, &charge).await? else {
         tracing::warn!(charge = %charge.id, "its channel is no longer configured; job dropped");
         return Ok(JobOutcome::Done);
     };
