@@ -9,7 +9,7 @@ use crate::domain::list::list as list_object;
 use crate::error::{ApiError, ApiResult};
 use crate::payments::charges::check_app_ownership;
 use crate::payments::recharges::{self, NewRecharge};
-use crate::payments::render_recharge;
+use crate::payments::{render_recharge, render_recharges};
 use crate::state::AppState;
 use crate::store;
 use axum::extract::{Path, RawQuery, State};
@@ -102,10 +102,7 @@ pub async fn list(
         per_page,
     )
     .await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for recharge in &rows {
-        data.push(render_recharge(&mut conn, recharge).await?);
-    }
+    let data = render_recharges(&mut conn, &rows).await?;
     ok(&list_object(
         &format!("/v1/apps/{app}/recharges"),
         more,
@@ -139,7 +136,10 @@ pub async fn list_refunds(
         .await?
         .ok_or_else(|| ApiError::not_found("recharge", &id))?;
     // A recharge has at most a handful of refunds; page over them in memory.
-    let refunds = store::refunds::list_for_recharge(&mut conn, &id).await?;
+    let refunds = store::refunds::for_recharges(&mut conn, &[id.as_str()])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
     let skip = usize::try_from((page - 1) * per_page).unwrap_or(usize::MAX);
     let take = usize::try_from(per_page).unwrap_or(0);
     let data: Vec<_> = refunds

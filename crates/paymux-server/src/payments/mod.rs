@@ -10,12 +10,14 @@ use crate::domain::Caller;
 use crate::domain::charge::Charge;
 use crate::domain::event::{Event, EventType};
 use crate::domain::recharge::Recharge;
-use crate::error::ApiResult;
+use crate::domain::refund::Refund;
+use crate::error::{ApiError, ApiResult};
 use crate::ids;
 use crate::store::{self, Page};
 use crate::webhooks;
 use serde_json::Value;
 use sqlx::AnyConnection;
+use std::collections::HashMap;
 
 /// How many refunds a charge embeds in its `refunds` sub-list.
 const EMBEDDED_REFUNDS: i64 = 10;
@@ -51,12 +53,33 @@ pub async fn render_charges(conn: &mut AnyConnection, charges: &[Charge]) -> Api
 }
 
 pub async fn render_recharge(conn: &mut AnyConnection, recharge: &Recharge) -> ApiResult<Value> {
-    let charge = store::charges::get_any(conn, &recharge.charge_id)
-        .await?
-        .ok_or_else(crate::error::ApiError::internal)?;
-    let charge = render_charge(conn, &charge).await?;
-    let refunds = store::refunds::list_for_recharge(conn, &recharge.id).await?;
-    Ok(recharge.to_wire(charge, refunds.iter().map(|r| r.to_wire()).collect()))
+    let mut rendered = render_recharges(conn, std::slice::from_ref(recharge)).await?;
+    rendered.pop().ok_or_else(ApiError::internal)
+}
+
+/// A page of recharges' wire objects: their charges (with embedded refunds) and their own
+/// refunds read in one statement each for the whole page.
+pub async fn render_recharges(
+    conn: &mut AnyConnection,
+    recharges: &[Recharge],
+) -> ApiResult<Vec<Value>> {
+    let charge_ids: Vec<&str> = recharges.iter().map(|r| r.charge_id.as_str()).collect();
+    let charges = store::charges::get_many(conn, &charge_ids).await?;
+    let rendered = render_charges(conn, &charges).await?;
+    let mut charges: HashMap<String, Value> =
+        charges.into_iter().map(|c| c.id).zip(rendered).collect();
+    let recharge_ids: Vec<&str> = recharges.iter().map(|r| r.id.as_str()).collect();
+    let mut refunds = store::refunds::for_recharges(conn, &recharge_ids).await?;
+    recharges
+        .iter()
+        .map(|recharge| {
+            let charge = charges
+                .remove(&recharge.charge_id)
+                .ok_or_else(ApiError::internal)?;
+            let refunds = refunds.remove(&recharge.id).unwrap_or_default();
+            Ok(recharge.to_wire(charge, refunds.iter().map(Refund::to_wire).collect()))
+        })
+        .collect()
 }
 
 /// Who caused a change, for the event it records.

@@ -124,6 +124,18 @@ pub async fn get_any(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Cha
     super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
 
+/// The charges with these ids, in one statement (in no particular order).
+pub async fn get_many(conn: &mut AnyConnection, ids: &[&str]) -> ApiResult<Vec<Charge>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM charges WHERE id IN ({})",
+        super::placeholders(1, ids.len())
+    );
+    super::all(conn, super::bind_all(super::sql(sql), ids), from_row).await
+}
+
 pub async fn find_by_order_no(
     conn: &mut AnyConnection,
     app_id: &str,

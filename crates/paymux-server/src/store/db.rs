@@ -77,6 +77,15 @@ pub fn redact_url(url: &str) -> String {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
+/// Statements are logged at trace level (`RUST_LOG=sqlx::query=trace`: each with the request
+/// or job it ran for), and a statement slower than a second at warning level. Values are bound,
+/// so no logged statement carries one.
+fn connect_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
+    Ok(AnyConnectOptions::from_str(url)?
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Warn, std::time::Duration::from_secs(1)))
+}
+
 impl Db {
     /// Opens (creating if needed) the SQLite database under `data_dir` and migrates it.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Db> {
@@ -84,10 +93,7 @@ impl Db {
         let path = data_dir::prepare(data_dir)?;
         let url = format!("sqlite://{}?mode=rwc", path.display());
 
-        let mut writer = AnyConnectOptions::from_str(&url)?
-            .disable_statement_logging()
-            .connect()
-            .await?;
+        let mut writer = connect_options(&url)?.connect().await?;
         writer
             .execute(SQLITE_PRAGMAS)
             .await
@@ -106,7 +112,7 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect_with(AnyConnectOptions::from_str(&url)?.disable_statement_logging())
+            .connect_with(connect_options(&url)?)
             .await?;
 
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
@@ -129,7 +135,7 @@ impl Db {
         statement_timeout_ms: u64,
     ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
-        let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+        let options = connect_options(url)?;
         // One plain connection first: its error says why (refused, no such database, bad
         // password), where the pool would only say that it timed out.
         options

@@ -37,6 +37,22 @@ pub(crate) fn sql(text: String) -> Query<'static> {
     sqlx::query(sqlx::AssertSqlSafe(text))
 }
 
+/// `$first, $first+1, …` for `count` values: an `IN (…)` list, bound with [`bind_all`].
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Binds each of `values` in turn.
+pub(crate) fn bind_all<'q>(mut query: Query<'q>, values: &[&str]) -> Query<'q> {
+    for value in values {
+        query = query.bind((*value).to_owned());
+    }
+    query
+}
+
 /// Runs a query that matches at most one row, mapping it.
 pub(crate) async fn optional<T>(
     conn: &mut AnyConnection,

@@ -95,18 +95,14 @@ pub async fn newest_for_charges(
     if charge_ids.is_empty() {
         return Ok(found);
     }
-    let placeholders: Vec<String> = (2..charge_ids.len() + 2).map(|n| format!("${n}")).collect();
     let sql = format!(
         "SELECT {COLUMNS} FROM (SELECT *, ROW_NUMBER() OVER \
          (PARTITION BY charge_id ORDER BY created DESC, id DESC) AS nth \
          FROM refunds WHERE charge_id IN ({})) AS r WHERE nth <= $1 \
          ORDER BY charge_id, created DESC, id DESC",
-        placeholders.join(", ")
+        super::placeholders(2, charge_ids.len())
     );
-    let mut query = super::sql(sql).bind(per_charge + 1);
-    for id in charge_ids {
-        query = query.bind((*id).to_owned());
-    }
+    let query = super::bind_all(super::sql(sql).bind(per_charge + 1), charge_ids);
     for refund in super::all(conn, query, from_row).await? {
         let (refunds, more) = found.entry(refund.charge_id.clone()).or_default();
         if (refunds.len() as i64) < per_charge {
@@ -118,14 +114,26 @@ pub async fn newest_for_charges(
     Ok(found)
 }
 
-pub async fn list_for_recharge(
+/// The refunds of each of these recharges, newest first, in one statement.
+pub async fn for_recharges(
     conn: &mut AnyConnection,
-    recharge_id: &str,
-) -> ApiResult<Vec<Refund>> {
+    recharge_ids: &[&str],
+) -> ApiResult<std::collections::HashMap<String, Vec<Refund>>> {
+    let mut found: std::collections::HashMap<String, Vec<Refund>> = Default::default();
+    if recharge_ids.is_empty() {
+        return Ok(found);
+    }
     let sql = format!(
-        "SELECT {COLUMNS} FROM refunds WHERE recharge_id = $1 ORDER BY created DESC, id DESC"
+        "SELECT {COLUMNS} FROM refunds WHERE recharge_id IN ({}) ORDER BY created DESC, id DESC",
+        super::placeholders(1, recharge_ids.len())
     );
-    super::all(conn, super::sql(sql).bind(recharge_id), from_row).await
+    let query = super::bind_all(super::sql(sql), recharge_ids);
+    for refund in super::all(conn, query, from_row).await? {
+        if let Some(recharge) = refund.recharge_id.clone() {
+            found.entry(recharge).or_default().push(refund);
+        }
+    }
+    Ok(found)
 }
 
 /// Pending → succeeded. False if the refund was not pending.

@@ -8,6 +8,7 @@ mod connections;
 mod copy;
 mod helpers;
 mod hostile;
+mod lists;
 mod nodes;
 mod recharges;
 mod refunds;
