@@ -4,12 +4,10 @@
 //!
 //! * `yyyyMMddHHmmss`: WeChat v2 `time_start`/`time_expire`/`time_end`, UnionPay `txnTime`;
 //! * `yyyy-MM-dd HH:mm:ss`: Alipay `timestamp`, `gmt_payment`, `notify_time`, and WeChat v2 refund
-//!   `success_time`;
-//! * RFC 3339 with `+08:00`: WeChat v3 `time_expire`, `success_time`.
+//!   `success_time`.
 
 use crate::error::{Error, Result};
 use time::format_description::BorrowedFormatItem;
-use time::format_description::well_known::Rfc3339;
 use time::macros::{format_description, offset};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
@@ -59,50 +57,29 @@ pub fn parse_dashed(text: &str) -> Result<i64> {
     parse(text, DASHED)
 }
 
-/// RFC 3339 with the `+08:00` offset, e.g. `2018-06-08T10:34:56+08:00`.
-pub fn format_rfc3339(unix: i64) -> Result<String> {
-    local(unix)?
-        .format(&Rfc3339)
-        .map_err(|_| Error::Time(unix.to_string()))
-}
-
-/// Reads RFC 3339 with any offset.
-pub fn parse_rfc3339(text: &str) -> Result<i64> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map(OffsetDateTime::unix_timestamp)
-        .map_err(|_| Error::Time(text.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // 2018-06-08T10:34:56+08:00, the example in WeChat's v3 docs.
+    // 2018-06-08 10:34:56 in Beijing.
     const T: i64 = 1_528_425_296;
 
     #[test]
     fn formats_in_beijing_time() {
         assert_eq!(format_compact(T).as_deref(), Ok("20180608103456"));
         assert_eq!(format_dashed(T).as_deref(), Ok("2018-06-08 10:34:56"));
-        assert_eq!(
-            format_rfc3339(T).as_deref(),
-            Ok("2018-06-08T10:34:56+08:00")
-        );
     }
 
     #[test]
     fn parses_back() {
         assert_eq!(parse_compact("20180608103456"), Ok(T));
         assert_eq!(parse_dashed("2018-06-08 10:34:56"), Ok(T));
-        assert_eq!(parse_rfc3339("2018-06-08T10:34:56+08:00"), Ok(T));
-        assert_eq!(parse_rfc3339("2018-06-08T02:34:56Z"), Ok(T));
     }
 
     #[test]
     fn rejects_malformed_times() {
         assert!(parse_compact("2018060810345").is_err());
         assert!(parse_dashed("2018-13-08 10:34:56").is_err());
-        assert!(parse_rfc3339("2018-06-08 10:34:56").is_err());
         assert!(format_compact(i64::MAX).is_err());
     }
 }

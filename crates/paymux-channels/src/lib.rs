@@ -1,4 +1,4 @@
-//! The protocol layer of the upstream payment channels: how WeChat Pay (API v2 and v3), Alipay
+//! The protocol layer of the upstream payment channels: how WeChat Pay (API v2), Alipay
 //! (`gateway.do`) and UnionPay (upacp 5.1.0) sign, verify, encrypt and encode their messages.
 //!
 //! Everything here is a pure function over bytes and strings: no HTTP, no clock, no randomness,
@@ -19,7 +19,6 @@ pub mod keys;
 mod params;
 pub mod unionpay;
 pub mod wechat_v2;
-pub mod wechat_v3;
 
 pub use error::{Error, Result};
 pub use params::Params;

@@ -1,14 +1,13 @@
-//! The symmetric ciphers payment channels use to protect notifications:
-//! AES-GCM for WeChat Pay v3 resources (`AEAD_AES_256_GCM`) and AES-256-ECB with PKCS#7 padding
-//! for WeChat Pay v2 refund notifications (`req_info`). Both directions are here because the
-//! local channel simulators have to produce what the adapters consume.
+//! Symmetric ciphers: AES-GCM, which seals stored channel secrets, and AES-256-ECB with PKCS#7
+//! padding, which WeChat Pay v2 uses for refund notifications (`req_info`). Both directions are
+//! here because the local channel simulators have to produce what the adapters consume.
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::cipher::{
     self, DecryptionContext, PaddedBlockDecryptingKey, PaddedBlockEncryptingKey, UnboundCipherKey,
 };
 
-/// Length of an AES-GCM nonce; WeChat's `resource.nonce` is 12 ASCII characters.
+/// Length of an AES-GCM nonce (96 bits, the size GCM is made for).
 pub const GCM_NONCE_LEN: usize = 12;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -29,8 +28,7 @@ pub enum CipherError {
 }
 
 fn gcm_key(key: &[u8]) -> Result<LessSafeKey, CipherError> {
-    // The WeChat SDKs accept any AES key size (two of their official vectors use 16-byte keys),
-    // so this does too; production APIv3 keys are 32 bytes, i.e. AES-256.
+    // Any AES key size; the secrets key is 32 bytes, i.e. AES-256.
     let algorithm = match key.len() {
         16 => &aead::AES_128_GCM,
         24 => &aead::AES_192_GCM,
