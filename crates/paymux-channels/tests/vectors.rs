@@ -1,6 +1,6 @@
-//! Every protocol-layer test vector we hold: the official ones (O1–O8, from the channels' own
-//! SDK test suites) and the derived ones (D1–D8, computed with the public test key those suites
-//! ship). RSA PKCS#1 v1.5 and
+//! Every protocol-layer test vector we hold: the official ones (O1, O2, O6–O8, from the channels'
+//! own SDK test suites) and the derived ones (D1, D2, D6–D8, computed with the public test key
+//! those suites ship; the numbers left out were WeChat Pay v3's, which paymux does not speak). RSA PKCS#1 v1.5 and
 //! AES-GCM/ECB with a given nonce are deterministic, so every signature and ciphertext is
 //! reproduced byte for byte, not only verified. Each vector also has a tampered counterpart
 //! that must fail.
