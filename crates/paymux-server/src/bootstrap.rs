@@ -70,7 +70,7 @@ async fn try_ensure(db: &Db, data_dir: &Path, now: i64) -> anyhow::Result<Option
                 accounts::insert_app(conn, &c.app_id, &c.account, "default", now).await?;
                 accounts::insert_key(conn, &c.test_secret_key, &c.account, false, now).await?;
                 accounts::insert_key(conn, &c.live_secret_key, &c.account, true, now).await?;
-                Ok(())
+                Ok::<_, crate::store::StoreError>(())
             })
         })
         .await;
@@ -124,11 +124,16 @@ pub async fn ensure_platform_key(
                 let stored = match accounts::platform_key(conn).await? {
                     Some((stored, _)) => stored,
                     None => {
-                        let key = SigningKey::generate().map_err(|_| ApiError::internal())?;
-                        let private = key.to_pkcs8_pem().map_err(|_| ApiError::internal())?;
-                        let public = key.public_key_pem().map_err(|_| ApiError::internal())?;
+                        let key = SigningKey::generate()
+                            .map_err(|e| ApiError::internal().caused_by(e))?;
+                        let private = key
+                            .to_pkcs8_pem()
+                            .map_err(|e| ApiError::internal().caused_by(e))?;
+                        let public = key
+                            .public_key_pem()
+                            .map_err(|e| ApiError::internal().caused_by(e))?;
                         let sealed = seal_stored(secrets, &private, PLATFORM_KEY_CONTEXT)
-                            .map_err(|_| ApiError::internal())?;
+                            .map_err(|e| ApiError::internal().caused_by(e))?;
                         // A node starting at the same moment may have stored its own first: use
                         // that.
                         accounts::insert_platform_key(conn, &sealed, &public, now).await?;
@@ -143,10 +148,10 @@ pub async fn ensure_platform_key(
                 {
                     let sealed = key
                         .seal(stored.as_bytes(), PLATFORM_KEY_CONTEXT)
-                        .map_err(|_| ApiError::internal())?;
+                        .map_err(|e| ApiError::internal().caused_by(e))?;
                     accounts::set_platform_private_key(conn, &sealed).await?;
                 }
-                Ok(stored)
+                Ok::<_, ApiError>(stored)
             })
         })
         .await?;
@@ -233,7 +238,7 @@ pub async fn set_merchant_key(
                 .await?
                 .ok_or_else(|| ApiError::invalid("no account yet; run `paymux init` first"))?;
             store::accounts::set_merchant_key(conn, &account, pem.as_deref(), require).await?;
-            Ok(())
+            Ok::<_, ApiError>(())
         })
     })
     .await?;

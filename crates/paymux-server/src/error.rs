@@ -4,11 +4,13 @@
 //! (docs/pingpp-wire.md). Internal failures are logged with their cause and shown as a generic
 //! `api_error`, so nothing about storage or keys leaks into a response.
 
+use crate::domain::wire::{ErrorBody, ErrorDetail, to_value};
+use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     InvalidRequestError,
@@ -41,7 +43,8 @@ impl ApiError {
         }
     }
 
-    fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
+    /// Adds what really went wrong, for the log line this error will be written to.
+    pub fn caused_by(mut self, cause: impl std::fmt::Display) -> Self {
         self.cause = Some(cause.to_string());
         self
     }
@@ -105,7 +108,7 @@ impl ApiError {
         )
     }
 
-    /// 500 without detail; the cause is logged by the caller's `From` impl.
+    /// 500 without detail (a cause, if known, is added for the log).
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,22 +147,14 @@ impl ApiError {
     }
 
     pub fn body(&self) -> serde_json::Value {
-        #[derive(Serialize)]
-        struct Inner<'a> {
-            #[serde(rename = "type")]
-            kind: ErrorType,
-            message: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            code: Option<&'a str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            param: Option<&'a str>,
-        }
-        serde_json::json!({ "error": Inner {
-            kind: self.kind,
-            message: &self.message,
-            code: self.code.as_deref(),
-            param: self.param.as_deref(),
-        }})
+        to_value(ErrorBody {
+            error: ErrorDetail {
+                kind: self.kind,
+                message: self.message.clone(),
+                code: self.code.clone(),
+                param: self.param.clone(),
+            },
+        })
     }
 }
 
@@ -176,45 +171,36 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) | StoreError::NotCommitted => {
+                Self::unavailable().caused_by(error)
+            }
+            _ => Self::internal().caused_by(error),
+        }
+    }
+}
+
+/// A database call made outside the store (a connection taken from the pool).
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        // Unreachable or dropped connections, failed reconnect handshakes, and PostgreSQL's
-        // connection-exception (08…) and shutdown (57P0…) states: the database is away, the
-        // request changed nothing, and a retry may succeed.
-        let unavailable = match &error {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
-            _ => false,
-        };
-        match &error {
-            _ if unavailable => {
-                tracing::error!(error = %error, "database unavailable");
-                Self::unavailable().caused_by(format_args!("database unavailable: {error}"))
-            }
-            _ => {
-                tracing::error!(error = %error, "database error");
-                Self::internal().caused_by(format_args!("database error: {error}"))
-            }
-        }
+        StoreError::from(error).into()
     }
 }
 
 impl From<serde_json::Error> for ApiError {
     fn from(error: serde_json::Error) -> Self {
-        tracing::error!(error = %error, "stored JSON could not be read");
-        Self::internal().caused_by(format_args!("stored JSON could not be read: {error}"))
+        StoreError::from(error).into()
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The one place a request's failure is logged, inside its span (request id, route).
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), cause = %self, "request failed");
+        }
         crate::api::json_response(self.status, &self.body())
     }
 }

@@ -81,10 +81,10 @@ pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
             break;
         }
     }
-    state
+    Ok(state
         .db
         .write(|conn| Box::pin(store::jobs::next_due_ms(conn)))
-        .await
+        .await?)
 }
 
 async fn run_one(state: &AppState, job: Job) {

@@ -81,7 +81,7 @@ async fn release_predecessor_leases(db: &Db) -> anyhow::Result<()> {
             Box::pin(async move {
                 let jobs = crate::store::jobs::release_all_leases(conn).await?;
                 let deliveries = crate::store::webhooks::release_all_leases(conn).await?;
-                Ok((jobs, deliveries))
+                Ok::<_, crate::store::StoreError>((jobs, deliveries))
             })
         })
         .await

@@ -42,7 +42,7 @@ async fn a_failing_write_rolls_back_alone_within_a_shared_batch() {
                     sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(created % 2), 0) FROM accounts")
                         .fetch_one(&mut *conn)
                         .await?;
-                Ok(row)
+                Ok::<_, paymux_server::store::StoreError>(row)
             })
         })
         .await

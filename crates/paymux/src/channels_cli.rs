@@ -66,7 +66,7 @@ fn provider(name: &str) -> anyhow::Result<Provider> {
         .with_context(|| format!("unknown provider {name}; use wechat, alipay or unionpay"))
 }
 
-fn api_error(error: ApiError) -> anyhow::Error {
+fn api_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{error}")
 }
 

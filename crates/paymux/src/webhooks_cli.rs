@@ -91,7 +91,7 @@ pub async fn run(
                             secrets.as_ref(),
                         )
                         .await?;
-                        Ok(endpoint.to_wire(Some(secret.expose())))
+                        Ok::<_, ApiError>(endpoint.to_wire(Some(secret.expose())))
                     })
                 })
                 .await
@@ -149,7 +149,7 @@ pub async fn run(
                     let endpoint = rows::get_endpoint(conn, &account, &id)
                         .await?
                         .ok_or_else(|| ApiError::not_found("webhook_endpoint", &id))?;
-                    rows::remove_endpoint(conn, &endpoint.id, now_ms).await
+                    Ok::<_, ApiError>(rows::remove_endpoint(conn, &endpoint.id, now_ms).await?)
                 })
             })
             .await
@@ -292,6 +292,6 @@ fn print_deliveries(deliveries: &[Value], json_output: bool) {
     }
 }
 
-fn api_error(error: ApiError) -> anyhow::Error {
+fn api_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{error}")
 }

@@ -48,7 +48,7 @@ impl FromRequest<AppState> for ApiCall {
         // Already read whole (and de-chunked) by the router's body reader, within its limits.
         let body = axum::body::to_bytes(body, usize::MAX)
             .await
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|e| ApiError::internal().caused_by(e))?;
         if owner.require_signature {
             let pem = owner.merchant_public_key_pem.as_deref().ok_or_else(|| {
                 ApiError::unauthorized(

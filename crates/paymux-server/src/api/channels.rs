@@ -8,12 +8,12 @@ use crate::channels::Provider;
 use crate::channels::config::{self, ProviderSettings};
 use crate::domain::Caller;
 use crate::domain::list::list as list_object;
+use crate::domain::wire::{ChannelConfigDeleted, ChannelConfigTag, to_value};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use serde_json::json;
 use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
@@ -64,7 +64,7 @@ pub async fn set(
             Box::pin(async move {
                 own_app(conn, &caller, &app).await?;
                 config::save(conn, &key, &app, caller.livemode, &settings, now).await?;
-                Ok(settings.to_wire(&app, caller.livemode, now))
+                Ok::<_, ApiError>(settings.to_wire(&app, caller.livemode, now))
             })
         })
         .await?;
@@ -123,8 +123,12 @@ pub async fn remove(
                 {
                     return Err(ApiError::not_found("channel_config", provider.as_str()));
                 }
-                Ok(json!({"object": "channel_config", "app": app,
-                          "provider": provider.as_str(), "deleted": true}))
+                Ok(to_value(ChannelConfigDeleted {
+                    object: ChannelConfigTag::Tag,
+                    app,
+                    provider,
+                    deleted: true,
+                }))
             })
         })
         .await?;

@@ -12,8 +12,13 @@ pub mod params;
 mod recharges;
 mod refunds;
 pub mod repeats;
+mod requests;
 mod webhooks;
 
+use crate::domain::wire::{
+    ChannelConfigDeleted, ChannelConfigObject, ChargeObject, Deleted, EventObject, RechargeObject,
+    RefundObject, UserObject, WebhookDeliveryObject, WebhookEndpointObject, WebhookEndpointTag,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::db::NotReady;
@@ -25,184 +30,132 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 pub use layers::RequestId;
+use openapi::Operation;
 use params::QueryParams;
+use requests::{
+    ChannelSettingsParams, ChargeListParams, CreateCharge, CreateRecharge, CreateRechargeRefund,
+    CreateRefund, CursorParams, EventListParams, PageParams, RechargeListParams, Resend, TestPay,
+    WebhookEndpointParams,
+};
 use serde_json::Value;
 
 /// The router of the whole gateway.
 pub fn router(state: AppState) -> Router {
     let routes = Routes::default()
         .add(
-            Method::POST,
-            "/v1/charges",
-            "Create a charge",
+            Operation::new(Method::POST, "/v1/charges", "Create a charge").body::<CreateCharge>().answers::<ChargeObject>().reaches_channel(),
             post(charges::create),
         )
         .add(
-            Method::GET,
-            "/v1/charges",
-            "List charges of an app (app[id] required)",
+            Operation::new(Method::GET, "/v1/charges", "List charges of an app (app[id] required)").query::<ChargeListParams>().query::<CursorParams>().answers_list::<ChargeObject>(),
             get(charges::list),
         )
         .add(
-            Method::GET,
-            "/v1/charges/{id}",
-            "Retrieve a charge",
+            Operation::new(Method::GET, "/v1/charges/{id}", "Retrieve a charge").answers::<ChargeObject>(),
             get(charges::retrieve),
         )
         .add(
-            Method::POST,
-            "/v1/charges/{id}/reverse",
-            "Reverse (撤销) a scan or ISV charge",
+            Operation::new(Method::POST, "/v1/charges/{id}/reverse", "Reverse (撤销) a scan or ISV charge").answers::<ChargeObject>().reaches_channel(),
             post(charges::reverse),
         )
         .add(
-            Method::POST,
-            "/v1/charges/{id}/refunds",
-            "Refund a charge",
+            Operation::new(Method::POST, "/v1/charges/{id}/refunds", "Refund a charge").body::<CreateRefund>().answers::<RefundObject>(),
             post(refunds::create),
         )
         .add(
-            Method::GET,
-            "/v1/charges/{id}/refunds",
-            "List a charge's refunds",
+            Operation::new(Method::GET, "/v1/charges/{id}/refunds", "List a charge's refunds").query::<CursorParams>().answers_list::<RefundObject>(),
             get(refunds::list),
         )
         .add(
-            Method::GET,
-            "/v1/charges/{id}/refunds/{refund}",
-            "Retrieve a refund",
+            Operation::new(Method::GET, "/v1/charges/{id}/refunds/{refund}", "Retrieve a refund").answers::<RefundObject>(),
             get(refunds::retrieve),
         )
         .add(
-            Method::POST,
-            "/v1/test_helpers/charges/{id}/pay",
-            "Test mode: pay or fail a pending charge",
+            Operation::new(Method::POST, "/v1/test_helpers/charges/{id}/pay", "Test mode: pay or fail a pending charge").body::<TestPay>().answers::<ChargeObject>(),
             post(charges::test_pay),
         )
         .add(
-            Method::POST,
-            "/v1/apps/{app}/recharges",
-            "Create a balance recharge",
+            Operation::new(Method::POST, "/v1/apps/{app}/recharges", "Create a balance recharge").body::<CreateRecharge>().answers::<RechargeObject>().reaches_channel(),
             post(recharges::create),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/recharges",
-            "List recharges (page/per_page)",
+            Operation::new(Method::GET, "/v1/apps/{app}/recharges", "List recharges (page/per_page)").query::<PageParams>().query::<RechargeListParams>().answers_list::<RechargeObject>(),
             get(recharges::list),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/recharges/{id}",
-            "Retrieve a recharge",
+            Operation::new(Method::GET, "/v1/apps/{app}/recharges/{id}", "Retrieve a recharge").answers::<RechargeObject>(),
             get(recharges::retrieve),
         )
         .add(
-            Method::POST,
-            "/v1/apps/{app}/recharges/{id}/refunds",
-            "Refund a recharge",
+            Operation::new(Method::POST, "/v1/apps/{app}/recharges/{id}/refunds", "Refund a recharge").body::<CreateRechargeRefund>().answers::<RefundObject>(),
             post(recharges::create_refund),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/recharges/{id}/refunds",
-            "List a recharge's refunds",
+            Operation::new(Method::GET, "/v1/apps/{app}/recharges/{id}/refunds", "List a recharge's refunds").query::<PageParams>().answers_list::<RefundObject>(),
             get(recharges::list_refunds),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/recharges/{id}/refunds/{refund}",
-            "Retrieve a recharge refund",
+            Operation::new(Method::GET, "/v1/apps/{app}/recharges/{id}/refunds/{refund}", "Retrieve a recharge refund").answers::<RefundObject>(),
             get(recharges::retrieve_refund),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/users/{user}",
-            "Retrieve an app user and balance",
+            Operation::new(Method::GET, "/v1/apps/{app}/users/{user}", "Retrieve an app user and balance").answers::<UserObject>(),
             get(recharges::user),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/channels",
-            "List the app's provider configurations (this key's mode)",
+            Operation::new(Method::GET, "/v1/apps/{app}/channels", "List the app's provider configurations (this key's mode)").answers_list::<ChannelConfigObject>(),
             get(channels::list),
         )
         .add(
-            Method::POST,
-            "/v1/apps/{app}/channels/{provider}",
-            "Configure a provider (wechat, alipay, unionpay) for the app; secrets are sealed and never shown",
+            Operation::new(Method::POST, "/v1/apps/{app}/channels/{provider}", "Configure a provider (wechat, alipay, unionpay) for the app; secrets are sealed and never shown").body::<ChannelSettingsParams>().answers::<ChannelConfigObject>(),
             post(channels::set),
         )
         .add(
-            Method::GET,
-            "/v1/apps/{app}/channels/{provider}",
-            "Retrieve a provider configuration (settings, and which secrets are set)",
+            Operation::new(Method::GET, "/v1/apps/{app}/channels/{provider}", "Retrieve a provider configuration (settings, and which secrets are set)").answers::<ChannelConfigObject>(),
             get(channels::retrieve),
         )
         .add(
-            Method::DELETE,
-            "/v1/apps/{app}/channels/{provider}",
-            "Remove a provider configuration",
+            Operation::new(Method::DELETE, "/v1/apps/{app}/channels/{provider}", "Remove a provider configuration").answers::<ChannelConfigDeleted>(),
             delete(channels::remove),
         )
         .add(
-            Method::GET,
-            "/v1/events",
-            "List events (newest first)",
+            Operation::new(Method::GET, "/v1/events", "List events (newest first)").query::<EventListParams>().query::<CursorParams>().answers_list::<EventObject>(),
             get(events::list),
         )
         .add(
-            Method::GET,
-            "/v1/events/{id}",
-            "Retrieve an event",
+            Operation::new(Method::GET, "/v1/events/{id}", "Retrieve an event").answers::<EventObject>(),
             get(events::retrieve),
         )
         .add(
-            Method::GET,
-            "/v1/events/{id}/webhook_deliveries",
-            "List an event's webhook deliveries, each with its attempts",
+            Operation::new(Method::GET, "/v1/events/{id}/webhook_deliveries", "List an event's webhook deliveries, each with its attempts").answers_list::<WebhookDeliveryObject>(),
             get(webhooks::deliveries),
         )
         .add(
-            Method::POST,
-            "/v1/events/{id}/resend",
-            "Send an event's webhook again now (optionally to one endpoint)",
+            Operation::new(Method::POST, "/v1/events/{id}/resend", "Send an event's webhook again now (optionally to one endpoint)").body::<Resend>().answers_list::<WebhookDeliveryObject>(),
             post(webhooks::resend),
         )
         .add(
-            Method::POST,
-            "/v1/webhook_endpoints",
-            "Create a webhook endpoint (its secret is returned once)",
+            Operation::new(Method::POST, "/v1/webhook_endpoints", "Create a webhook endpoint (its secret is returned once)").body::<WebhookEndpointParams>().answers::<WebhookEndpointObject>(),
             post(webhooks::create),
         )
         .add(
-            Method::GET,
-            "/v1/webhook_endpoints",
-            "List webhook endpoints",
+            Operation::new(Method::GET, "/v1/webhook_endpoints", "List webhook endpoints").answers_list::<WebhookEndpointObject>(),
             get(webhooks::list),
         )
         .add(
-            Method::GET,
-            "/v1/webhook_endpoints/{id}",
-            "Retrieve a webhook endpoint",
+            Operation::new(Method::GET, "/v1/webhook_endpoints/{id}", "Retrieve a webhook endpoint").answers::<WebhookEndpointObject>(),
             get(webhooks::retrieve),
         )
         .add(
-            Method::POST,
-            "/v1/webhook_endpoints/{id}",
-            "Update a webhook endpoint (url, events, enabled, description)",
+            Operation::new(Method::POST, "/v1/webhook_endpoints/{id}", "Update a webhook endpoint (url, events, enabled, description)").body::<WebhookEndpointParams>().answers::<WebhookEndpointObject>(),
             post(webhooks::update),
         )
         .add(
-            Method::DELETE,
-            "/v1/webhook_endpoints/{id}",
-            "Remove a webhook endpoint, cancelling its pending deliveries",
+            Operation::new(Method::DELETE, "/v1/webhook_endpoints/{id}", "Remove a webhook endpoint, cancelling its pending deliveries").answers::<Deleted<WebhookEndpointTag>>(),
             delete(webhooks::remove),
         )
         .add(
-            Method::POST,
-            "/v1/webhook_endpoints/{id}/test",
-            "Deliver a webhook.test event to this endpoint",
+            Operation::new(Method::POST, "/v1/webhook_endpoints/{id}/test", "Deliver a webhook.test event to this endpoint").answers::<EventObject>(),
             post(webhooks::send_test),
         );
     let spec = openapi::document(&routes.documented);
@@ -265,19 +218,9 @@ struct Routes {
 }
 
 impl Routes {
-    fn add(
-        mut self,
-        method: Method,
-        path: &'static str,
-        summary: &'static str,
-        handler: MethodRouter<AppState>,
-    ) -> Self {
-        self.documented.push(openapi::Operation {
-            method,
-            path,
-            summary,
-        });
-        self.router = self.router.route(path, handler);
+    fn add(mut self, operation: Operation, handler: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(operation.path, handler);
+        self.documented.push(operation);
         self
     }
 }

@@ -1,161 +1,313 @@
-//! `/openapi.json`, built from the same list the router is built from.
+//! `/openapi.json`, generated from the route table (each route records what it takes and what
+//! it answers as it is registered) and from the types those are declared as
+//! (`domain/wire.rs` for answers, `api/requests.rs` for bodies and query parameters).
 
+use crate::domain::wire::{ErrorBody, List};
 use axum::http::Method;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, OneOfBuilder};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, InfoBuilder, ObjectBuilder, OpenApiBuilder, Paths, Ref,
+    RefOr, Required, ResponseBuilder, Schema, Type,
+};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
+/// A schema and the named schemas it refers to.
+struct Described {
+    schema: RefOr<Schema>,
+    components: Vec<(String, RefOr<Schema>)>,
+}
+
+impl Described {
+    fn of<T: ToSchema>() -> Self {
+        let mut components = Vec::new();
+        T::schemas(&mut components);
+        components.push((T::name().into_owned(), T::schema()));
+        Described {
+            schema: Ref::from_schema_name(T::name()).into(),
+            components,
+        }
+    }
+
+    /// A Ping++ list of `T`.
+    fn list_of<T: ToSchema>() -> Self {
+        let mut components = Vec::new();
+        List::<T>::schemas(&mut components);
+        components.push((T::name().into_owned(), T::schema()));
+        Described {
+            schema: List::<T>::schema(),
+            components,
+        }
+    }
+}
+
+/// A documented route: what it takes and what it answers.
 pub struct Operation {
     pub method: Method,
     pub path: &'static str,
-    pub summary: &'static str,
+    summary: &'static str,
+    body: Option<Described>,
+    query: Vec<Parameter>,
+    answer: Option<Described>,
+    /// Whether a payment channel may refuse it (402).
+    reaches_channel: bool,
 }
 
-fn response_schema(op: &Operation) -> &'static str {
-    let p = op.path;
-    let is_list = (op.method == Method::GET && !p.ends_with('}')) || p.ends_with("/resend");
-    if is_list {
-        "List"
-    } else if p.ends_with("/test") {
-        "Event"
-    } else if p.starts_with("/v1/webhook_endpoints") {
-        "WebhookEndpoint"
-    } else if p.contains("/channels") {
-        "ChannelConfig"
-    } else if p.contains("/users/") {
-        "User"
-    } else if p.contains("/refunds") {
-        "Refund"
-    } else if p.contains("/recharges") {
-        "Recharge"
-    } else if p.starts_with("/v1/events") {
-        "Event"
-    } else {
-        "Charge"
+impl Operation {
+    pub fn new(method: Method, path: &'static str, summary: &'static str) -> Self {
+        Operation {
+            method,
+            path,
+            summary,
+            body: None,
+            query: Vec::new(),
+            answer: None,
+            reaches_channel: false,
+        }
+    }
+
+    pub fn body<T: ToSchema>(mut self) -> Self {
+        self.body = Some(Described::of::<T>());
+        self
+    }
+
+    pub fn query<T: IntoParams>(mut self) -> Self {
+        self.query
+            .extend(T::into_params(|| Some(ParameterIn::Query)));
+        self
+    }
+
+    pub fn answers<T: ToSchema>(mut self) -> Self {
+        self.answer = Some(Described::of::<T>());
+        self
+    }
+
+    pub fn answers_list<T: ToSchema>(mut self) -> Self {
+        self.answer = Some(Described::list_of::<T>());
+        self
+    }
+
+    pub fn reaches_channel(mut self) -> Self {
+        self.reaches_channel = true;
+        self
     }
 }
 
+/// The statuses every route may answer with Ping++'s error body, and why.
+const ERRORS: [(&str, &str); 8] = [
+    (
+        "400",
+        "The request cannot be done as sent; `param` names the field",
+    ),
+    (
+        "401",
+        "No valid API key, or a required request signature is missing or wrong",
+    ),
+    ("404", "No such object (or another account's)"),
+    ("405", "The path exists, the method does not"),
+    ("408", "The request body did not arrive in time"),
+    (
+        "409",
+        "A conflicting request is in progress or was made with this key; nothing changed",
+    ),
+    ("500", "An internal error; the request may be retried"),
+    ("503", "The store is unavailable; nothing changed"),
+];
+
 pub fn document(operations: &[Operation]) -> Value {
-    let mut paths = Map::new();
+    let mut paths = Paths::new();
+    let mut components = ComponentsBuilder::new()
+        .schema(ErrorBody::name(), ErrorBody::schema())
+        .response(
+            "Error",
+            ResponseBuilder::new()
+                .description("Ping++'s error body")
+                .content("application/json", json_content(error_ref())),
+        )
+        .security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Authorization: Bearer sk_test_… or sk_live_…"))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("The secret key as user name, empty password"))
+                    .build(),
+            ),
+        );
+    let mut schemas = ErrorBody::schemas_vec();
     for op in operations {
-        let parameters: Vec<Value> = op
+        let mut operation = OperationBuilder::new()
+            .summary(Some(op.summary))
+            .security(SecurityRequirement::new("bearer", Vec::<String>::new()))
+            .security(SecurityRequirement::new("basic", Vec::<String>::new()));
+        for name in op
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
-            .collect();
-        let schema = response_schema(op);
-        let mut operation = json!({
-            "summary": op.summary,
-            "parameters": parameters,
-            "security": [{"bearer": []}, {"basic": []}],
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}},
-                "400": {"$ref": "#/components/responses/Error"},
-                "401": {"$ref": "#/components/responses/Error"},
-                "404": {"$ref": "#/components/responses/Error"},
-            }
-        });
+        {
+            operation = operation.parameter(string_parameter(name, ParameterIn::Path, true, None));
+        }
+        for parameter in &op.query {
+            operation = operation.parameter(parameter.clone());
+        }
         if op.method == Method::POST {
-            operation["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
-            if let Some(parameters) = operation["parameters"].as_array_mut() {
-                parameters.extend(signature_headers());
+            for (name, description) in [
+                (
+                    "Pingplusplus-Signature",
+                    "base64 RSA-SHA256 over body + request target + timestamp, with the merchant's private key",
+                ),
+                (
+                    "Pingplusplus-Request-Timestamp",
+                    "Unix seconds, signed with the body",
+                ),
+                (
+                    "Idempotency-Key",
+                    "A repeat with the same key and body within 24 h gets the first answer again",
+                ),
+            ] {
+                operation = operation.parameter(string_parameter(
+                    name,
+                    ParameterIn::Header,
+                    false,
+                    Some(description),
+                ));
             }
+            let body = request_body(op.body.as_ref().map(|b| b.schema.clone()));
+            operation = operation.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/json", json_content(body.clone()))
+                    .content("application/x-www-form-urlencoded", json_content(body))
+                    .required(Some(if op.body.is_some() {
+                        Required::True
+                    } else {
+                        Required::False
+                    }))
+                    .build(),
+            ));
         }
-        let entry = paths.entry(op.path.to_owned()).or_insert_with(|| json!({}));
-        entry[op.method.as_str().to_ascii_lowercase()] = operation;
+        let answer = op.answer.as_ref().map_or_else(
+            || ObjectBuilder::new().schema_type(Type::Object).into(),
+            |a| a.schema.clone(),
+        );
+        operation = operation.response(
+            "200",
+            ResponseBuilder::new()
+                .description("OK")
+                .content("application/json", json_content(answer)),
+        );
+        let errors = ERRORS.iter().copied().chain(
+            op.reaches_channel
+                .then_some(("402", "The payment channel refused or is not available")),
+        );
+        for (status, description) in errors {
+            operation = operation.response(
+                status,
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", json_content(error_ref())),
+            );
+        }
+        for described in [&op.body, &op.answer].into_iter().flatten() {
+            schemas.extend(described.components.iter().cloned());
+        }
+        paths.add_path_operation(op.path, vec![http_method(&op.method)], operation.build());
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "paymux",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "A self-hosted, Ping++-compatible payment gateway. Amounts are integer fen; times are Unix seconds. Every response carries X-Pingplusplus-Signature (RSA-SHA256 of the body with the platform key)."
-        },
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer sk_test_… or sk_live_…"},
-                "basic": {"type": "http", "scheme": "basic", "description": "The secret key as user name, empty password"}
-            },
-            "responses": {
-                "Error": {"description": "Ping++ error body", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            },
-            "schemas": schemas(),
-        }
-    })
+    for (name, schema) in schemas {
+        components = components.schema(name, schema);
+    }
+    let document = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("paymux")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "A self-hosted, Ping++-compatible payment gateway. Amounts are integer fen; \
+                     times are Unix seconds. Every response carries X-Pingplusplus-Signature \
+                     (RSA-SHA256 of the body with the platform key).",
+                )),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .build();
+    serde_json::to_value(document).unwrap_or(Value::Null)
 }
 
-fn signature_headers() -> Vec<Value> {
-    vec![
-        json!({"name": "Pingplusplus-Signature", "in": "header", "required": false, "description": "base64 RSA-SHA256 over body + request target + timestamp, with the merchant private key", "schema": {"type": "string"}}),
-        json!({"name": "Pingplusplus-Request-Timestamp", "in": "header", "required": false, "schema": {"type": "string"}}),
-    ]
+trait SchemasVec {
+    fn schemas_vec() -> Vec<(String, RefOr<Schema>)>;
 }
 
-fn object(properties: Value, required: &[&str]) -> Value {
-    json!({"type": "object", "properties": properties, "required": required})
+impl<T: ToSchema> SchemasVec for T {
+    fn schemas_vec() -> Vec<(String, RefOr<Schema>)> {
+        let mut schemas = Vec::new();
+        T::schemas(&mut schemas);
+        schemas
+    }
 }
 
-fn schemas() -> Value {
-    let int = json!({"type": "integer"});
-    let int_or_null = json!({"type": ["integer", "null"]});
-    let str_or_null = json!({"type": ["string", "null"]});
-    json!({
-        "Error": object(json!({"error": object(json!({
-            "type": {"type": "string", "enum": ["invalid_request_error", "api_error", "channel_error"]},
-            "message": {"type": "string"}, "code": {"type": "string"}, "param": {"type": "string"}
-        }), &["type", "message"])}), &["error"]),
-        "List": object(json!({
-            "object": {"const": "list"}, "url": {"type": "string"}, "has_more": {"type": "boolean"},
-            "data": {"type": "array", "items": {}}
-        }), &["object", "url", "has_more", "data"]),
-        "Charge": object(json!({
-            "id": {"type": "string"}, "object": {"const": "charge"}, "created": int, "livemode": {"type": "boolean"},
-            "paid": {"type": "boolean"}, "refunded": {"type": "boolean"}, "reversed": {"type": "boolean"},
-            "app": {"type": "string"}, "channel": {"type": "string"}, "order_no": {"type": "string"},
-            "client_ip": {"type": "string"}, "amount": int, "amount_settle": int, "currency": {"type": "string"},
-            "subject": {"type": "string"}, "body": {"type": "string"}, "extra": {"type": "object"},
-            "time_paid": int_or_null, "time_expire": int, "time_settle": int_or_null, "transaction_no": str_or_null,
-            "refunds": {"$ref": "#/components/schemas/List"}, "amount_refunded": int,
-            "failure_code": str_or_null, "failure_msg": str_or_null, "metadata": {"type": "object"},
-            "credential": {"type": "object"}, "description": str_or_null
-        }), &["id", "object", "amount", "channel", "order_no"]),
-        "Refund": object(json!({
-            "id": {"type": "string"}, "object": {"const": "refund"}, "order_no": {"type": "string"}, "amount": int,
-            "created": int, "succeed": {"type": "boolean"}, "status": {"type": "string", "enum": ["pending", "succeeded", "failed"]},
-            "time_succeed": int_or_null, "description": {"type": "string"}, "failure_code": str_or_null,
-            "failure_msg": str_or_null, "metadata": {"type": "object"}, "charge": {"type": "string"},
-            "charge_order_no": {"type": "string"}, "transaction_no": str_or_null, "extra": {"type": "object"},
-            "funding_source": {"type": "string"}
-        }), &["id", "object", "amount", "status", "charge"]),
-        "Recharge": object(json!({
-            "id": {"type": "string"}, "object": {"const": "recharge"}, "app": {"type": "string"}, "created": int,
-            "livemode": {"type": "boolean"}, "amount": int, "succeeded": {"type": "boolean"},
-            "time_succeeded": int_or_null, "refunded": {"type": "boolean"}, "user": {"type": "string"},
-            "from_user": {"type": "string"}, "user_fee": int, "charge": {"$ref": "#/components/schemas/Charge"},
-            "balance_bonus": {"type": ["object", "null"]}, "description": str_or_null, "metadata": {"type": "object"}
-        }), &["id", "object", "user", "charge"]),
-        "Event": object(json!({
-            "id": {"type": "string"}, "object": {"const": "event"}, "created": int, "livemode": {"type": "boolean"},
-            "type": {"type": "string"}, "data": object(json!({"object": {"type": "object"}}), &["object"]),
-            "pending_webhooks": int, "request": str_or_null
-        }), &["id", "object", "type", "data"]),
-        "WebhookEndpoint": object(json!({
-            "id": {"type": "string"}, "object": {"const": "webhook_endpoint"}, "created": int,
-            "livemode": {"type": "boolean"}, "url": {"type": "string"},
-            "events": {"type": "array", "items": {"type": "string"}}, "enabled": {"type": "boolean"},
-            "description": str_or_null, "deleted": {"type": "boolean"},
-            "secret": {"type": "string", "description": "whsec_…: only in the answer to the create call"}
-        }), &["id", "object"]),
-        "ChannelConfig": object(json!({
-            "object": {"const": "channel_config"}, "app": {"type": "string"},
-            "provider": {"type": "string", "enum": ["wechat", "alipay", "unionpay"]},
-            "livemode": {"type": "boolean"}, "settings": {"type": "object"},
-            "secrets_set": {"type": "array", "items": {"type": "string"}}, "updated": int,
-            "deleted": {"type": "boolean"}
-        }), &["object", "app", "provider"]),
-        "User": object(json!({
-            "id": {"type": "string"}, "object": {"const": "user"}, "app": {"type": "string"},
-            "available_balance": int, "created": int
-        }), &["id", "object", "available_balance"]),
-    })
+/// A request body: its fields (none when `fields` is `None`), or `[]`, which the PHP SDK sends
+/// for no parameters and which reads as `{}`.
+fn request_body(fields: Option<RefOr<Schema>>) -> RefOr<Schema> {
+    let fields = fields.unwrap_or_else(|| {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    });
+    let empty_list = ArrayBuilder::new()
+        .items(ObjectBuilder::new())
+        .max_items(Some(0))
+        .build();
+    RefOr::T(Schema::OneOf(
+        OneOfBuilder::new().item(fields).item(empty_list).build(),
+    ))
+}
+
+fn error_ref() -> RefOr<Schema> {
+    Ref::from_schema_name(ErrorBody::name()).into()
+}
+
+fn json_content(schema: RefOr<Schema>) -> utoipa::openapi::Content {
+    ContentBuilder::new().schema(Some(schema)).build()
+}
+
+fn string_parameter(
+    name: &str,
+    location: ParameterIn,
+    required: bool,
+    description: Option<&str>,
+) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(location)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(description)
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn http_method(method: &Method) -> HttpMethod {
+    match *method {
+        Method::POST => HttpMethod::Post,
+        Method::DELETE => HttpMethod::Delete,
+        Method::PUT => HttpMethod::Put,
+        Method::PATCH => HttpMethod::Patch,
+        _ => HttpMethod::Get,
+    }
 }

@@ -111,7 +111,7 @@ pub async fn claim(state: &AppState, repeats: &Repeats, request: Incoming<'_>) -
                         if request_outcomes::claim(conn, &token, &fingerprint, now_ms, expires_ms)
                             .await?
                         {
-                            return Ok(None);
+                            return Ok::<_, ApiError>(None);
                         }
                         let seen = request_outcomes::get(conn, &token).await?;
                         if let Some(seen) = &seen
@@ -217,7 +217,7 @@ pub async fn remember(State(state): State<AppState>, mut request: Request, next:
                         request_outcomes::release(conn, token).await?;
                     }
                 }
-                Ok(())
+                Ok::<_, crate::store::StoreError>(())
             })
         })
         .await;

@@ -9,13 +9,13 @@ use crate::domain::Caller;
 use crate::domain::event::Event;
 use crate::domain::list::list as list_object;
 use crate::domain::webhook::Endpoint;
+use crate::domain::wire::{Deleted, WebhookEndpointTag, to_value};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store;
 use crate::webhooks::{self, endpoints::EndpointChange};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use serde_json::json;
 use sqlx::AnyConnection;
 
 const URL_MAX: usize = 2048;
@@ -65,7 +65,7 @@ pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<R
                     secrets.as_ref(),
                 )
                 .await?;
-                Ok(endpoint.to_wire(Some(secret.expose())))
+                Ok::<_, ApiError>(endpoint.to_wire(Some(secret.expose())))
             })
         })
         .await?;
@@ -111,7 +111,7 @@ pub async fn update(
             Box::pin(async move {
                 let endpoint = endpoint_of(conn, &caller, &id).await?;
                 let endpoint = webhooks::endpoints::update(conn, endpoint, change).await?;
-                Ok(endpoint.to_wire(None))
+                Ok::<_, ApiError>(endpoint.to_wire(None))
             })
         })
         .await?;
@@ -131,7 +131,11 @@ pub async fn remove(
             Box::pin(async move {
                 let endpoint = endpoint_of(conn, &caller, &id).await?;
                 store::webhooks::remove_endpoint(conn, &endpoint.id, now_ms).await?;
-                Ok(json!({"id": endpoint.id, "object": "webhook_endpoint", "deleted": true}))
+                Ok::<_, ApiError>(to_value(Deleted {
+                    id: endpoint.id,
+                    object: WebhookEndpointTag::Tag,
+                    deleted: true,
+                }))
             })
         })
         .await?;
@@ -192,7 +196,7 @@ pub async fn resend(
                 let event = event_of(conn, &caller, &id).await?;
                 let created = webhooks::resend(conn, &event, endpoint.as_deref(), now_ms).await?;
                 let data = created.iter().map(|d| d.to_wire(Vec::new())).collect();
-                Ok(list_object(
+                Ok::<_, ApiError>(list_object(
                     &format!("/v1/events/{}/webhook_deliveries", event.id),
                     false,
                     data,

@@ -4,10 +4,11 @@
 //! verification fails closed.
 
 use super::Provider;
+use crate::domain::wire::{ChannelConfigObject, ChannelConfigTag, to_value};
 use crate::error::{ApiError, ApiResult};
 use crate::secrets::SecretsKey;
 use crate::store::{self, channel_configs::StoredConfig};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use sqlx::AnyConnection;
 use std::collections::BTreeMap;
 
@@ -248,19 +249,14 @@ impl ProviderSettings {
 
     /// The wire object: public settings and the names of the secrets that are set.
     pub fn to_wire(&self, app_id: &str, livemode: bool, updated: i64) -> Value {
-        let public: Map<String, Value> = self
-            .public
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        json!({
-            "object": "channel_config",
-            "app": app_id,
-            "provider": self.provider.as_str(),
-            "livemode": livemode,
-            "settings": public,
-            "secrets_set": self.secrets.keys().collect::<Vec<_>>(),
-            "updated": updated,
+        to_value(ChannelConfigObject {
+            object: ChannelConfigTag::Tag,
+            app: app_id.to_owned(),
+            provider: self.provider,
+            livemode,
+            settings: self.public.clone(),
+            secrets_set: self.secrets.keys().cloned().collect(),
+            updated,
         })
     }
 }
@@ -295,8 +291,7 @@ pub async fn save(
     let sealed = key
         .seal(&secrets, &seal_context(app_id, livemode, settings.provider))
         .map_err(|error| {
-            tracing::error!(%error, "cannot seal channel secrets");
-            ApiError::internal()
+            ApiError::internal().caused_by(format_args!("cannot seal channel secrets: {error}"))
         })?;
     let stored = StoredConfig {
         app_id: app_id.to_owned(),
@@ -307,7 +302,7 @@ pub async fn save(
         created: now,
         updated: now,
     };
-    store::channel_configs::upsert(conn, &stored).await
+    Ok(store::channel_configs::upsert(conn, &stored).await?)
 }
 
 /// Reads a stored configuration back, opening its secrets.

@@ -10,7 +10,8 @@ pub mod wechat;
 use crate::domain::channel::Channel;
 
 /// A company whose protocol serves one or more Ping++ channels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Provider {
     Wechat,
     Alipay,

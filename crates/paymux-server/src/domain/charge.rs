@@ -1,9 +1,9 @@
 //! The Charge: its stored form, the state rules that money depends on, and its wire shape.
 
 use super::channel::Channel;
-use super::list::list;
+use super::wire::{ChargeObject, ChargeTag, List, to_value};
 use crate::channels::Provider;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge {
@@ -115,39 +115,39 @@ impl Charge {
     pub fn to_wire(&self, refunds: Vec<Value>, more: bool) -> Value {
         // Once paid, closed or failed, the credential is spent: Ping++ shows `{}` then.
         let credential = if self.payable_at(i64::MIN).is_ok() {
-            Value::Object(self.credential.clone())
+            self.credential.clone()
         } else {
-            json!({})
+            Map::new()
         };
-        json!({
-            "id": self.id,
-            "object": "charge",
-            "created": self.created,
-            "livemode": self.livemode,
-            "paid": self.paid,
-            "refunded": self.refunded,
-            "reversed": self.reversed,
-            "app": self.app_id,
-            "channel": self.channel.as_str(),
-            "order_no": self.order_no,
-            "client_ip": self.client_ip,
-            "amount": self.amount,
-            "amount_settle": self.amount_settle(),
-            "currency": self.currency,
-            "subject": self.subject,
-            "body": self.body,
-            "extra": self.extra,
-            "time_paid": self.time_paid,
-            "time_expire": self.time_expire,
-            "time_settle": null,
-            "transaction_no": self.transaction_no,
-            "refunds": list(&self.refunds_url(), more, refunds),
-            "amount_refunded": self.amount_refunded,
-            "failure_code": self.failure_code,
-            "failure_msg": self.failure_msg,
-            "metadata": self.metadata,
-            "credential": credential,
-            "description": self.description,
+        to_value(ChargeObject {
+            id: self.id.clone(),
+            object: ChargeTag::Tag,
+            created: self.created,
+            livemode: self.livemode,
+            paid: self.paid,
+            refunded: self.refunded,
+            reversed: self.reversed,
+            app: self.app_id.clone(),
+            channel: self.channel.as_str().to_owned(),
+            order_no: self.order_no.clone(),
+            client_ip: self.client_ip.clone(),
+            amount: self.amount,
+            amount_settle: self.amount_settle(),
+            currency: self.currency.clone(),
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            extra: self.extra.clone(),
+            time_paid: self.time_paid,
+            time_expire: self.time_expire,
+            time_settle: None,
+            transaction_no: self.transaction_no.clone(),
+            refunds: List::new(self.refunds_url(), more, refunds),
+            amount_refunded: self.amount_refunded,
+            failure_code: self.failure_code.clone(),
+            failure_msg: self.failure_msg.clone(),
+            metadata: self.metadata.clone(),
+            credential,
+            description: self.description.clone(),
         })
     }
 }
@@ -155,6 +155,7 @@ impl Charge {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use serde_json::json;
 
     pub fn sample() -> Charge {
         Charge {

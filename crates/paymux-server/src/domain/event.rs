@@ -1,6 +1,7 @@
 //! Events: one per state change, carrying the full object as it was after the change.
 
-use serde_json::{Value, json};
+use super::wire::{EventData, EventObject, EventTag, to_value};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -41,15 +42,17 @@ pub struct Event {
 
 impl Event {
     pub fn to_wire(&self) -> Value {
-        json!({
-            "id": self.id,
-            "object": "event",
-            "created": self.created,
-            "livemode": self.livemode,
-            "type": self.kind,
-            "data": { "object": self.object },
-            "pending_webhooks": self.pending_webhooks,
-            "request": self.request_id,
+        to_value(EventObject {
+            id: self.id.clone(),
+            object: EventTag::Tag,
+            created: self.created,
+            livemode: self.livemode,
+            kind: self.kind.clone(),
+            data: EventData {
+                object: self.object.clone(),
+            },
+            pending_webhooks: self.pending_webhooks,
+            request: self.request_id.clone(),
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod list;
 pub mod recharge;
 pub mod refund;
 pub mod webhook;
+pub mod wire;
 
 /// The identity a request acts as: an account, in test or live mode (set by the key's prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! Balance top-ups: a charge whose payment credits an app user's balance.
 
-use serde_json::{Map, Value, json};
+use super::wire::{
+    BalanceBonus, BalanceBonusTag, List, RechargeObject, RechargeTag, UserObject, UserTag, to_value,
+};
+use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recharge {
@@ -25,34 +28,32 @@ pub struct Recharge {
 impl Recharge {
     /// `charge` is the embedded charge's wire object, `refunds` the recharge's refunds.
     pub fn to_wire(&self, charge: Value, refunds: Vec<Value>) -> Value {
-        let bonus = if self.balance_bonus > 0 {
-            json!({ "object": "balance_bonus", "amount": self.balance_bonus })
-        } else {
-            Value::Null
-        };
-        json!({
-            "id": self.id,
-            "object": "recharge",
-            "app": self.app_id,
-            "created": self.created,
-            "livemode": self.livemode,
-            "amount": self.amount,
-            "succeeded": self.succeeded,
-            "time_succeeded": self.time_succeeded,
-            "refunded": self.refunded,
-            "user": self.user_id,
-            "from_user": self.from_user.as_deref().unwrap_or(&self.user_id),
-            "user_fee": self.user_fee,
-            "charge": charge,
-            "balance_bonus": bonus,
-            "refunds": super::list::list(
-                &format!("/v1/apps/{}/recharges/{}/refunds", self.app_id, self.id),
-                false,
-                refunds,
-            ),
-            "balance_transaction": null,
-            "description": self.description,
-            "metadata": self.metadata,
+        let refunds_url = format!("/v1/apps/{}/recharges/{}/refunds", self.app_id, self.id);
+        to_value(RechargeObject {
+            id: self.id.clone(),
+            object: RechargeTag::Tag,
+            app: self.app_id.clone(),
+            created: self.created,
+            livemode: self.livemode,
+            amount: self.amount,
+            succeeded: self.succeeded,
+            time_succeeded: self.time_succeeded,
+            refunded: self.refunded,
+            user: self.user_id.clone(),
+            from_user: self
+                .from_user
+                .clone()
+                .unwrap_or_else(|| self.user_id.clone()),
+            user_fee: self.user_fee,
+            charge,
+            balance_bonus: (self.balance_bonus > 0).then_some(BalanceBonus {
+                object: BalanceBonusTag::Tag,
+                amount: self.balance_bonus,
+            }),
+            refunds: List::new(refunds_url, false, refunds),
+            balance_transaction: None,
+            description: self.description.clone(),
+            metadata: self.metadata.clone(),
         })
     }
 }
@@ -69,16 +70,16 @@ pub struct AppUser {
 
 impl AppUser {
     pub fn to_wire(&self) -> Value {
-        json!({
-            "id": self.user_id,
-            "object": "user",
-            "app": self.app_id,
-            "livemode": self.livemode,
-            "available_balance": self.balance,
-            "withdrawable_balance": self.balance,
-            "disabled": false,
-            "created": self.created,
-            "metadata": {},
+        to_value(UserObject {
+            id: self.user_id.clone(),
+            object: UserTag::Tag,
+            app: self.app_id.clone(),
+            livemode: self.livemode,
+            available_balance: self.balance,
+            withdrawable_balance: self.balance,
+            disabled: false,
+            created: self.created,
+            metadata: Map::new(),
         })
     }
 }

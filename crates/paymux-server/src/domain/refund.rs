@@ -1,8 +1,10 @@
 //! The Refund: pending until the channel confirms, then succeeded (or failed).
 
-use serde_json::{Map, Value, json};
+use super::wire::{RefundObject, RefundTag, to_value};
+use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum RefundStatus {
     Pending,
     Succeeded,
@@ -53,29 +55,25 @@ impl Refund {
     }
 
     pub fn to_wire(&self) -> Value {
-        let mut wire = json!({
-            "id": self.id,
-            "object": "refund",
-            "order_no": self.order_no(),
-            "amount": self.amount,
-            "created": self.created,
-            "succeed": self.status == RefundStatus::Succeeded,
-            "status": self.status.as_str(),
-            "time_succeed": self.time_succeed,
-            "description": self.description,
-            "failure_code": self.failure_code,
-            "failure_msg": self.failure_msg,
-            "metadata": self.metadata,
-            "charge": self.charge_id,
-            "charge_order_no": self.charge_order_no,
-            "transaction_no": self.transaction_no,
-            "extra": {},
-            "currency": self.currency,
-        });
-        // Ping++ echoes funding_source only when the request carried it.
-        if let (Some(source), Value::Object(map)) = (&self.funding_source, &mut wire) {
-            map.insert("funding_source".into(), Value::String(source.clone()));
-        }
-        wire
+        to_value(RefundObject {
+            id: self.id.clone(),
+            object: RefundTag::Tag,
+            order_no: self.order_no().to_owned(),
+            amount: self.amount,
+            created: self.created,
+            succeed: self.status == RefundStatus::Succeeded,
+            status: self.status,
+            time_succeed: self.time_succeed,
+            description: self.description.clone(),
+            failure_code: self.failure_code.clone(),
+            failure_msg: self.failure_msg.clone(),
+            metadata: self.metadata.clone(),
+            charge: self.charge_id.clone(),
+            charge_order_no: self.charge_order_no.clone(),
+            transaction_no: self.transaction_no.clone(),
+            extra: Map::new(),
+            currency: self.currency.clone(),
+            funding_source: self.funding_source.clone(),
+        })
     }
 }

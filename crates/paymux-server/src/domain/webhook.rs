@@ -1,7 +1,11 @@
 //! Webhook endpoints, deliveries and attempts: the rules (which events an endpoint takes, when
 //! the next attempt is due) and their wire shapes. No I/O.
 
-use serde_json::{Value, json};
+use super::wire::{
+    WebhookAttemptObject, WebhookAttemptTag, WebhookDeliveryObject, WebhookDeliveryTag,
+    WebhookEndpointObject, WebhookEndpointTag, to_value,
+};
+use serde_json::Value;
 
 /// Delay before each retry of a failed delivery, after the attempt that failed: Ping++'s
 /// schedule (seeds 001/002), 10 retries within about 25 hours. The first attempt is immediate.
@@ -86,24 +90,22 @@ impl Endpoint {
 
     /// The wire object. The secret is shown only when the endpoint is created.
     pub fn to_wire(&self, secret: Option<&str>) -> Value {
-        let mut object = json!({
-            "id": self.id,
-            "object": "webhook_endpoint",
-            "created": self.created,
-            "livemode": self.livemode,
-            "url": self.url,
-            "events": self.events,
-            "enabled": self.enabled,
-            "description": self.description,
-        });
-        if let (Some(secret), Some(map)) = (secret, object.as_object_mut()) {
-            map.insert("secret".into(), json!(secret));
-        }
-        object
+        to_value(WebhookEndpointObject {
+            id: self.id.clone(),
+            object: WebhookEndpointTag::Tag,
+            created: self.created,
+            livemode: self.livemode,
+            url: self.url.clone(),
+            events: self.events.clone(),
+            enabled: self.enabled,
+            description: self.description.clone(),
+            secret: secret.map(str::to_owned),
+        })
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
     Succeeded,
@@ -121,6 +123,17 @@ impl DeliveryStatus {
             DeliveryStatus::Cancelled => "cancelled",
         }
     }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Succeeded,
+            DeliveryStatus::Failed,
+            DeliveryStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,19 +149,20 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn to_wire(&self, attempts: Vec<Value>) -> Value {
-        let pending = self.status == DeliveryStatus::Pending.as_str();
-        json!({
-            "id": self.id,
-            "object": "webhook_delivery",
-            "event": self.event_id,
-            "endpoint": self.endpoint_id,
-            "status": self.status,
-            "attempt_count": self.attempts,
-            "next_attempt_at_ms": if pending { Some(self.next_attempt_ms) } else { None },
-            "created_ms": self.created_ms,
-            "finished_ms": self.finished_ms,
-            "attempts": attempts,
+    pub fn to_wire(&self, attempts: Vec<WebhookAttemptObject>) -> Value {
+        let status = DeliveryStatus::parse(&self.status).unwrap_or(DeliveryStatus::Pending);
+        let pending = status == DeliveryStatus::Pending;
+        to_value(WebhookDeliveryObject {
+            id: self.id.clone(),
+            object: WebhookDeliveryTag::Tag,
+            event: self.event_id.clone(),
+            endpoint: self.endpoint_id.clone(),
+            status,
+            attempt_count: self.attempts,
+            next_attempt_at_ms: pending.then_some(self.next_attempt_ms),
+            created_ms: self.created_ms,
+            finished_ms: self.finished_ms,
+            attempts,
         })
     }
 }
@@ -171,29 +185,30 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    pub fn to_wire(&self) -> Value {
-        json!({
-            "id": self.id,
-            "object": "webhook_attempt",
-            "delivery": self.delivery_id,
-            "event": self.event_id,
-            "endpoint": self.endpoint_id,
-            "number": self.number,
-            "due_ms": self.due_ms,
-            "started_ms": self.started_ms,
-            "url": self.url,
-            "status_code": self.status_code,
-            "latency_ms": self.latency_ms,
-            "response": self.response_excerpt,
-            "error": self.error,
-            "succeeded": self.succeeded,
-        })
+    pub fn to_wire(&self) -> WebhookAttemptObject {
+        WebhookAttemptObject {
+            id: self.id.clone(),
+            object: WebhookAttemptTag::Tag,
+            delivery: self.delivery_id.clone(),
+            event: self.event_id.clone(),
+            endpoint: self.endpoint_id.clone(),
+            number: self.number,
+            due_ms: self.due_ms,
+            started_ms: self.started_ms,
+            url: self.url.clone(),
+            status_code: self.status_code,
+            latency_ms: self.latency_ms,
+            response: self.response_excerpt.clone(),
+            error: self.error.clone(),
+            succeeded: self.succeeded,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn schedule_is_ping_plus_plus_and_ends_after_ten_retries() {

@@ -137,7 +137,10 @@ pub async fn credit(
     )
     .await?
     {
-        return Err(ApiError::internal());
+        return Err(ApiError::internal().caused_by(format_args!(
+            "recharge {recharge_id}'s credit could not be applied to user {}",
+            recharge.user_id
+        )));
     }
     let recharge = store::recharges::get_by_id(conn, recharge_id)
         .await?

@@ -1,6 +1,6 @@
 //! Accounts, their apps and secret keys, and the platform key pair.
 
-use crate::error::ApiResult;
+use super::StoreResult;
 use sqlx::{AnyConnection, Row};
 
 /// What authenticating a secret key yields.
@@ -19,7 +19,7 @@ pub fn hash_key(secret_key: &str) -> String {
 pub async fn find_key_owner(
     conn: &mut AnyConnection,
     secret_key: &str,
-) -> ApiResult<Option<KeyOwner>> {
+) -> StoreResult<Option<KeyOwner>> {
     let row = sqlx::query(
         "SELECT k.account_id, k.livemode, a.merchant_public_key_pem, \
                 a.require_signature_test, a.require_signature_live \
@@ -47,7 +47,7 @@ pub async fn app_belongs_to(
     conn: &mut AnyConnection,
     app_id: &str,
     account_id: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let row = sqlx::query("SELECT 1 AS one FROM apps WHERE id = $1 AND account_id = $2")
         .bind(app_id)
         .bind(account_id)
@@ -56,7 +56,7 @@ pub async fn app_belongs_to(
     Ok(row.is_some())
 }
 
-pub async fn first_account(conn: &mut AnyConnection) -> ApiResult<Option<(String, String)>> {
+pub async fn first_account(conn: &mut AnyConnection) -> StoreResult<Option<(String, String)>> {
     let row = sqlx::query(
         "SELECT a.id AS account_id, p.id AS app_id FROM accounts a \
          JOIN apps p ON p.account_id = a.id ORDER BY a.created, p.created LIMIT 1",
@@ -68,7 +68,10 @@ pub async fn first_account(conn: &mut AnyConnection) -> ApiResult<Option<(String
 }
 
 /// The account's first app: where account-level events (`webhook.test`) are filed.
-pub async fn first_app_of(conn: &mut AnyConnection, account_id: &str) -> ApiResult<Option<String>> {
+pub async fn first_app_of(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> StoreResult<Option<String>> {
     let row = sqlx::query("SELECT id FROM apps WHERE account_id = $1 ORDER BY created, id LIMIT 1")
         .bind(account_id)
         .fetch_optional(conn)
@@ -76,7 +79,7 @@ pub async fn first_app_of(conn: &mut AnyConnection, account_id: &str) -> ApiResu
     row.map(|r| Ok(r.try_get("id")?)).transpose()
 }
 
-pub async fn insert_account(conn: &mut AnyConnection, id: &str, now: i64) -> ApiResult<()> {
+pub async fn insert_account(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<()> {
     sqlx::query("INSERT INTO accounts (id, created) VALUES ($1, $2)")
         .bind(id)
         .bind(now)
@@ -90,7 +93,7 @@ pub async fn claim_installation(
     conn: &mut AnyConnection,
     account_id: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO installation (id, account_id, created) VALUES (1, $1, $2)")
         .bind(account_id)
         .bind(now)
@@ -105,7 +108,7 @@ pub async fn insert_app(
     account_id: &str,
     name: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query("INSERT INTO apps (id, account_id, name, created) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(account_id)
@@ -122,7 +125,7 @@ pub async fn insert_key(
     account_id: &str,
     livemode: bool,
     now: i64,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO api_keys (key_hash, account_id, livemode, created) VALUES ($1, $2, $3, $4)",
     )
@@ -140,7 +143,7 @@ pub async fn set_merchant_key(
     account_id: &str,
     pem: Option<&str>,
     require: Option<(bool, bool)>,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let result = match require {
         Some((test, live)) => sqlx::query(
             "UPDATE accounts SET merchant_public_key_pem = $1, \
@@ -160,7 +163,7 @@ pub async fn set_merchant_key(
 }
 
 /// The platform key pair as (private PKCS#8 PEM, public SPKI PEM), if generated yet.
-pub async fn platform_key(conn: &mut AnyConnection) -> ApiResult<Option<(String, String)>> {
+pub async fn platform_key(conn: &mut AnyConnection) -> StoreResult<Option<(String, String)>> {
     let row = sqlx::query("SELECT private_key_pem, public_key_pem FROM platform_keys WHERE id = 1")
         .fetch_optional(conn)
         .await?;
@@ -171,7 +174,7 @@ pub async fn platform_key(conn: &mut AnyConnection) -> ApiResult<Option<(String,
 pub async fn set_platform_private_key(
     conn: &mut AnyConnection,
     private_pem: &str,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query("UPDATE platform_keys SET private_key_pem = $1 WHERE id = 1")
         .bind(private_pem)
         .execute(conn)
@@ -184,7 +187,7 @@ pub async fn insert_platform_key(
     private_pem: &str,
     public_pem: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO platform_keys (id, private_key_pem, public_key_pem, created) \
          VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",

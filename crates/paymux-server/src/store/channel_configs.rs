@@ -1,6 +1,6 @@
 //! Apps' provider configurations; the secrets column holds sealed text only.
 
-use crate::error::ApiResult;
+use super::StoreResult;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -19,7 +19,7 @@ pub struct StoredConfig {
 
 const COLUMNS: &str = "app_id, livemode, provider, settings, secrets, created, updated";
 
-fn from_row(row: &AnyRow) -> ApiResult<StoredConfig> {
+fn from_row(row: &AnyRow) -> StoreResult<StoredConfig> {
     Ok(StoredConfig {
         app_id: row.try_get("app_id")?,
         livemode: super::flag(row, "livemode")?,
@@ -32,7 +32,7 @@ fn from_row(row: &AnyRow) -> ApiResult<StoredConfig> {
 }
 
 /// Inserts or replaces the app's configuration of a provider.
-pub async fn upsert(conn: &mut AnyConnection, config: &StoredConfig) -> ApiResult<()> {
+pub async fn upsert(conn: &mut AnyConnection, config: &StoredConfig) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO channel_configs (app_id, livemode, provider, settings, secrets, created, updated) \
          VALUES ($1, $2, $3, $4, $5, $6, $6) \
@@ -55,7 +55,7 @@ pub async fn get(
     app_id: &str,
     livemode: bool,
     provider: &str,
-) -> ApiResult<Option<StoredConfig>> {
+) -> StoreResult<Option<StoredConfig>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM channel_configs WHERE app_id = $1 AND livemode = $2 AND provider = $3"
     );
@@ -74,7 +74,7 @@ pub async fn list(
     conn: &mut AnyConnection,
     app_id: &str,
     livemode: bool,
-) -> ApiResult<Vec<StoredConfig>> {
+) -> StoreResult<Vec<StoredConfig>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM channel_configs WHERE app_id = $1 AND livemode = $2 ORDER BY provider"
     );
@@ -94,7 +94,7 @@ pub async fn delete(
     app_id: &str,
     livemode: bool,
     provider: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "DELETE FROM channel_configs WHERE app_id = $1 AND livemode = $2 AND provider = $3",
     )

@@ -1,6 +1,7 @@
 //! The log of verified channel notifications, as received.
 
-use crate::error::ApiResult;
+use super::StoreResult;
+use crate::domain::wire::{ChannelNotificationObject, ChannelNotificationTag, to_value};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -17,20 +18,20 @@ pub struct ChannelNotification {
 
 impl ChannelNotification {
     pub fn to_wire(&self) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "object": "channel_notification",
-            "app": self.app_id,
-            "livemode": self.livemode,
-            "provider": self.provider,
-            "received": self.received,
-            "reference": self.reference,
-            "body": self.body,
+        to_value(ChannelNotificationObject {
+            id: self.id.clone(),
+            object: ChannelNotificationTag::Tag,
+            app: self.app_id.clone(),
+            livemode: self.livemode,
+            provider: self.provider.clone(),
+            received: self.received,
+            reference: self.reference.clone(),
+            body: self.body.clone(),
         })
     }
 }
 
-fn from_row(row: &AnyRow) -> ApiResult<ChannelNotification> {
+fn from_row(row: &AnyRow) -> StoreResult<ChannelNotification> {
     Ok(ChannelNotification {
         id: row.try_get("id")?,
         app_id: row.try_get("app_id")?,
@@ -44,7 +45,7 @@ fn from_row(row: &AnyRow) -> ApiResult<ChannelNotification> {
 
 /// Keeps a notification unless the same body from the same provider for the same app and mode
 /// is kept already (a redelivery or a replay). True when kept now.
-pub async fn insert(conn: &mut AnyConnection, n: &ChannelNotification) -> ApiResult<bool> {
+pub async fn insert(conn: &mut AnyConnection, n: &ChannelNotification) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO channel_notifications \
          (id, app_id, livemode, provider, received, reference, body, digest) \
@@ -70,7 +71,7 @@ pub async fn list(
     livemode: bool,
     reference: Option<&str>,
     limit: i64,
-) -> ApiResult<Vec<ChannelNotification>> {
+) -> StoreResult<Vec<ChannelNotification>> {
     let about = if reference.is_some() {
         "AND reference = $3 ORDER BY id DESC LIMIT $4"
     } else {

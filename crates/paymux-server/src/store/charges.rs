@@ -2,9 +2,9 @@
 //! of requests (or nodes) can pay twice or refund more than was paid.
 
 use super::{Page, finish_page, flag, json_map, to_text};
+use super::{StoreError, StoreResult};
 use crate::domain::channel::Channel;
 use crate::domain::charge::{Carrier, Charge};
-use crate::error::{ApiError, ApiResult};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -13,7 +13,7 @@ const COLUMNS: &str = "id, account_id, app_id, livemode, created, channel, order
     time_paid, transaction_no, reversed, failure_code, failure_msg, amount_refunded, \
     amount_refund_reserved, refunded, recharge_id, provider";
 
-fn from_row(row: &AnyRow) -> ApiResult<Charge> {
+fn from_row(row: &AnyRow) -> StoreResult<Charge> {
     let channel: String = row.try_get("channel")?;
     Ok(Charge {
         id: row.try_get("id")?,
@@ -22,8 +22,7 @@ fn from_row(row: &AnyRow) -> ApiResult<Charge> {
         livemode: flag(row, "livemode")?,
         created: row.try_get("created")?,
         channel: Channel::parse(&channel).ok_or_else(|| {
-            tracing::error!(%channel, "stored charge has an unknown channel");
-            ApiError::internal()
+            StoreError::Inconsistent(format!("a stored charge has an unknown channel {channel}"))
         })?,
         order_no: row.try_get("order_no")?,
         client_ip: row.try_get("client_ip")?,
@@ -50,8 +49,9 @@ fn from_row(row: &AnyRow) -> ApiResult<Charge> {
             .try_get::<Option<String>, _>("provider")?
             .map(|text| {
                 Carrier::parse(&text).ok_or_else(|| {
-                    tracing::error!(provider = %text, "stored charge has an unknown provider");
-                    ApiError::internal()
+                    StoreError::Inconsistent(format!(
+                        "a stored charge has an unknown provider {text}"
+                    ))
                 })
             })
             .transpose()?,
@@ -60,7 +60,7 @@ fn from_row(row: &AnyRow) -> ApiResult<Charge> {
 
 /// Inserts the charge only if its app belongs to its account and its order_no is unused in
 /// that app and mode; false otherwise. One statement for the common case of a new charge.
-pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> ApiResult<bool> {
+pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO charges (id, account_id, app_id, livemode, created, channel, order_no, \
          client_ip, amount, currency, subject, body, description, extra, metadata, credential, \
@@ -103,7 +103,7 @@ pub async fn get(
     account_id: &str,
     livemode: bool,
     id: &str,
-) -> ApiResult<Option<Charge>> {
+) -> StoreResult<Option<Charge>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM charges WHERE id = $1 AND account_id = $2 AND livemode = $3"
     );
@@ -119,13 +119,13 @@ pub async fn get(
 }
 
 /// A charge by id alone, for the test-mode mock-pay page (the id is the capability).
-pub async fn get_any(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Charge>> {
+pub async fn get_any(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Charge>> {
     let sql = format!("SELECT {COLUMNS} FROM charges WHERE id = $1");
     super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
 
 /// The charges with these ids, in one statement (in no particular order).
-pub async fn get_many(conn: &mut AnyConnection, ids: &[&str]) -> ApiResult<Vec<Charge>> {
+pub async fn get_many(conn: &mut AnyConnection, ids: &[&str]) -> StoreResult<Vec<Charge>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -141,7 +141,7 @@ pub async fn find_by_order_no(
     app_id: &str,
     livemode: bool,
     order_no: &str,
-) -> ApiResult<Option<Charge>> {
+) -> StoreResult<Option<Charge>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM charges WHERE app_id = $1 AND livemode = $2 AND order_no = $3"
     );
@@ -173,7 +173,7 @@ pub async fn list(
     conn: &mut AnyConnection,
     filter: &ListFilter,
     page: &Page,
-) -> ApiResult<(Vec<Charge>, bool)> {
+) -> StoreResult<(Vec<Charge>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM charges WHERE app_id = $1 AND livemode = $2");
     let mut n = 2;
     let mut next = |clause: &str, sql: &mut String| {
@@ -229,7 +229,7 @@ pub async fn mark_paid(
     id: &str,
     time_paid: i64,
     transaction_no: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE charges SET paid = 1, time_paid = $1, transaction_no = $2 \
          WHERE id = $3 AND paid = 0 AND reversed = 0 AND failure_code IS NULL",
@@ -249,7 +249,7 @@ pub async fn mark_paid_late(
     id: &str,
     time_paid: i64,
     transaction_no: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE charges SET paid = 1, time_paid = $1, transaction_no = $2 WHERE id = $3 AND paid = 0",
     )
@@ -266,7 +266,7 @@ pub async fn set_credential(
     conn: &mut AnyConnection,
     id: &str,
     credential: &serde_json::Map<String, serde_json::Value>,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query("UPDATE charges SET credential = $1 WHERE id = $2")
         .bind(to_text(credential))
         .bind(id)
@@ -280,7 +280,7 @@ pub async fn mark_failed(
     id: &str,
     code: &str,
     message: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE charges SET failure_code = $1, failure_msg = $2 \
          WHERE id = $3 AND paid = 0 AND reversed = 0 AND failure_code IS NULL",
@@ -293,7 +293,7 @@ pub async fn mark_failed(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn mark_reversed(conn: &mut AnyConnection, id: &str) -> ApiResult<bool> {
+pub async fn mark_reversed(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
     let done = sqlx::query("UPDATE charges SET reversed = 1 WHERE id = $1 AND reversed = 0")
         .bind(id)
         .execute(conn)
@@ -303,7 +303,7 @@ pub async fn mark_reversed(conn: &mut AnyConnection, id: &str) -> ApiResult<bool
 
 /// Sets aside `amount` of a paid charge for a new refund, only if that much is still
 /// refundable. This single conditional update is what makes over-refund impossible.
-pub async fn reserve_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> ApiResult<bool> {
+pub async fn reserve_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE charges SET amount_refund_reserved = amount_refund_reserved + $1, refunded = 1 \
          WHERE id = $2 AND paid = 1 AND amount_refund_reserved + $1 <= amount",
@@ -316,7 +316,7 @@ pub async fn reserve_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> 
 }
 
 /// A failed refund gives its reserved amount back to what is refundable.
-pub async fn release_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> ApiResult<()> {
+pub async fn release_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> StoreResult<()> {
     let done = sqlx::query(
         "UPDATE charges SET amount_refund_reserved = amount_refund_reserved - $1 \
          WHERE id = $2 AND amount_refund_reserved - $1 >= amount_refunded",
@@ -326,18 +326,15 @@ pub async fn release_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> 
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {
-        tracing::error!(
-            charge = id,
-            amount,
-            "a failed refund releases more than was reserved"
-        );
-        return Err(ApiError::internal());
+        return Err(StoreError::Inconsistent(format!(
+            "a failed refund of {amount} would release more than charge {id} has reserved"
+        )));
     }
     Ok(())
 }
 
 /// A reserved refund amount has reached the customer.
-pub async fn settle_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> ApiResult<()> {
+pub async fn settle_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> StoreResult<()> {
     let done = sqlx::query(
         "UPDATE charges SET amount_refunded = amount_refunded + $1 \
          WHERE id = $2 AND amount_refunded + $1 <= amount_refund_reserved",
@@ -347,8 +344,9 @@ pub async fn settle_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> A
     .execute(conn)
     .await?;
     if done.rows_affected() != 1 {
-        tracing::error!(charge = id, amount, "refund settles more than was reserved");
-        return Err(ApiError::internal());
+        return Err(StoreError::Inconsistent(format!(
+            "a refund of {amount} would settle more than charge {id} has reserved"
+        )));
     }
     Ok(())
 }

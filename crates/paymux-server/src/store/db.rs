@@ -10,7 +10,7 @@
 //! caller. Under load many requests share one fsync; an idle system commits each at once.
 //! A caller hears "ok" only after its change is durable (WAL, `synchronous=FULL`).
 
-use crate::error::{ApiError, ApiResult};
+use super::{StoreError, StoreResult};
 use crate::store::data_dir;
 use anyhow::Context;
 use futures_util::future::BoxFuture;
@@ -193,7 +193,7 @@ impl Db {
 
     /// The database server's clock in Unix milliseconds (PostgreSQL), or `None` (SQLite, which
     /// has one node and so nothing to agree with).
-    pub async fn database_time_ms(&self) -> ApiResult<Option<i64>> {
+    pub async fn database_time_ms(&self) -> StoreResult<Option<i64>> {
         let Writer::Postgres(pool) = &self.writer else {
             return Ok(None);
         };
@@ -222,7 +222,7 @@ impl Db {
                         // Rewrites the one installation row: a page through the WAL and fsync.
                         conn.execute("UPDATE installation SET created = created")
                             .await?;
-                        Ok(())
+                        Ok::<_, StoreError>(())
                     })
                 })
                 .await
@@ -241,15 +241,17 @@ impl Db {
 
     /// Runs `work` in the writer's transaction. `Ok` is returned only after the commit is
     /// durable; on `Err` the closure's changes are rolled back and nothing else is affected.
-    pub async fn write<T, F>(&self, work: F) -> ApiResult<T>
+    /// The closure's own errors (a refused request, say) come back as they are.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, ApiResult<T>> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
         let sender = match &self.writer {
             Writer::Sqlite { jobs, .. } => jobs,
             Writer::Postgres(pool) => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin().await.map_err(StoreError::from)?;
                 let result = work(&mut tx).await;
                 return match result {
                     Ok(value) => match tx.commit().await {
@@ -257,10 +259,7 @@ impl Db {
                         // The connection failed during COMMIT: whether it took effect is
                         // unknown, so do not claim "nothing changed" (a retry is safe: creates
                         // deduplicate on order_no and money moves are conditional).
-                        Err(error) => {
-                            tracing::error!(%error, "commit outcome unknown");
-                            Err(ApiError::internal())
-                        }
+                        Err(error) => Err(StoreError::CommitUnknown(error).into()),
                     },
                     Err(error) => {
                         // Dropping the transaction would roll back too; say so explicitly.
@@ -270,7 +269,7 @@ impl Db {
                 };
             }
         };
-        let (tx, rx) = oneshot::channel::<ApiResult<T>>();
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
         let job: WriteJob = Box::new(move |conn| {
             Box::pin(async move {
                 let result = work(conn).await;
@@ -280,7 +279,7 @@ impl Db {
                         let reply = if committed {
                             result
                         } else {
-                            Err(ApiError::unavailable())
+                            Err(StoreError::NotCommitted.into())
                         };
                         let _ = tx.send(reply);
                     }),
@@ -290,9 +289,10 @@ impl Db {
         sender
             .send(job)
             .await
-            .map_err(|_| ApiError::unavailable())?;
+            .map_err(|_| StoreError::NotCommitted)?;
         // A dropped job (writer gone, or its batch could not start) means nothing was written.
-        rx.await.unwrap_or_else(|_| Err(ApiError::unavailable()))
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::NotCommitted.into()))
     }
 }
 

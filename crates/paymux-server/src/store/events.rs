@@ -1,15 +1,15 @@
 //! Events, written in the same transaction as the change they describe.
 
+use super::StoreResult;
 use super::{Page, flag};
 use crate::domain::event::Event;
-use crate::error::ApiResult;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str =
     "id, account_id, app_id, livemode, created, type, object, pending_webhooks, request_id";
 
-fn from_row(row: &AnyRow) -> ApiResult<Event> {
+fn from_row(row: &AnyRow) -> StoreResult<Event> {
     let object: String = row.try_get("object")?;
     Ok(Event {
         id: row.try_get("id")?,
@@ -29,7 +29,7 @@ pub async fn insert(
     conn: &mut AnyConnection,
     e: &Event,
     webhook_body: Option<&str>,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO events (id, account_id, app_id, livemode, created, type, object, \
          pending_webhooks, request_id, webhook_body) \
@@ -55,7 +55,7 @@ pub async fn get(
     account_id: &str,
     livemode: bool,
     id: &str,
-) -> ApiResult<Option<Event>> {
+) -> StoreResult<Option<Event>> {
     let sql =
         format!("SELECT {COLUMNS} FROM events WHERE id = $1 AND account_id = $2 AND livemode = $3");
     super::optional(
@@ -76,7 +76,7 @@ pub async fn list(
     livemode: bool,
     kind: Option<&str>,
     page: &Page,
-) -> ApiResult<(Vec<Event>, bool)> {
+) -> StoreResult<(Vec<Event>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE account_id = $1 AND livemode = $2");
     let mut n = 2;
     if kind.is_some() {

@@ -1,6 +1,6 @@
 //! Work that must happen later, stored with the change that caused it so a crash cannot lose it.
 
-use crate::error::ApiResult;
+use super::StoreResult;
 use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub async fn schedule(
     due_at_ms: i64,
     request_id: Option<&str>,
     now: i64,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO jobs (id, kind, target_id, due_at_ms, request_id, created) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -84,7 +84,7 @@ pub async fn claim(
     now_ms: i64,
     lease_until_ms: i64,
     limit: i64,
-) -> ApiResult<Vec<Job>> {
+) -> StoreResult<Vec<Job>> {
     // PostgreSQL: concurrent claimers skip each other's rows instead of waiting on them.
     // SQLite has one writer, so its claims never overlap.
     let skip_locked = if conn.backend_name() == "PostgreSQL" {
@@ -122,7 +122,7 @@ pub async fn claim(
 
 /// Gives up every job lease. Only for the sole owner of a store (SQLite's one `serve`): the
 /// leases it finds belong to a process that is gone, and their jobs can run at once.
-pub async fn release_all_leases(conn: &mut AnyConnection) -> ApiResult<u64> {
+pub async fn release_all_leases(conn: &mut AnyConnection) -> StoreResult<u64> {
     let done = sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE lease_until_ms > 0")
         .execute(conn)
         .await?;
@@ -130,7 +130,7 @@ pub async fn release_all_leases(conn: &mut AnyConnection) -> ApiResult<u64> {
 }
 
 /// When the earliest job can next be claimed (due, and any lease lapsed), if any.
-pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
+pub async fn next_due_ms(conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
     let row = sqlx::query(
         "SELECT MIN(CASE WHEN lease_until_ms > due_at_ms THEN lease_until_ms ELSE due_at_ms END) \
          AS due FROM jobs",
@@ -140,7 +140,7 @@ pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
     Ok(row.try_get::<Option<i64>, _>("due")?)
 }
 
-pub async fn finish(conn: &mut AnyConnection, id: &str) -> ApiResult<()> {
+pub async fn finish(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM jobs WHERE id = $1")
         .bind(id)
         .execute(conn)
@@ -149,7 +149,7 @@ pub async fn finish(conn: &mut AnyConnection, id: &str) -> ApiResult<()> {
 }
 
 /// Tries again later after a failure (the lease is given up).
-pub async fn retry_at(conn: &mut AnyConnection, id: &str, due_at_ms: i64) -> ApiResult<()> {
+pub async fn retry_at(conn: &mut AnyConnection, id: &str, due_at_ms: i64) -> StoreResult<()> {
     sqlx::query("UPDATE jobs SET due_at_ms = $1, lease_until_ms = 0 WHERE id = $2")
         .bind(due_at_ms)
         .bind(id)

@@ -8,6 +8,7 @@ pub mod charges;
 pub mod copy;
 pub mod data_dir;
 pub mod db;
+mod error;
 pub mod events;
 pub mod jobs;
 pub mod recharges;
@@ -17,8 +18,8 @@ pub mod scratch;
 pub mod webhooks;
 
 pub use db::Db;
+pub use error::{StoreError, StoreResult};
 
-use crate::error::ApiResult;
 use serde_json::{Map, Value};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, Row};
@@ -57,8 +58,8 @@ pub(crate) fn bind_all<'q>(mut query: Query<'q>, values: &[&str]) -> Query<'q> {
 pub(crate) async fn optional<T>(
     conn: &mut AnyConnection,
     query: Query<'_>,
-    map: fn(&AnyRow) -> ApiResult<T>,
-) -> ApiResult<Option<T>> {
+    map: fn(&AnyRow) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
     query
         .fetch_optional(conn)
         .await?
@@ -71,16 +72,16 @@ pub(crate) async fn optional<T>(
 pub(crate) async fn all<T>(
     conn: &mut AnyConnection,
     query: Query<'_>,
-    map: fn(&AnyRow) -> ApiResult<T>,
-) -> ApiResult<Vec<T>> {
+    map: fn(&AnyRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
     query.fetch_all(conn).await?.iter().map(map).collect()
 }
 
-pub(crate) fn flag(row: &AnyRow, column: &str) -> ApiResult<bool> {
+pub(crate) fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
     Ok(row.try_get::<i64, _>(column)? != 0)
 }
 
-pub(crate) fn json_map(row: &AnyRow, column: &str) -> ApiResult<Map<String, Value>> {
+pub(crate) fn json_map(row: &AnyRow, column: &str) -> StoreResult<Map<String, Value>> {
     let text: String = row.try_get(column)?;
     Ok(serde_json::from_str(&text)?)
 }

@@ -1,15 +1,15 @@
 //! Recharges and the app users whose balances they fill.
 
+use super::StoreResult;
 use super::{flag, json_map, to_text};
 use crate::domain::recharge::{AppUser, Recharge};
-use crate::error::ApiResult;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "id, app_id, livemode, created, user_id, from_user, amount, user_fee, \
     balance_bonus, charge_id, succeeded, time_succeeded, refunded, description, metadata";
 
-fn from_row(row: &AnyRow) -> ApiResult<Recharge> {
+fn from_row(row: &AnyRow) -> StoreResult<Recharge> {
     Ok(Recharge {
         id: row.try_get("id")?,
         app_id: row.try_get("app_id")?,
@@ -29,7 +29,7 @@ fn from_row(row: &AnyRow) -> ApiResult<Recharge> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, r: &Recharge) -> ApiResult<()> {
+pub async fn insert(conn: &mut AnyConnection, r: &Recharge) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO recharges (id, app_id, livemode, created, user_id, from_user, amount, \
          user_fee, balance_bonus, charge_id, description, metadata) \
@@ -57,7 +57,7 @@ pub async fn get(
     app_id: &str,
     livemode: bool,
     id: &str,
-) -> ApiResult<Option<Recharge>> {
+) -> StoreResult<Option<Recharge>> {
     let sql =
         format!("SELECT {COLUMNS} FROM recharges WHERE id = $1 AND app_id = $2 AND livemode = $3");
     super::optional(
@@ -71,7 +71,7 @@ pub async fn get(
     .await
 }
 
-pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Recharge>> {
+pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Recharge>> {
     let sql = format!("SELECT {COLUMNS} FROM recharges WHERE id = $1");
     super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
@@ -90,7 +90,7 @@ pub async fn list(
     filter: &ListFilter,
     offset: i64,
     per_page: i64,
-) -> ApiResult<(Vec<Recharge>, bool)> {
+) -> StoreResult<(Vec<Recharge>, bool)> {
     let mut sql = format!("SELECT {COLUMNS} FROM recharges WHERE app_id = $1 AND livemode = $2");
     let mut n = 2;
     for (value, column) in [
@@ -118,7 +118,7 @@ pub async fn list(
     Ok(super::finish_page(recharges, per_page, false))
 }
 
-pub async fn mark_succeeded(conn: &mut AnyConnection, id: &str, now: i64) -> ApiResult<bool> {
+pub async fn mark_succeeded(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE recharges SET succeeded = 1, time_succeeded = $1 WHERE id = $2 AND succeeded = 0",
     )
@@ -129,7 +129,7 @@ pub async fn mark_succeeded(conn: &mut AnyConnection, id: &str, now: i64) -> Api
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn mark_refunded(conn: &mut AnyConnection, id: &str) -> ApiResult<bool> {
+pub async fn mark_refunded(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE recharges SET refunded = 1 WHERE id = $1 AND succeeded = 1 AND refunded = 0",
     )
@@ -140,7 +140,7 @@ pub async fn mark_refunded(conn: &mut AnyConnection, id: &str) -> ApiResult<bool
 }
 
 /// Undoes [`mark_refunded`] when the refund failed at the channel.
-pub async fn unmark_refunded(conn: &mut AnyConnection, id: &str) -> ApiResult<bool> {
+pub async fn unmark_refunded(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
     let done = sqlx::query("UPDATE recharges SET refunded = 0 WHERE id = $1 AND refunded = 1")
         .bind(id)
         .execute(conn)
@@ -153,7 +153,7 @@ pub async fn get_user(
     app_id: &str,
     livemode: bool,
     user_id: &str,
-) -> ApiResult<Option<AppUser>> {
+) -> StoreResult<Option<AppUser>> {
     let row = sqlx::query(
         "SELECT app_id, user_id, livemode, created, balance FROM app_users \
          WHERE app_id = $1 AND livemode = $2 AND user_id = $3",
@@ -182,7 +182,7 @@ pub async fn ensure_user(
     livemode: bool,
     user_id: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO app_users (app_id, livemode, user_id, created, balance) \
          VALUES ($1, $2, $3, $4, 0) ON CONFLICT (app_id, livemode, user_id) DO NOTHING",
@@ -203,7 +203,7 @@ pub async fn adjust_balance(
     livemode: bool,
     user_id: &str,
     delta: i64,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE app_users SET balance = balance + $1 \
          WHERE app_id = $2 AND livemode = $3 AND user_id = $4 AND balance + $1 >= 0",

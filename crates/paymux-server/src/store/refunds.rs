@@ -1,8 +1,8 @@
 //! Refunds of charges (and of recharges, which refund their charge).
 
 use super::{Page, finish_page, flag, json_map, to_text};
+use super::{StoreError, StoreResult};
 use crate::domain::refund::{Refund, RefundStatus};
-use crate::error::{ApiError, ApiResult};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -10,7 +10,7 @@ const COLUMNS: &str = "id, charge_id, app_id, livemode, created, amount, status,
     description, failure_code, failure_msg, metadata, funding_source, charge_order_no, \
     transaction_no, currency, recharge_id";
 
-fn from_row(row: &AnyRow) -> ApiResult<Refund> {
+fn from_row(row: &AnyRow) -> StoreResult<Refund> {
     let status: String = row.try_get("status")?;
     Ok(Refund {
         id: row.try_get("id")?,
@@ -19,7 +19,9 @@ fn from_row(row: &AnyRow) -> ApiResult<Refund> {
         livemode: flag(row, "livemode")?,
         created: row.try_get("created")?,
         amount: row.try_get("amount")?,
-        status: RefundStatus::parse(&status).ok_or_else(ApiError::internal)?,
+        status: RefundStatus::parse(&status).ok_or_else(|| {
+            StoreError::Inconsistent(format!("a stored refund has an unknown status {status}"))
+        })?,
         time_succeed: row.try_get("time_succeed")?,
         description: row.try_get("description")?,
         failure_code: row.try_get("failure_code")?,
@@ -33,7 +35,7 @@ fn from_row(row: &AnyRow) -> ApiResult<Refund> {
     })
 }
 
-pub async fn insert(conn: &mut AnyConnection, r: &Refund) -> ApiResult<()> {
+pub async fn insert(conn: &mut AnyConnection, r: &Refund) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO refunds (id, charge_id, app_id, livemode, created, amount, status, \
          time_succeed, description, metadata, funding_source, charge_order_no, transaction_no, \
@@ -60,12 +62,16 @@ pub async fn insert(conn: &mut AnyConnection, r: &Refund) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn get(conn: &mut AnyConnection, charge_id: &str, id: &str) -> ApiResult<Option<Refund>> {
+pub async fn get(
+    conn: &mut AnyConnection,
+    charge_id: &str,
+    id: &str,
+) -> StoreResult<Option<Refund>> {
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1 AND charge_id = $2");
     super::optional(conn, super::sql(sql).bind(id).bind(charge_id), from_row).await
 }
 
-pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> ApiResult<Option<Refund>> {
+pub async fn get_by_id(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<Refund>> {
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE id = $1");
     super::optional(conn, super::sql(sql).bind(id), from_row).await
 }
@@ -75,7 +81,7 @@ pub async fn list_for_charge(
     conn: &mut AnyConnection,
     charge_id: &str,
     page: &Page,
-) -> ApiResult<(Vec<Refund>, bool)> {
+) -> StoreResult<(Vec<Refund>, bool)> {
     let (clause, ascending) = page.clause(1);
     let sql = format!("SELECT {COLUMNS} FROM refunds WHERE charge_id = $1{clause}");
     let query = page.bind(super::sql(sql).bind(charge_id.to_owned()));
@@ -89,7 +95,7 @@ pub async fn newest_for_charges(
     conn: &mut AnyConnection,
     charge_ids: &[&str],
     per_charge: i64,
-) -> ApiResult<std::collections::HashMap<String, (Vec<Refund>, bool)>> {
+) -> StoreResult<std::collections::HashMap<String, (Vec<Refund>, bool)>> {
     let mut found: std::collections::HashMap<String, (Vec<Refund>, bool)> =
         std::collections::HashMap::new();
     if charge_ids.is_empty() {
@@ -118,7 +124,7 @@ pub async fn newest_for_charges(
 pub async fn for_recharges(
     conn: &mut AnyConnection,
     recharge_ids: &[&str],
-) -> ApiResult<std::collections::HashMap<String, Vec<Refund>>> {
+) -> StoreResult<std::collections::HashMap<String, Vec<Refund>>> {
     let mut found: std::collections::HashMap<String, Vec<Refund>> = Default::default();
     if recharge_ids.is_empty() {
         return Ok(found);
@@ -142,7 +148,7 @@ pub async fn mark_succeeded(
     id: &str,
     time_succeed: i64,
     transaction_no: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE refunds SET status = 'succeeded', time_succeed = $1, transaction_no = $2 \
          WHERE id = $3 AND status = 'pending'",
@@ -161,7 +167,7 @@ pub async fn mark_failed(
     id: &str,
     code: &str,
     message: &str,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE refunds SET status = 'failed', failure_code = $1, failure_msg = $2 \
          WHERE id = $3 AND status = 'pending'",

@@ -1,7 +1,7 @@
 //! `request_outcomes`: the first answer to a request that may be repeated (see
 //! `api::repeats`).
 
-use crate::error::ApiResult;
+use super::StoreResult;
 use sqlx::{AnyConnection, Row};
 
 /// Identifies one remembered request: whose, which kind of token, and the token.
@@ -29,7 +29,7 @@ pub async fn claim(
     fingerprint: &str,
     now_ms: i64,
     expires_ms: i64,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO request_outcomes (scope, kind, key, fingerprint, started_ms, expires_ms) \
          VALUES ($1, $2, $3, $4, $5, $6) \
@@ -48,7 +48,7 @@ pub async fn claim(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn get(conn: &mut AnyConnection, token: &Token) -> ApiResult<Option<Seen>> {
+pub async fn get(conn: &mut AnyConnection, token: &Token) -> StoreResult<Option<Seen>> {
     let row = sqlx::query(
         "SELECT fingerprint, started_ms, status, body FROM request_outcomes \
          WHERE scope = $1 AND kind = $2 AND key = $3",
@@ -77,7 +77,7 @@ pub async fn take_over(
     token: &Token,
     started_ms: i64,
     now_ms: i64,
-) -> ApiResult<bool> {
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE request_outcomes SET started_ms = $1 WHERE scope = $2 AND kind = $3 \
          AND key = $4 AND started_ms = $5 AND status IS NULL",
@@ -97,7 +97,7 @@ pub async fn record(
     token: &Token,
     status: u16,
     body: Option<&str>,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "UPDATE request_outcomes SET status = $1, body = $2 \
          WHERE scope = $3 AND kind = $4 AND key = $5",
@@ -114,7 +114,7 @@ pub async fn record(
 
 /// Forgets a token whose request changed nothing (refused, or the store was unavailable), so
 /// that a retry runs afresh.
-pub async fn release(conn: &mut AnyConnection, token: &Token) -> ApiResult<()> {
+pub async fn release(conn: &mut AnyConnection, token: &Token) -> StoreResult<()> {
     sqlx::query("DELETE FROM request_outcomes WHERE scope = $1 AND kind = $2 AND key = $3")
         .bind(&token.scope)
         .bind(token.kind)
@@ -124,7 +124,7 @@ pub async fn release(conn: &mut AnyConnection, token: &Token) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn delete_expired(conn: &mut AnyConnection, now_ms: i64) -> ApiResult<u64> {
+pub async fn delete_expired(conn: &mut AnyConnection, now_ms: i64) -> StoreResult<u64> {
     let done = sqlx::query("DELETE FROM request_outcomes WHERE expires_ms < $1")
         .bind(now_ms)
         .execute(conn)

@@ -7,15 +7,15 @@
 //! `concurrency` leased deliveries at a time.
 
 use super::flag;
+use super::{StoreError, StoreResult};
 use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, Endpoint};
-use crate::error::{ApiError, ApiResult};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const ENDPOINT_COLUMNS: &str =
     "id, account_id, livemode, url, events, enabled, description, created";
 
-fn endpoint_from_row(row: &AnyRow) -> ApiResult<Endpoint> {
+fn endpoint_from_row(row: &AnyRow) -> StoreResult<Endpoint> {
     let events: String = row.try_get("events")?;
     Ok(Endpoint {
         id: row.try_get("id")?,
@@ -33,7 +33,7 @@ pub async fn insert_endpoint(
     conn: &mut AnyConnection,
     endpoint: &Endpoint,
     secret: &str,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, account_id, livemode, url, events, enabled, secret, \
          description, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -52,7 +52,7 @@ pub async fn insert_endpoint(
     Ok(())
 }
 
-pub async fn update_endpoint(conn: &mut AnyConnection, endpoint: &Endpoint) -> ApiResult<()> {
+pub async fn update_endpoint(conn: &mut AnyConnection, endpoint: &Endpoint) -> StoreResult<()> {
     sqlx::query(
         "UPDATE webhook_endpoints SET url = $1, events = $2, enabled = $3, description = $4 \
          WHERE id = $5 AND removed = 0",
@@ -72,7 +72,7 @@ pub async fn get_endpoint(
     conn: &mut AnyConnection,
     account_id: &str,
     id: &str,
-) -> ApiResult<Option<Endpoint>> {
+) -> StoreResult<Option<Endpoint>> {
     let sql = format!(
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints \
          WHERE id = $1 AND account_id = $2 AND removed = 0"
@@ -92,7 +92,7 @@ pub async fn list_endpoints(
     conn: &mut AnyConnection,
     account_id: &str,
     livemode: Option<bool>,
-) -> ApiResult<Vec<Endpoint>> {
+) -> StoreResult<Vec<Endpoint>> {
     let mode = if livemode.is_some() {
         " AND livemode = $2"
     } else {
@@ -111,7 +111,7 @@ pub async fn list_endpoints(
 
 /// Removes an endpoint: it takes no more events, and its unfinished deliveries are cancelled
 /// (they no longer count in their events' `pending_webhooks`). The row stays for the log.
-pub async fn remove_endpoint(conn: &mut AnyConnection, id: &str, now_ms: i64) -> ApiResult<()> {
+pub async fn remove_endpoint(conn: &mut AnyConnection, id: &str, now_ms: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE events SET pending_webhooks = pending_webhooks - \
            (SELECT COUNT(*) FROM webhook_deliveries d \
@@ -142,7 +142,7 @@ pub async fn insert_delivery(
     conn: &mut AnyConnection,
     delivery: &Delivery,
     account_id: &str,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, account_id, status, \
          next_attempt_ms, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -160,7 +160,7 @@ pub async fn insert_delivery(
 }
 
 /// Endpoints whose secret is stored in clear: (id, secret).
-pub async fn clear_secrets(conn: &mut AnyConnection) -> ApiResult<Vec<(String, String)>> {
+pub async fn clear_secrets(conn: &mut AnyConnection) -> StoreResult<Vec<(String, String)>> {
     let rows = sqlx::query("SELECT id, secret FROM webhook_endpoints WHERE secret NOT LIKE 'v1:%'")
         .fetch_all(conn)
         .await?;
@@ -169,7 +169,7 @@ pub async fn clear_secrets(conn: &mut AnyConnection) -> ApiResult<Vec<(String, S
         .collect()
 }
 
-pub async fn set_secret(conn: &mut AnyConnection, id: &str, secret: &str) -> ApiResult<()> {
+pub async fn set_secret(conn: &mut AnyConnection, id: &str, secret: &str) -> StoreResult<()> {
     sqlx::query("UPDATE webhook_endpoints SET secret = $1 WHERE id = $2")
         .bind(secret)
         .bind(id)
@@ -179,7 +179,7 @@ pub async fn set_secret(conn: &mut AnyConnection, id: &str, secret: &str) -> Api
 }
 
 /// Makes a pending delivery due now (a resend while it waits for its next retry).
-pub async fn bring_forward(conn: &mut AnyConnection, id: &str, now_ms: i64) -> ApiResult<()> {
+pub async fn bring_forward(conn: &mut AnyConnection, id: &str, now_ms: i64) -> StoreResult<()> {
     sqlx::query(
         "UPDATE webhook_deliveries SET next_attempt_ms = $1 \
          WHERE id = $2 AND status = 'pending' AND next_attempt_ms > $1",
@@ -195,7 +195,7 @@ pub async fn bring_forward(conn: &mut AnyConnection, id: &str, now_ms: i64) -> A
 pub async fn event_body(
     conn: &mut AnyConnection,
     event_id: &str,
-) -> ApiResult<Option<(Option<String>, Option<String>)>> {
+) -> StoreResult<Option<(Option<String>, Option<String>)>> {
     let row = sqlx::query("SELECT webhook_body, webhook_signature FROM events WHERE id = $1")
         .bind(event_id)
         .fetch_optional(conn)
@@ -209,7 +209,11 @@ pub async fn event_body(
     .transpose()
 }
 
-pub async fn set_event_body(conn: &mut AnyConnection, event_id: &str, body: &str) -> ApiResult<()> {
+pub async fn set_event_body(
+    conn: &mut AnyConnection,
+    event_id: &str,
+    body: &str,
+) -> StoreResult<()> {
     sqlx::query("UPDATE events SET webhook_body = $1 WHERE id = $2 AND webhook_body IS NULL")
         .bind(body)
         .bind(event_id)
@@ -218,7 +222,7 @@ pub async fn set_event_body(conn: &mut AnyConnection, event_id: &str, body: &str
     Ok(())
 }
 
-pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -> ApiResult<()> {
+pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -> StoreResult<()> {
     sqlx::query("UPDATE events SET pending_webhooks = pending_webhooks + $1 WHERE id = $2")
         .bind(count)
         .bind(event_id)
@@ -229,7 +233,7 @@ pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -
 
 /// Endpoints with deliveries due now (read through the due index: one entry per due delivery,
 /// so this is the one query whose cost grows with a backlog; it runs only on full passes).
-pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> ApiResult<Vec<String>> {
+pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> StoreResult<Vec<String>> {
     let rows = sqlx::query(
         "SELECT DISTINCT endpoint_id FROM webhook_deliveries \
          WHERE status = 'pending' AND next_attempt_ms <= $1",
@@ -243,7 +247,7 @@ pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> ApiResult<V
 }
 
 /// Gives up every delivery lease; see `jobs::release_all_leases`.
-pub async fn release_all_leases(conn: &mut AnyConnection) -> ApiResult<u64> {
+pub async fn release_all_leases(conn: &mut AnyConnection) -> StoreResult<u64> {
     let done = sqlx::query(
         "UPDATE webhook_deliveries SET lease_until_ms = 0 \
          WHERE status = 'pending' AND lease_until_ms > 0",
@@ -254,7 +258,7 @@ pub async fn release_all_leases(conn: &mut AnyConnection) -> ApiResult<u64> {
 }
 
 /// How many of an endpoint's deliveries are leased now: its attempts in flight, on any node.
-pub async fn busy(conn: &mut AnyConnection, endpoint_id: &str, now_ms: i64) -> ApiResult<i64> {
+pub async fn busy(conn: &mut AnyConnection, endpoint_id: &str, now_ms: i64) -> StoreResult<i64> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM webhook_deliveries \
          WHERE endpoint_id = $1 AND status = 'pending' AND lease_until_ms > $2",
@@ -289,7 +293,7 @@ pub async fn claim(
     now_ms: i64,
     lease_until_ms: i64,
     limit: i64,
-) -> ApiResult<Vec<Claimed>> {
+) -> StoreResult<Vec<Claimed>> {
     let skip_locked = if conn.backend_name() == "PostgreSQL" {
         " FOR UPDATE SKIP LOCKED"
     } else {
@@ -335,8 +339,7 @@ pub async fn claim(
             url: row.try_get("url")?,
             secret: row.try_get("secret")?,
             body: body.ok_or_else(|| {
-                tracing::error!("a webhook delivery's event has no rendered body");
-                ApiError::internal()
+                StoreError::Inconsistent("a webhook delivery's event has no rendered body".into())
             })?,
             signature: row.try_get("webhook_signature")?,
         });
@@ -361,7 +364,7 @@ pub async fn record_attempt(
     lease_until_ms: i64,
     after: AfterAttempt,
     signature: &str,
-) -> ApiResult<()> {
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO webhook_attempts (id, delivery_id, event_id, endpoint_id, number, due_ms, \
          started_ms, url, status_code, latency_ms, response_excerpt, error, succeeded) \
@@ -416,7 +419,7 @@ pub async fn record_attempt(
 
 /// When the earliest pending delivery falls due (it may be leased right now; a worker that
 /// finds nothing to claim waits for an attempt to end or its next poll).
-pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
+pub async fn next_due_ms(conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
     let row = sqlx::query(
         "SELECT MIN(next_attempt_ms) AS due FROM webhook_deliveries WHERE status = 'pending'",
     )
@@ -428,7 +431,7 @@ pub async fn next_due_ms(conn: &mut AnyConnection) -> ApiResult<Option<i64>> {
 const DELIVERY_COLUMNS: &str =
     "id, event_id, endpoint_id, status, attempts, next_attempt_ms, created_ms, finished_ms";
 
-fn delivery_from_row(row: &AnyRow) -> ApiResult<Delivery> {
+fn delivery_from_row(row: &AnyRow) -> StoreResult<Delivery> {
     Ok(Delivery {
         id: row.try_get("id")?,
         event_id: row.try_get("event_id")?,
@@ -444,7 +447,7 @@ fn delivery_from_row(row: &AnyRow) -> ApiResult<Delivery> {
 pub async fn deliveries_of_event(
     conn: &mut AnyConnection,
     event_id: &str,
-) -> ApiResult<Vec<Delivery>> {
+) -> StoreResult<Vec<Delivery>> {
     let sql = format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE event_id = $1 \
          ORDER BY created_ms, id"
@@ -457,7 +460,7 @@ pub async fn deliveries_of_event(
     .await
 }
 
-fn attempt_from_row(row: &AnyRow) -> ApiResult<Attempt> {
+fn attempt_from_row(row: &AnyRow) -> StoreResult<Attempt> {
     Ok(Attempt {
         id: row.try_get("id")?,
         delivery_id: row.try_get("delivery_id")?,
@@ -479,7 +482,7 @@ fn attempt_from_row(row: &AnyRow) -> ApiResult<Attempt> {
 pub async fn attempts_of_event(
     conn: &mut AnyConnection,
     event_id: &str,
-) -> ApiResult<Vec<Attempt>> {
+) -> StoreResult<Vec<Attempt>> {
     super::all(
         conn,
         sqlx::query(

@@ -45,7 +45,7 @@ pub async fn seal_clear_secrets(conn: &mut AnyConnection, key: &SecretsKey) -> A
     for (id, secret) in &clear {
         let sealed = key
             .seal(secret.as_bytes(), &endpoint_context(id))
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|e| ApiError::internal().caused_by(e))?;
         store::webhooks::set_secret(conn, id, &sealed).await?;
     }
     Ok(clear.len())
@@ -84,7 +84,7 @@ pub async fn create(
     };
     let secret = EndpointSecret::generate();
     let stored = seal_stored(secrets, secret.expose(), &endpoint_context(&endpoint.id))
-        .map_err(|_| ApiError::internal())?;
+        .map_err(|e| ApiError::internal().caused_by(e))?;
     store::webhooks::insert_endpoint(conn, &endpoint, &stored).await?;
     Ok((endpoint, secret))
 }

@@ -165,7 +165,7 @@ async fn ensure_body(conn: &mut AnyConnection, event: &Event) -> ApiResult<()> {
     if stored.is_some_and(|(body, _)| body.is_some()) {
         return Ok(());
     }
-    store::webhooks::set_event_body(conn, &event.id, &render_body(event)?).await
+    Ok(store::webhooks::set_event_body(conn, &event.id, &render_body(event)?).await?)
 }
 
 /// An event's deliveries as wire objects, each with its attempts, oldest first.

@@ -262,12 +262,31 @@ impl TestServer {
             .bearer_auth(&self.creds.test_secret_key)
     }
 
+    /// Sends a request and reads its JSON answer, which is checked against the server's OpenAPI
+    /// document (`conformance.rs`).
     pub async fn send(builder: RequestBuilder) -> (StatusCode, Value) {
-        let response = builder.send().await.expect("request");
+        let (client, request) = builder.build_split();
+        let request = request.expect("request");
+        let (method, url) = (request.method().clone(), request.url().clone());
+        let sent: Option<Value> = request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .and_then(|b| serde_json::from_slice(b).ok());
+        let response = client.execute(request).await.expect("request");
         let status = response.status();
         let text = response.text().await.expect("body");
         let value = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("response is not JSON: {status} {text}"));
+        crate::conformance::check(crate::conformance::Exchange {
+            client: &client,
+            base: url[..url::Position::BeforePath].to_owned(),
+            method,
+            path: url.path().to_owned(),
+            request: sent,
+            status,
+            response: &value,
+        })
+        .await;
         (status, value)
     }
 

@@ -4,6 +4,7 @@
 mod auth;
 mod channels;
 mod charges;
+mod conformance;
 mod connections;
 mod copy;
 mod helpers;

@@ -242,7 +242,7 @@ async fn a_job_abandoned_by_a_killed_node_is_finished_by_another_after_its_lease
                 .bind(now + 2_000)
                 .execute(&mut *conn)
                 .await?;
-            Ok(())
+            Ok::<_, paymux_server::store::StoreError>(())
         })
     })
     .await
@@ -397,7 +397,7 @@ async fn nodes_starting_together_on_an_empty_database_bootstrap_one_account() {
                 let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM accounts")
                     .fetch_one(&mut *conn)
                     .await?;
-                Ok(row.0)
+                Ok::<_, paymux_server::store::StoreError>(row.0)
             })
         })
         .await
