@@ -11,11 +11,12 @@ mod webhooks_cli;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use config::{FileConfig, Storage};
+use config::{Config, Storage};
 use paymux_server::bootstrap::{self, RequireSignature};
 use paymux_server::http::ConnectionLimits;
 use paymux_server::server::{ServeOptions, serve};
 use paymux_server::{Settings, SharedClock, SystemClock};
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,81 +98,106 @@ enum DbCommand {
     },
 }
 
-#[derive(Args, Clone)]
+/// Flags (and their environment variables) are a settings layer: serialized with only what
+/// was given, over the config file (`config.rs`).
+#[derive(Args, Clone, Serialize)]
 struct StorageArgs {
     /// Directory of the embedded SQLite database [default: ./paymux-data]
     #[arg(long, env = "PAYMUX_DATA_DIR", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
     /// PostgreSQL URL (postgres://user@host/db); without it the embedded SQLite store is used
     #[arg(long, env = "PAYMUX_DATABASE_URL", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
     /// PostgreSQL connections per process [default: 16]
     #[arg(long, env = "PAYMUX_DATABASE_POOL_SIZE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database_pool_size: Option<u32>,
     /// PostgreSQL statement timeout in milliseconds [default: 10000]
     #[arg(long, env = "PAYMUX_DATABASE_STATEMENT_TIMEOUT_MS", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     database_statement_timeout_ms: Option<u64>,
     /// TOML config file
     #[arg(long, env = "PAYMUX_CONFIG", global = true)]
+    #[serde(skip)]
     config: Option<PathBuf>,
     /// File holding the key that seals channel secrets (32 bytes, base64); or set PAYMUX_SECRETS_KEY
     #[arg(long, env = "PAYMUX_SECRETS_KEY_FILE", global = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     secrets_key_file: Option<PathBuf>,
 }
 
-#[derive(Args)]
+#[derive(Args, Serialize)]
 struct ServeArgs {
     #[command(flatten)]
+    #[serde(skip)]
     storage: StorageArgs,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "PAYMUX_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<SocketAddr>,
     /// Base URL browsers reach the gateway at, for test-mode payment links [default: from the Host header]
     #[arg(long, env = "PAYMUX_PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
     /// Largest accepted request body in bytes [default: 65536]
     #[arg(long, env = "PAYMUX_BODY_LIMIT_BYTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     body_limit_bytes: Option<usize>,
     /// Seconds a client may take to send a request's headers, counted from the connection's
     /// start or the previous response [default: 30]
     #[arg(long, env = "PAYMUX_HEADER_READ_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     header_read_timeout_secs: Option<u64>,
     /// Seconds a client may take to send a request body [default: 30]
     #[arg(long, env = "PAYMUX_BODY_READ_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     body_read_timeout_secs: Option<u64>,
     /// Seconds a connection may stay open with no request in flight and no bytes moving [default: 60]
     #[arg(long, env = "PAYMUX_IDLE_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     idle_timeout_secs: Option<u64>,
     /// Client connections served at once; more wait to be accepted [default: 1024]
     #[arg(long, env = "PAYMUX_MAX_CONNECTIONS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<usize>,
     /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for requests in flight [default: 30]
     #[arg(long, env = "PAYMUX_SHUTDOWN_TIMEOUT_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     shutdown_timeout_secs: Option<u64>,
     /// Accepted clock difference for signed requests, in seconds [default: 300]
     #[arg(long, env = "PAYMUX_SIGNATURE_TOLERANCE_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     signature_tolerance_secs: Option<i64>,
     /// How long test-mode refunds stay pending, in milliseconds [default: 1000]
     #[arg(long, env = "PAYMUX_TEST_REFUND_DELAY_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     test_refund_delay_ms: Option<i64>,
     /// Sign every response body with the platform key (X-Pingplusplus-Signature) [default: true]
     #[arg(long, env = "PAYMUX_SIGN_RESPONSES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     sign_responses: Option<bool>,
     /// How long a node holds a background job before another node may take it over, in seconds [default: 30]
     #[arg(long, env = "PAYMUX_JOB_LEASE_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     job_lease_secs: Option<i64>,
     /// How long one webhook attempt may take before it counts as failed, in milliseconds [default: 5000]
     #[arg(long, env = "PAYMUX_WEBHOOK_TIMEOUT_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     webhook_timeout_ms: Option<u64>,
     /// Webhook attempts in flight per endpoint, across all nodes [default: 8]
     #[arg(long, env = "PAYMUX_WEBHOOK_CONCURRENCY")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     webhook_concurrency: Option<i64>,
     /// Fault injection for tests: run as if this machine's clock were off by this much
     #[arg(long, hide = true)]
+    #[serde(skip)]
     test_clock_skew_ms: Option<i64>,
     /// Networks webhooks must not reach, comma-separated CIDRs or addresses; `private` = loopback,
     /// private and link-local ranges [default: none]
     #[arg(long, env = "PAYMUX_WEBHOOK_DENY_NETWORKS", value_delimiter = ',')]
+    #[serde(skip_serializing_if = "Option::is_none")]
     webhook_deny_networks: Option<Vec<String>>,
 }
 
@@ -211,30 +237,23 @@ impl From<Modes> for RequireSignature {
     }
 }
 
-fn storage(args: &StorageArgs) -> anyhow::Result<(Storage, FileConfig)> {
-    let file = FileConfig::load(args.config.as_deref())?;
-    let storage = Storage::resolve(
-        args.data_dir.clone().or_else(|| file.data_dir.clone()),
-        args.database_url
-            .clone()
-            .or_else(|| file.database_url.clone()),
-        args.database_pool_size.or(file.database_pool_size),
-        args.database_statement_timeout_ms
-            .or(file.database_statement_timeout_ms),
-    )?;
-    Ok((storage, file))
+/// The settings the storage flags (and anything else given) leave after the file and defaults.
+fn settings(args: &StorageArgs, serve: Option<&ServeArgs>) -> anyhow::Result<Config> {
+    let mut given = vec![serde_json::to_value(args)?];
+    if let Some(serve) = serve {
+        given.push(serde_json::to_value(serve)?);
+    }
+    Config::load(args.config.as_deref(), &given)
 }
 
-/// The secrets key: `PAYMUX_SECRETS_KEY`, else the file the flag or the config file names.
-fn secrets_key(
-    args: &StorageArgs,
-    file: &FileConfig,
-) -> anyhow::Result<Option<paymux_server::secrets::SecretsKey>> {
-    channels_cli::secrets_key(
-        args.secrets_key_file
-            .as_deref()
-            .or(file.secrets_key_file.as_deref()),
-    )
+fn storage(args: &StorageArgs) -> anyhow::Result<(Storage, Config)> {
+    let config = settings(args, None)?;
+    Ok((Storage::resolve(&config)?, config))
+}
+
+/// The secrets key: `PAYMUX_SECRETS_KEY`, else the file the settings name.
+fn secrets_key(config: &Config) -> anyhow::Result<Option<paymux_server::secrets::SecretsKey>> {
+    channels_cli::secrets_key(config.secrets_key_file.as_deref())
 }
 
 #[tokio::main]
@@ -259,89 +278,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Command::Serve(args) => {
-            let (storage, file) = storage(&args.storage)?;
-            let defaults = Settings::default();
-            let secrets_key = secrets_key(&args.storage, &file)?;
-            let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
-                flag.or(file).map_or(default, Duration::from_secs)
-            };
-            let connection_defaults = ConnectionLimits::default();
+            let config = settings(&args.storage, Some(&args))?;
+            let storage = Storage::resolve(&config)?;
+            let secrets_key = secrets_key(&config)?;
             let limits = ConnectionLimits {
-                header_read: secs(
-                    args.header_read_timeout_secs,
-                    file.header_read_timeout_secs,
-                    connection_defaults.header_read,
-                ),
-                idle: secs(
-                    args.idle_timeout_secs,
-                    file.idle_timeout_secs,
-                    connection_defaults.idle,
-                ),
-                max_connections: args
-                    .max_connections
-                    .or(file.max_connections)
-                    .unwrap_or(connection_defaults.max_connections),
-                shutdown: secs(
-                    args.shutdown_timeout_secs,
-                    file.shutdown_timeout_secs,
-                    connection_defaults.shutdown,
-                ),
+                header_read: Duration::from_secs(config.header_read_timeout_secs),
+                idle: Duration::from_secs(config.idle_timeout_secs),
+                max_connections: config.max_connections,
+                shutdown: Duration::from_secs(config.shutdown_timeout_secs),
             };
-            let body_read = secs(
-                args.body_read_timeout_secs,
-                file.body_read_timeout_secs,
-                Duration::from_millis(defaults.body_read_timeout_ms),
-            );
-            if limits.header_read.is_zero()
-                || limits.idle.is_zero()
-                || body_read.is_zero()
-                || limits.max_connections == 0
+            if config.header_read_timeout_secs == 0
+                || config.idle_timeout_secs == 0
+                || config.body_read_timeout_secs == 0
+                || config.max_connections == 0
             {
                 bail!(
                     "--header-read-timeout-secs, --body-read-timeout-secs, --idle-timeout-secs and --max-connections must be at least 1"
                 );
             }
             let settings = Settings {
-                body_limit_bytes: args
-                    .body_limit_bytes
-                    .or(file.body_limit_bytes)
-                    .unwrap_or(defaults.body_limit_bytes),
-                body_read_timeout_ms: u64::try_from(body_read.as_millis()).unwrap_or(u64::MAX),
-                signature_tolerance_secs: args
-                    .signature_tolerance_secs
-                    .or(file.signature_tolerance_secs)
-                    .unwrap_or(defaults.signature_tolerance_secs),
-                test_refund_delay_ms: args
-                    .test_refund_delay_ms
-                    .or(file.test_refund_delay_ms)
-                    .unwrap_or(defaults.test_refund_delay_ms),
-                public_url: args
+                body_limit_bytes: config.body_limit_bytes,
+                body_read_timeout_ms: config.body_read_timeout_secs.saturating_mul(1000),
+                signature_tolerance_secs: config.signature_tolerance_secs,
+                test_refund_delay_ms: config.test_refund_delay_ms,
+                public_url: config
                     .public_url
-                    .or(file.public_url)
-                    .map(|url| paymux_server::state::parse_public_url(&url))
+                    .as_deref()
+                    .map(paymux_server::state::parse_public_url)
                     .transpose()
                     .map_err(|e| anyhow::anyhow!("--public-url: {e}"))?,
-                sign_responses: args
-                    .sign_responses
-                    .or(file.sign_responses)
-                    .unwrap_or(defaults.sign_responses),
-                job_lease_ms: args
-                    .job_lease_secs
-                    .or(file.job_lease_secs)
-                    .map_or(defaults.job_lease_ms, |secs| secs.saturating_mul(1000)),
-                webhook_timeout_ms: args
-                    .webhook_timeout_ms
-                    .or(file.webhook_timeout_ms)
-                    .unwrap_or(defaults.webhook_timeout_ms),
-                webhook_concurrency: args
-                    .webhook_concurrency
-                    .or(file.webhook_concurrency)
-                    .unwrap_or(defaults.webhook_concurrency),
+                sign_responses: config.sign_responses,
+                job_lease_ms: config.job_lease_secs.saturating_mul(1000),
+                webhook_timeout_ms: config.webhook_timeout_ms,
+                webhook_concurrency: config.webhook_concurrency,
                 webhook_deny_networks: paymux_server::outbound::parse_networks(
-                    &args
-                        .webhook_deny_networks
-                        .or(file.webhook_deny_networks)
-                        .unwrap_or_default(),
+                    &config.webhook_deny_networks,
                 )
                 .map_err(|e| anyhow::anyhow!("--webhook-deny-networks: {e}"))?,
                 secrets_key,
@@ -355,10 +326,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if settings.job_lease_ms < 1000 {
                 bail!("--job-lease-secs must be at least 1");
             }
-            let listen = match args.listen.or(file.listen) {
-                Some(listen) => listen,
-                None => "127.0.0.1:8080".parse()?,
-            };
+            let listen = config.listen;
             // The port first: a clash must fail before anything is created or printed.
             let listener = paymux_server::server::bind(listen).await?;
             let lock = storage.lock_for_serve()?;
@@ -429,7 +397,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command: DbCommand::Copy { from, to },
         } => {
             let source = config::sqlite_data_dir(&from)?;
-            let target = Storage::resolve(None, Some(to), None, None)?;
+            let target = Storage::resolve(&Config {
+                database_url: Some(to),
+                ..Config::default()
+            })?;
             let from_db = paymux_server::store::Db::open_sqlite(&source).await?;
             let to_db = target.open().await?;
             let report = paymux_server::store::copy::copy(&from_db, &to_db).await?;
@@ -446,8 +417,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             command,
             storage: args,
         } => {
-            let (storage, file) = storage(&args)?;
-            let key = secrets_key(&args, &file)?;
+            let (storage, config) = storage(&args)?;
+            let key = secrets_key(&config)?;
             channels_cli::run(command, &storage, key, clock).await
         }
         Command::Webhooks {
@@ -455,8 +426,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             storage: args,
             json,
         } => {
-            let (storage, file) = storage(&args)?;
-            let key = secrets_key(&args, &file)?;
+            let (storage, config) = storage(&args)?;
+            let key = secrets_key(&config)?;
             webhooks_cli::run(command, &storage, key, json, clock).await
         }
         Command::Simulate { command } => simulate_cli::run(command).await,

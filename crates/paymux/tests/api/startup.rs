@@ -337,3 +337,50 @@ async fn sqlite_readiness_on_a_full_disk() {
     assert_eq!(ready().await.0, StatusCode::OK, "ready again");
     let _ = child.kill().await;
 }
+
+#[tokio::test]
+async fn settings_come_from_the_config_file_and_a_flag_beats_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("paymux.toml");
+    std::fs::write(&file, "body_limit_bytes = 1000\nsign_responses = false\n").expect("write");
+    let config = file.to_str().expect("utf8");
+
+    // The file's settings apply.
+    let server = TestServer::start_with(&["--config", config]).await;
+    let mut body = server.charge_body("alipay_qr", serde_json::json!({}));
+    body["description"] = serde_json::json!("x".repeat(1500));
+    let (status, error) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error.to_string().contains("1000"), "{error}");
+    let list = format!("/v1/charges?app[id]={}", server.creds.app_id);
+    let response = server
+        .request(reqwest::Method::GET, &list)
+        .send()
+        .await
+        .expect("healthz");
+    assert!(
+        response.headers().get("x-pingplusplus-signature").is_none(),
+        "sign_responses = false from the file"
+    );
+
+    // A flag beats the file.
+    let server = TestServer::start_with(&["--config", config, "--body-limit-bytes", "4000"]).await;
+    let mut body = server.charge_body("alipay_qr", serde_json::json!({}));
+    body["description"] = serde_json::json!("x".repeat(200));
+    let (status, charge) = server.post("/v1/charges", body).await;
+    assert_eq!(status, StatusCode::OK, "{charge}");
+
+    // A misspelled key is refused, naming it; nothing is created.
+    std::fs::write(&file, "body_limit_byte = 1000\n").expect("write");
+    let data = dir.path().join("data");
+    let (_, stderr) = failed_serve(&[
+        "--config",
+        config,
+        "--data-dir",
+        data.to_str().expect("utf8"),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(stderr.contains("body_limit_byte"), "{stderr}");
+    assert!(!data.exists());
+}
