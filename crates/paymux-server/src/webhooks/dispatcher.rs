@@ -6,10 +6,10 @@
 
 use super::sender::{Outcome, Sender};
 use crate::domain::webhook::{Attempt, next_attempt_ms};
-use crate::error::ApiResult;
 use crate::ids;
 use crate::secrets::{endpoint_context, open_stored};
 use crate::state::AppState;
+use crate::store::StoreResult;
 use crate::store::webhooks::{AfterAttempt, Claimed};
 use crate::store::{self};
 use paymux_webhook::{
@@ -94,7 +94,7 @@ impl Dispatcher {
 
     /// Attempts every delivery due now, waits for the attempts, and returns when the next one
     /// falls due. Tests with a manual clock call this directly.
-    pub async fn run_due(&self) -> ApiResult<Option<i64>> {
+    pub async fn run_due(&self) -> StoreResult<Option<i64>> {
         loop {
             let (claimed, next_due) = self.claim(&Pass::Full).await?;
             if claimed.is_empty() {
@@ -111,7 +111,7 @@ impl Dispatcher {
 
     /// Leases what is due within each endpoint's free slots (every endpoint with due work, or
     /// one); also says when the earliest pending delivery falls due.
-    async fn claim(&self, pass: &Pass) -> ApiResult<(Vec<Claimed>, Option<i64>)> {
+    async fn claim(&self, pass: &Pass) -> StoreResult<(Vec<Claimed>, Option<i64>)> {
         let now_ms = self.state.clock.now_ms();
         let settings = &self.state.settings;
         // Leased for the attempt's timeout plus the job lease, so a slow database write after

@@ -32,7 +32,7 @@ use crate::store;
 use crate::store::jobs::JobKind;
 use adapter::Adapter;
 use futures_util::future::BoxFuture;
-use jobs::{POLL_EVERY_MS, QUERY_DELAYS_SECS};
+use jobs::{POLL_EVERY_MS, QUERY_SCHEDULE};
 use serde_json::{Map, Value, json};
 use sqlx::AnyConnection;
 use std::sync::Arc;
@@ -204,7 +204,7 @@ async fn record_start(
     (now, now_ms): (i64, i64),
     watch: bool,
 ) -> ApiResult<Result<Value, ApiError>> {
-    let query_at = now_ms + QUERY_DELAYS_SECS[0] * 1000;
+    let query_at = now_ms + QUERY_SCHEDULE.delay_ms(0);
     match started {
         Started::Qr(Ok(code_url)) => {
             let mut credential = Map::new();
