@@ -359,9 +359,10 @@ async fn a_refund_succeeds_synchronously_and_repeats_refund_once() {
     );
     assert_eq!(trade.refunds[0].refund_amount, "0.30");
 
-    // The same request again (a lost answer retried): fund_change=N, success, no second refund.
+    // The same request again (a lost answer retried): fund_change=N, no second refund; no money
+    // moved in that call, so it alone proves nothing (the query below does).
     let again = live.adapter().refund("ARF0001", &refund, 30, None).await;
-    assert!(matches!(again, RefundState::Succeeded { .. }), "{again:?}");
+    assert!(matches!(again, RefundState::Unknown(_)), "{again:?}");
     let trade = live.sim.trade(APP_ID, "ARF0001").expect("trade");
     assert_eq!(trade.refunds.len(), 1, "refunded once");
     assert_eq!(trade.refund_fee, "0.30");
@@ -405,6 +406,31 @@ async fn the_refund_query_quirk_does_not_mark_an_unknown_refund_succeeded() {
     let trade = live.sim.trade(APP_ID, "ARF0002").expect("trade");
     assert_eq!(trade.refunds.len(), 1);
     assert_eq!(live.charge(&charge).await.amount_refunded, 40);
+}
+
+#[tokio::test]
+async fn a_first_answer_that_moved_no_money_is_not_taken_for_a_refund() {
+    let live = live().await;
+    let charge = live.paid("ARF0005").await;
+    // Accepted (10000) with fund_change=N, and nothing refunded.
+    live.sim.update_knobs(|k| k.refund_unmoved_next = 1);
+    let refund = live.refund(&charge, 60).await;
+    live.advance(0).await;
+    assert_eq!(live.refund_status(&refund).await, "pending");
+    assert_eq!(live.charge(&charge).await.amount_refunded, 0);
+    assert!(
+        live.sim
+            .trade(APP_ID, "ARF0005")
+            .expect("trade")
+            .refunds
+            .is_empty()
+    );
+    // Submitted again under the same number: refunded now, once.
+    live.advance(30_000).await;
+    assert_eq!(live.refund_status(&refund).await, "succeeded");
+    let trade = live.sim.trade(APP_ID, "ARF0005").expect("trade");
+    assert_eq!(trade.refunds.len(), 1);
+    assert_eq!(live.charge(&charge).await.amount_refunded, 60);
 }
 
 #[tokio::test]

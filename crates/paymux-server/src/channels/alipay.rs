@@ -269,9 +269,11 @@ impl AlipayAdapter {
         }
     }
 
-    /// `alipay.trade.refund`, synchronous: `10000` means refunded (`fund_change=N` on a repeated
-    /// `out_request_no` means it was refunded before: idempotent). Definite business errors
-    /// fail; anything else is unknown and is retried with the same number.
+    /// `alipay.trade.refund`, synchronous: `10000` with `fund_change=Y` means refunded now.
+    /// `fund_change=N` means no money moved in this call: for a repeated `out_request_no`
+    /// because it was refunded before, but on a first answer nothing may have been refunded at
+    /// all, so it is unknown and the refund query decides. Definite business errors fail;
+    /// anything else is unknown and is retried with the same number.
     pub async fn refund(
         &self,
         out_trade_no: &str,
@@ -298,10 +300,13 @@ impl AlipayAdapter {
             Err(error) => return RefundState::Unknown(error.to_string()),
         };
         match (reply.code(), reply.sub_code()) {
-            ("10000", _) => RefundState::Succeeded {
+            ("10000", _) if reply.get("fund_change") == Some("Y") => RefundState::Succeeded {
                 time: refund_time(&reply),
                 refund_no: refund_no(&reply),
             },
+            ("10000", _) => RefundState::Unknown(
+                "Alipay accepted the refund without moving money (fund_change=N)".into(),
+            ),
             (
                 "40004",
                 "ACQ.INVALID_PARAMETER"

@@ -216,6 +216,9 @@ pub struct Knobs {
     /// The next N `alipay.trade.cancel` calls answer `40004 ACQ.SYSTEM_ERROR` with
     /// `retry_flag=Y` and have no effect.
     pub cancel_retry_next: u32,
+    /// The next N new refunds answer `10000` with `fund_change=N` and are not made: accepted,
+    /// no money moved. The same `out_request_no` sent again is then a new refund.
+    pub refund_unmoved_next: u32,
 }
 
 impl Knobs {
@@ -235,6 +238,7 @@ impl Default for Knobs {
             duplicate_notifications: 0,
             notify_time_scale: 1.0,
             cancel_retry_next: 0,
+            refund_unmoved_next: 0,
         }
     }
 }

@@ -550,6 +550,11 @@ impl State {
                 fields,
             ));
         }
+        if take_one(&mut self.knobs.refund_unmoved_next) {
+            fields.insert("fund_change", text("N"));
+            fields.insert("refund_fee", text(format_yuan(refunded)));
+            return Ok(success(fields));
+        }
         trade.refunds.push(Refund {
             out_request_no: request_no.clone(),
             amount,
