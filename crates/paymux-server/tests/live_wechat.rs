@@ -523,6 +523,34 @@ async fn a_refund_the_channel_closes_fails_and_its_amount_is_refundable_again() 
 }
 
 #[tokio::test]
+async fn a_refund_the_payer_cannot_receive_keeps_its_amount_taken_and_waits_for_an_operator() {
+    let live = live().await;
+    let charge = live.paid("LRF0005").await;
+    // CHANGE (退款异常): the money left the merchant, the payer's card refused it.
+    live.sim
+        .update_knobs(|k| k.refund_outcome = RefundOutcome::Change);
+    let refund = live.refund(&charge, 100).await;
+    live.advance(0).await;
+    live.clock.advance_ms(5_000);
+    assert_eq!(live.wait_refund(&refund).await, "abnormal");
+    let row = live.refund_row(&refund).await;
+    assert_eq!(row.failure_code.as_deref(), Some("CHANGE"));
+    // Not refundable again: a second refund would pay the same money twice.
+    let charge_now = live.charge(&charge).await;
+    assert_eq!(charge_now.refundable(), 0);
+    assert_eq!(charge_now.amount_refunded, 0);
+    assert_eq!(live.events("refund.failed").await, 0);
+    assert_eq!(live.events("refund.succeeded").await, 0);
+    // On the Ping++ wire it is still pending, with the channel's code and message.
+    let wire = row.to_wire();
+    assert_eq!(wire["status"], "pending");
+    assert_eq!(wire["failure_code"], "CHANGE");
+    // No more queries: the channel's answer is final.
+    live.advance(86_400_000).await;
+    assert_eq!(live.refund_row(&refund).await.status.as_str(), "abnormal");
+}
+
+#[tokio::test]
 async fn isv_scan_goes_to_the_provider_whose_payment_code_the_payer_shows() {
     let live = live().await;
     let created = live

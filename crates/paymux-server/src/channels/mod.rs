@@ -98,6 +98,12 @@ pub enum RefundState {
         code: String,
         message: String,
     },
+    /// The money left the merchant but did not reach the payer (WeChat's 退款异常, `CHANGE`: a
+    /// closed or frozen card). Final at the channel; someone must pay it out by hand.
+    Abnormal {
+        code: String,
+        message: String,
+    },
     Unknown(String),
 }
 

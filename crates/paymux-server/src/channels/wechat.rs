@@ -430,10 +430,13 @@ fn refund_status(status: &str, success_time: Option<&str>, refund_id: Option<&st
             code: "REFUNDCLOSE".into(),
             message: "退款关闭 (the refund was closed)".into(),
         },
-        // CHANGE: the refund hit a problem that needs a person (e.g. a cancelled card).
-        "CHANGE" => RefundState::Failed {
+        // CHANGE: the money left the merchant and could not reach the payer (e.g. a closed
+        // card); WeChat keeps it until the merchant transfers it by hand.
+        "CHANGE" => RefundState::Abnormal {
             code: "CHANGE".into(),
-            message: "退款异常 (the refund needs handling in the merchant platform)".into(),
+            message: "退款异常: the payer's account could not receive the refund; transfer it \
+                      by hand in WeChat Pay's merchant platform"
+                .into(),
         },
         other => RefundState::Unknown(format!("refund_status {other:?}")),
     }

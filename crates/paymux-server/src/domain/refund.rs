@@ -1,14 +1,18 @@
-//! The Refund: pending until the channel confirms, then succeeded (or failed).
+//! The Refund: pending until the channel confirms, then succeeded (or failed), or abnormal
+//! when the money left the merchant but could not reach the payer.
 
-use super::wire::{RefundObject, RefundTag, to_value};
+use super::wire::{RefundObject, RefundStatusName, RefundTag, to_value};
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundStatus {
     Pending,
     Succeeded,
     Failed,
+    /// The channel paid the refund out but the payer's account refused it (WeChat's 退款异常):
+    /// the amount stays taken from the charge, and an operator must transfer it by hand. Ping++
+    /// has no such state: the wire shows `pending` with the channel's failure code and message.
+    Abnormal,
 }
 
 impl RefundStatus {
@@ -17,11 +21,12 @@ impl RefundStatus {
             RefundStatus::Pending => "pending",
             RefundStatus::Succeeded => "succeeded",
             RefundStatus::Failed => "failed",
+            RefundStatus::Abnormal => "abnormal",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Pending, Self::Succeeded, Self::Failed]
+        [Self::Pending, Self::Succeeded, Self::Failed, Self::Abnormal]
             .into_iter()
             .find(|s| s.as_str() == text)
     }
@@ -62,7 +67,11 @@ impl Refund {
             amount: self.amount,
             created: self.created,
             succeed: self.status == RefundStatus::Succeeded,
-            status: self.status,
+            status: match self.status {
+                RefundStatus::Pending | RefundStatus::Abnormal => RefundStatusName::Pending,
+                RefundStatus::Succeeded => RefundStatusName::Succeeded,
+                RefundStatus::Failed => RefundStatusName::Failed,
+            },
             time_succeed: self.time_succeed,
             description: self.description.clone(),
             failure_code: self.failure_code.clone(),

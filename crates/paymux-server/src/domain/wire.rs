@@ -134,7 +134,8 @@ pub struct RefundObject {
     pub created: i64,
     pub succeed: bool,
     #[schema(inline)]
-    pub status: super::refund::RefundStatus,
+    #[schema(inline)]
+    pub status: RefundStatusName,
     #[schema(required = true)]
     pub time_succeed: Option<i64>,
     pub description: String,
@@ -154,6 +155,15 @@ pub struct RefundObject {
     /// Echoed only when the request carried it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub funding_source: Option<String>,
+}
+
+/// A refund's status on the Ping++ wire.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatusName {
+    Pending,
+    Succeeded,
+    Failed,
 }
 
 /// A balance top-up (充值对象), with the charge that pays it.

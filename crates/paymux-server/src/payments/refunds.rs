@@ -240,6 +240,23 @@ pub async fn fail(
     record_refund_event(conn, &refund, None, EventType::RefundFailed, now).await
 }
 
+/// Pending → abnormal: the channel paid the refund out and the payer's account refused it.
+/// The money is neither back with the merchant nor with the payer, so the amount stays taken
+/// from the charge (refunding it again would pay twice) and no final event is sent; an
+/// operator transfers it by hand.
+pub async fn mark_abnormal(
+    conn: &mut AnyConnection,
+    refund_id: &str,
+    code: &str,
+    message: &str,
+) -> ApiResult<()> {
+    if store::refunds::mark_abnormal(conn, refund_id, code, message).await? {
+        tracing::warn!(refund = %refund_id, %code, %message,
+            "the channel could not pay this refund out; it needs a manual transfer");
+    }
+    Ok(())
+}
+
 pub async fn list(
     state: &AppState,
     caller: &Caller,

@@ -162,6 +162,25 @@ pub async fn mark_succeeded(
 }
 
 /// Pending → failed. False if the refund was not pending.
+/// Pending → abnormal, keeping the channel's code and message. False if it was not pending.
+pub async fn mark_abnormal(
+    conn: &mut AnyConnection,
+    id: &str,
+    code: &str,
+    message: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE refunds SET status = 'abnormal', failure_code = $1, failure_msg = $2 \
+         WHERE id = $3 AND status = 'pending'",
+    )
+    .bind(code)
+    .bind(message)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub async fn mark_failed(
     conn: &mut AnyConnection,
     id: &str,

@@ -328,6 +328,9 @@ async fn settle_refund_from_channel(
                     RefundState::Failed { code, message } => {
                         super::refunds::fail(conn, &id, &code, &message, now).await
                     }
+                    RefundState::Abnormal { code, message } => {
+                        super::refunds::mark_abnormal(conn, &id, &code, &message).await
+                    }
                     RefundState::Pending | RefundState::Unknown(_) => Ok(()),
                 }
             })

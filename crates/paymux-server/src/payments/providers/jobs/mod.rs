@@ -143,7 +143,9 @@ async fn settle_refund(
     answer: RefundState,
 ) -> ApiResult<Option<JobOutcome>> {
     match answer {
-        RefundState::Succeeded { .. } | RefundState::Failed { .. } => {
+        RefundState::Succeeded { .. }
+        | RefundState::Failed { .. }
+        | RefundState::Abnormal { .. } => {
             settle_refund_from_channel(state, &refund.id, answer).await?;
             Ok(Some(JobOutcome::Done))
         }
