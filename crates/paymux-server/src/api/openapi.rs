@@ -158,31 +158,39 @@ pub fn document(operations: &[Operation]) -> Value {
             .split('/')
             .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
         {
-            operation = operation.parameter(string_parameter(name, ParameterIn::Path, true, None));
+            let schema = ObjectBuilder::new().schema_type(Type::String);
+            operation = operation.parameter(parameter(name, ParameterIn::Path, true, None, schema));
         }
         for parameter in &op.query {
             operation = operation.parameter(parameter.clone());
         }
         if op.method == Method::POST {
-            for (name, description) in [
+            for (name, description, pattern) in [
                 (
                     "Pingplusplus-Signature",
                     "base64 RSA-SHA256 over body + request target + timestamp, with the merchant's private key",
+                    "^[A-Za-z0-9+/]+={0,2}$",
                 ),
                 (
                     "Pingplusplus-Request-Timestamp",
                     "Unix seconds, signed with the body",
+                    "^[0-9]{1,12}$",
                 ),
                 (
                     "Idempotency-Key",
                     "A repeat with the same key and body within 24 h gets the first answer again",
+                    "^[!-~]{1,255}$",
                 ),
             ] {
-                operation = operation.parameter(string_parameter(
+                let schema = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(pattern));
+                operation = operation.parameter(parameter(
                     name,
                     ParameterIn::Header,
                     false,
                     Some(description),
+                    schema,
                 ));
             }
             let body = request_body(op.body.as_ref().map(|b| b.schema.clone()));
@@ -283,11 +291,12 @@ fn json_content(schema: RefOr<Schema>) -> utoipa::openapi::Content {
     ContentBuilder::new().schema(Some(schema)).build()
 }
 
-fn string_parameter(
+fn parameter(
     name: &str,
     location: ParameterIn,
     required: bool,
     description: Option<&str>,
+    schema: ObjectBuilder,
 ) -> Parameter {
     ParameterBuilder::new()
         .name(name)
@@ -298,7 +307,7 @@ fn string_parameter(
             Required::False
         })
         .description(description)
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .schema(Some(schema))
         .build()
 }
 

@@ -154,6 +154,7 @@ pub struct ChannelSettingsParams(pub std::collections::BTreeMap<String, String>)
 #[into_params(parameter_in = Query)]
 pub struct CursorParams {
     /// 1–100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// An object id: the page after it.
     pub starting_after: Option<String>,
@@ -165,6 +166,7 @@ pub struct CursorParams {
 #[into_params(parameter_in = Query)]
 pub struct ChargeListParams {
     #[serde(rename = "app[id]")]
+    #[param(min_length = 1)]
     pub app_id: String,
     pub channel: Option<String>,
     pub paid: Option<bool>,
@@ -195,8 +197,10 @@ pub struct EventListParams {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// From 1.
+    #[param(minimum = 1, maximum = 1_000_000_000)]
     pub page: Option<i64>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
 }
 
