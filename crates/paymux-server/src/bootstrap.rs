@@ -4,7 +4,7 @@
 //! bootstrap writes them once to `credentials.json` in the data directory (mode 0600), the only
 //! place they exist in clear, like an initial admin password file.
 
-use crate::error::ApiError;
+use crate::error::GatewayError;
 use crate::secrets::{PLATFORM_KEY_CONTEXT, SecretsKey, is_sealed, open_stored, seal_stored};
 use crate::store::{self, Db};
 use crate::{ids, store::accounts};
@@ -125,21 +125,21 @@ pub async fn ensure_platform_key(
                     Some((stored, _)) => stored,
                     None => {
                         let key = SigningKey::generate()
-                            .map_err(|e| ApiError::internal().caused_by(e))?;
+                            .map_err(|e| GatewayError::internal().caused_by(e))?;
                         let private = key
                             .to_pkcs8_pem()
-                            .map_err(|e| ApiError::internal().caused_by(e))?;
+                            .map_err(|e| GatewayError::internal().caused_by(e))?;
                         let public = key
                             .public_key_pem()
-                            .map_err(|e| ApiError::internal().caused_by(e))?;
+                            .map_err(|e| GatewayError::internal().caused_by(e))?;
                         let sealed = seal_stored(secrets, &private, PLATFORM_KEY_CONTEXT)
-                            .map_err(|e| ApiError::internal().caused_by(e))?;
+                            .map_err(|e| GatewayError::internal().caused_by(e))?;
                         // A node starting at the same moment may have stored its own first: use
                         // that.
                         accounts::insert_platform_key(conn, &sealed, &public, now).await?;
                         accounts::platform_key(conn)
                             .await?
-                            .ok_or_else(ApiError::internal)?
+                            .ok_or_else(GatewayError::internal)?
                             .0
                     }
                 };
@@ -148,10 +148,10 @@ pub async fn ensure_platform_key(
                 {
                     let sealed = key
                         .seal(stored.as_bytes(), PLATFORM_KEY_CONTEXT)
-                        .map_err(|e| ApiError::internal().caused_by(e))?;
+                        .map_err(|e| GatewayError::internal().caused_by(e))?;
                     accounts::set_platform_private_key(conn, &sealed).await?;
                 }
-                Ok::<_, ApiError>(stored)
+                Ok::<_, GatewayError>(stored)
             })
         })
         .await?;
@@ -236,9 +236,9 @@ pub async fn set_merchant_key(
         Box::pin(async move {
             let (account, _) = store::accounts::first_account(conn)
                 .await?
-                .ok_or_else(|| ApiError::invalid("no account yet; run `paymux init` first"))?;
+                .ok_or_else(|| GatewayError::invalid("no account yet; run `paymux init` first"))?;
             store::accounts::set_merchant_key(conn, &account, pem.as_deref(), require).await?;
-            Ok::<_, ApiError>(())
+            Ok::<_, GatewayError>(())
         })
     })
     .await?;

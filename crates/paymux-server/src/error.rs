@@ -1,26 +1,46 @@
-//! One error type for the whole API, rendered as Ping++'s `{"error":{type,message,code?,param?}}`.
-//!
-//! Absent `code`/`param` are omitted, never null: the Go SDK panics on a null there
-//! (docs/pingpp-wire.md). Internal failures are logged with their cause and shown as a generic
-//! `api_error`, so nothing about storage or keys leaks into a response.
+//! What the gateway's operations refuse or fail with, in Ping++'s terms (`type`, `message`,
+//! `code`, `param`) and for a reason, with the cause behind an internal failure kept for the log.
+//! It knows nothing of HTTP: the API turns the reason into a status and the error into Ping++'s
+//! body (`api/error_response.rs`). Storage has its own error (`store::StoreError`), which
+//! becomes an internal or unavailable one here.
 
-use crate::domain::wire::{ErrorBody, ErrorDetail, to_value};
 use crate::store::StoreError;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     InvalidRequestError,
-    ApiError,
+    #[serde(rename = "api_error")]
+    Api,
     ChannelError,
 }
 
+/// Why an operation did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The request cannot be done as asked.
+    Invalid,
+    /// No valid key, or a required signature is missing or wrong.
+    Unauthorized,
+    NotFound,
+    /// It lost a race with concurrent requests, or conflicts with an earlier one; a retry may
+    /// succeed. Nothing changed.
+    Conflict,
+    /// The payment channel refused it or is not available.
+    Channel,
+    /// The store is away; nothing changed.
+    Unavailable,
+    Internal,
+    /// The request itself did not arrive in time.
+    Timeout,
+    /// The path exists, the method does not.
+    MethodNotAllowed,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
+pub struct GatewayError {
+    pub reason: Reason,
     pub kind: ErrorType,
     pub message: String,
     pub code: Option<String>,
@@ -29,12 +49,12 @@ pub struct ApiError {
     pub cause: Option<String>,
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub type GatewayResult<T> = Result<T, GatewayError>;
 
-impl ApiError {
-    fn new(status: StatusCode, kind: ErrorType, message: impl Into<String>) -> Self {
+impl GatewayError {
+    pub fn new(reason: Reason, kind: ErrorType, message: impl Into<String>) -> Self {
         Self {
-            status,
+            reason,
             kind,
             message: message.into(),
             code: None,
@@ -51,11 +71,7 @@ impl ApiError {
 
     /// 400: the request cannot be done as asked.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            ErrorType::InvalidRequestError,
-            message,
-        )
+        Self::new(Reason::Invalid, ErrorType::InvalidRequestError, message)
     }
 
     /// 400 naming the offending parameter.
@@ -83,7 +99,7 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(
-            StatusCode::UNAUTHORIZED,
+            Reason::Unauthorized,
             ErrorType::InvalidRequestError,
             message,
         )
@@ -92,7 +108,7 @@ impl ApiError {
     /// 404 in Ping++'s wording: `No such charge: ch_…`, with `param: "id"`.
     pub fn not_found(object: &str, id: &str) -> Self {
         Self::new(
-            StatusCode::NOT_FOUND,
+            Reason::NotFound,
             ErrorType::InvalidRequestError,
             format!("No such {object}: {id}"),
         )
@@ -101,18 +117,14 @@ impl ApiError {
 
     /// 402: the payment channel refused or is not available.
     pub fn channel(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::PAYMENT_REQUIRED,
-            ErrorType::ChannelError,
-            message,
-        )
+        Self::new(Reason::Channel, ErrorType::ChannelError, message)
     }
 
     /// 500 without detail (a cause, if known, is added for the log).
     pub fn internal() -> Self {
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorType::ApiError,
+            Reason::Internal,
+            ErrorType::Api,
             "An internal error occurred; the request may be retried.",
         )
     }
@@ -120,19 +132,19 @@ impl ApiError {
     /// 503: storage is unreachable; nothing was changed.
     /// 409: the request lost a race with concurrent ones and changed nothing; a retry is safe.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, ErrorType::ApiError, message)
+        Self::new(Reason::Conflict, ErrorType::Api, message)
     }
 
     pub fn unavailable() -> Self {
         Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorType::ApiError,
+            Reason::Unavailable,
+            ErrorType::Api,
             "The service is temporarily unavailable; nothing was changed. Retry later.",
         )
     }
 
-    pub fn with_status(mut self, status: StatusCode) -> Self {
-        self.status = status;
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
         self
     }
 
@@ -145,33 +157,22 @@ impl ApiError {
         self.param = Some(param.into());
         self
     }
-
-    pub fn body(&self) -> serde_json::Value {
-        to_value(ErrorBody {
-            error: ErrorDetail {
-                kind: self.kind,
-                message: self.message.clone(),
-                code: self.code.clone(),
-                param: self.param.clone(),
-            },
-        })
-    }
 }
 
 /// For logs: the cause when there is one (a job's database failure is logged as that, not as
-/// the HTTP answer a request would have got), else status and message.
-impl std::fmt::Display for ApiError {
+/// the answer a request would have got), else reason and message.
+impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.cause {
             Some(cause) => f.write_str(cause),
-            None => write!(f, "{} {}", self.status.as_u16(), self.message),
+            None => write!(f, "{:?}: {}", self.reason, self.message),
         }
     }
 }
 
-impl std::error::Error for ApiError {}
+impl std::error::Error for GatewayError {}
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for GatewayError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) | StoreError::NotCommitted => {
@@ -183,43 +184,14 @@ impl From<StoreError> for ApiError {
 }
 
 /// A database call made outside the store (a connection taken from the pool).
-impl From<sqlx::Error> for ApiError {
+impl From<sqlx::Error> for GatewayError {
     fn from(error: sqlx::Error) -> Self {
         StoreError::from(error).into()
     }
 }
 
-impl From<serde_json::Error> for ApiError {
+impl From<serde_json::Error> for GatewayError {
     fn from(error: serde_json::Error) -> Self {
         StoreError::from(error).into()
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        // The one place a request's failure is logged, inside its span (request id, route).
-        if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), cause = %self, "request failed");
-        }
-        crate::api::json_response(self.status, &self.body())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn absent_code_and_param_are_omitted_not_null() {
-        let body = ApiError::invalid("bad").body().to_string();
-        assert_eq!(
-            body,
-            r#"{"error":{"type":"invalid_request_error","message":"bad"}}"#
-        );
-        let body = ApiError::not_found("charge", "ch_1").body().to_string();
-        assert_eq!(
-            body,
-            r#"{"error":{"type":"invalid_request_error","message":"No such charge: ch_1","param":"id"}}"#
-        );
     }
 }

@@ -4,7 +4,7 @@
 //! restart the worker finds them still due. Each job runs in its own write, so one failing job
 //! neither blocks nor rolls back the others; a failure is retried later.
 
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::payments;
 use crate::state::AppState;
 use crate::store::{self, jobs::Job};
@@ -55,7 +55,7 @@ pub async fn run(state: AppState) {
 
 /// Runs every job due now; returns when the next one falls due. Tests with a manual clock call
 /// this directly.
-pub async fn run_due(state: &AppState) -> ApiResult<Option<i64>> {
+pub async fn run_due(state: &AppState) -> GatewayResult<Option<i64>> {
     let lease_ms = state.settings.job_lease_ms;
     loop {
         let now_ms = state.clock.now_ms();

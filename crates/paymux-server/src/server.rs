@@ -3,7 +3,7 @@
 
 use crate::bootstrap;
 use crate::clock::{OffsetClock, SharedClock};
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::http::ConnectionLimits;
 use crate::state::{AppState, Settings};
 use crate::store::Db;
@@ -124,7 +124,7 @@ async fn follow_database_clock(db: &Db, clock: SharedClock) -> anyhow::Result<Sh
     Ok(aligned)
 }
 
-async fn measure_offset(db: &Db, clock: &OffsetClock, first: bool) -> ApiResult<()> {
+async fn measure_offset(db: &Db, clock: &OffsetClock, first: bool) -> GatewayResult<()> {
     let before = clock.base().now_ms();
     let Some(database_ms) = db.database_time_ms().await? else {
         return Ok(());

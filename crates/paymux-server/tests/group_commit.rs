@@ -1,7 +1,7 @@
 //! The writer's group commit: requests that fail roll back only their own changes, even when
 //! they share a transaction with requests that succeed.
 
-use paymux_server::error::ApiError;
+use paymux_server::error::GatewayError;
 use paymux_server::store::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,7 +20,7 @@ async fn a_failing_write_rolls_back_alone_within_a_shared_batch() {
                         .execute(&mut *conn)
                         .await?;
                     if i % 2 == 1 {
-                        return Err(ApiError::invalid("odd"));
+                        return Err(GatewayError::invalid("odd"));
                     }
                     Ok(i)
                 })

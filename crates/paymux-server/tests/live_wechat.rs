@@ -395,7 +395,7 @@ async fn a_reverse_the_channel_refuses_changes_nothing() {
     let id = created["id"].as_str().expect("id");
     // The payer is still confirming: WeChat refuses to reverse (USERPAYING).
     let error = live.reverse(id).await.expect_err("refused");
-    assert_eq!(error.status.as_u16(), 402);
+    assert_eq!(error.reason, paymux_server::error::Reason::Channel);
     assert_eq!(error.code.as_deref(), Some("channel_reverse_failed"));
     assert!(
         error.message.contains("still confirming"),

@@ -7,7 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use paymux_server::SharedClock;
 use paymux_server::channels::Provider;
 use paymux_server::channels::config::{self, ProviderSettings};
-use paymux_server::error::ApiError;
+use paymux_server::error::GatewayError;
 use paymux_server::secrets::SecretsKey;
 use paymux_server::store;
 use std::collections::BTreeMap;
@@ -116,10 +116,10 @@ pub async fn run(
                     Box::pin(async move {
                         let (account, _) =
                             store::accounts::first_account(conn).await?.ok_or_else(|| {
-                                ApiError::invalid("no account yet; run `paymux init` first")
+                                GatewayError::invalid("no account yet; run `paymux init` first")
                             })?;
                         if !store::accounts::app_belongs_to(conn, &app, &account).await? {
-                            return Err(ApiError::not_found("app", &app));
+                            return Err(GatewayError::not_found("app", &app));
                         }
                         config::save(conn, &key, &app, livemode, &settings, now).await?;
                         Ok(settings.to_wire(&app, livemode, now))

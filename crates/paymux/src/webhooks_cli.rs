@@ -5,7 +5,7 @@ use crate::config::Storage;
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use paymux_server::domain::event::Event;
-use paymux_server::error::{ApiError, ApiResult};
+use paymux_server::error::{GatewayError, GatewayResult};
 use paymux_server::secrets::SecretsKey;
 use paymux_server::store::{self, Db};
 use paymux_server::webhooks::{self, endpoints::EndpointChange};
@@ -91,7 +91,7 @@ pub async fn run(
                             secrets.as_ref(),
                         )
                         .await?;
-                        Ok::<_, ApiError>(endpoint.to_wire(Some(secret.expose())))
+                        Ok::<_, GatewayError>(endpoint.to_wire(Some(secret.expose())))
                     })
                 })
                 .await
@@ -148,8 +148,8 @@ pub async fn run(
                 Box::pin(async move {
                     let endpoint = rows::get_endpoint(conn, &account, &id)
                         .await?
-                        .ok_or_else(|| ApiError::not_found("webhook_endpoint", &id))?;
-                    Ok::<_, ApiError>(rows::remove_endpoint(conn, &endpoint.id, now_ms).await?)
+                        .ok_or_else(|| GatewayError::not_found("webhook_endpoint", &id))?;
+                    Ok::<_, GatewayError>(rows::remove_endpoint(conn, &endpoint.id, now_ms).await?)
                 })
             })
             .await
@@ -163,7 +163,7 @@ pub async fn run(
                     Box::pin(async move {
                         let endpoint = rows::get_endpoint(conn, &account, &id)
                             .await?
-                            .ok_or_else(|| ApiError::not_found("webhook_endpoint", &id))?;
+                            .ok_or_else(|| GatewayError::not_found("webhook_endpoint", &id))?;
                         webhooks::endpoints::send_test(conn, &endpoint, now_ms).await
                     })
                 })
@@ -217,13 +217,17 @@ async fn account(db: &Db) -> anyhow::Result<String> {
     Ok(account)
 }
 
-async fn event_in_any_mode(conn: &mut AnyConnection, account: &str, id: &str) -> ApiResult<Event> {
+async fn event_in_any_mode(
+    conn: &mut AnyConnection,
+    account: &str,
+    id: &str,
+) -> GatewayResult<Event> {
     for livemode in [false, true] {
         if let Some(event) = store::events::get(conn, account, livemode, id).await? {
             return Ok(event);
         }
     }
-    Err(ApiError::not_found("event", id))
+    Err(GatewayError::not_found("event", id))
 }
 
 async fn find_event(conn: &mut AnyConnection, account: &str, id: &str) -> anyhow::Result<Event> {

@@ -8,7 +8,7 @@
 
 use super::repeats::{self, IDEMPOTENCY_KEY, Incoming, Repeats};
 use crate::domain::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::state::AppState;
 use crate::store;
@@ -27,9 +27,9 @@ pub struct ApiCall {
 }
 
 impl FromRequest<AppState> for ApiCall {
-    type Rejection = ApiError;
+    type Rejection = GatewayError;
 
-    async fn from_request(request: Request, state: &AppState) -> ApiResult<Self> {
+    async fn from_request(request: Request, state: &AppState) -> GatewayResult<Self> {
         let (parts, body) = request.into_parts();
         let target = parts
             .extensions
@@ -48,15 +48,17 @@ impl FromRequest<AppState> for ApiCall {
         // Already read whole (and de-chunked) by the router's body reader, within its limits.
         let body = axum::body::to_bytes(body, usize::MAX)
             .await
-            .map_err(|e| ApiError::internal().caused_by(e))?;
+            .map_err(|e| GatewayError::internal().caused_by(e))?;
         if owner.require_signature {
             let pem = owner.merchant_public_key_pem.as_deref().ok_or_else(|| {
-                ApiError::unauthorized(
+                GatewayError::unauthorized(
                     "Request signatures are required but no merchant RSA public key is configured.",
                 )
             })?;
             let verifier = state.merchant_key(pem).ok_or_else(|| {
-                ApiError::unauthorized("The configured merchant RSA public key cannot be parsed.")
+                GatewayError::unauthorized(
+                    "The configured merchant RSA public key cannot be parsed.",
+                )
             })?;
             let route = parts
                 .extensions
@@ -119,13 +121,13 @@ pub fn request_id(extensions: &axum::http::Extensions) -> String {
         .map_or_else(ids::api_request, |id| id.0.clone())
 }
 
-fn secret_key(headers: &HeaderMap) -> ApiResult<String> {
+fn secret_key(headers: &HeaderMap) -> GatewayResult<String> {
     let value = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .ok_or_else(|| {
-            ApiError::unauthorized(
+            GatewayError::unauthorized(
                 "No API key provided. Set `Authorization: Bearer sk_…` (or HTTP Basic with the key as the user name).",
             )
         })?;
@@ -138,25 +140,27 @@ fn secret_key(headers: &HeaderMap) -> ApiResult<String> {
             .decode(credentials)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| ApiError::unauthorized("The Basic credentials are not valid base64."))?;
+            .ok_or_else(|| {
+                GatewayError::unauthorized("The Basic credentials are not valid base64.")
+            })?;
         decoded
             .split_once(':')
             .map_or(decoded.clone(), |(user, _)| user.to_owned())
     } else {
-        return Err(ApiError::unauthorized(
+        return Err(GatewayError::unauthorized(
             "Unsupported Authorization scheme; use Bearer or Basic.",
         ));
     };
     if key.is_empty() {
-        return Err(ApiError::unauthorized("No API key provided."));
+        return Err(GatewayError::unauthorized("No API key provided."));
     }
     Ok(key)
 }
 
 /// Ping++'s wording, with the key masked so a leaked log line leaks nothing.
-fn invalid_key(key: &str) -> ApiError {
+fn invalid_key(key: &str) -> GatewayError {
     let visible: String = key.chars().take(8).collect();
-    ApiError::unauthorized(format!(
+    GatewayError::unauthorized(format!(
         "提供了无效的 API KEY: {visible}***。 (invalid API key)"
     ))
 }
@@ -202,7 +206,7 @@ pub fn check_signature(
     now: i64,
     tolerance: i64,
     verify: impl Fn(&[u8], &str) -> bool,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -210,19 +214,19 @@ pub fn check_signature(
             .map(str::trim)
     };
     let signature = header(SIGNATURE).filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::unauthorized(
+        GatewayError::unauthorized(
             "This account requires signed requests: the Pingplusplus-Signature header is missing. \
              Configure your SDK with your RSA private key.",
         )
     })?;
     let timestamp = header(TIMESTAMP).filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::unauthorized("The Pingplusplus-Request-Timestamp header is missing.")
+        GatewayError::unauthorized("The Pingplusplus-Request-Timestamp header is missing.")
     })?;
     let ts: i64 = timestamp.parse().map_err(|_| {
-        ApiError::unauthorized("Pingplusplus-Request-Timestamp must be Unix seconds.")
+        GatewayError::unauthorized("Pingplusplus-Request-Timestamp must be Unix seconds.")
     })?;
     if (now - ts).abs() > tolerance {
-        return Err(ApiError::unauthorized(format!(
+        return Err(GatewayError::unauthorized(format!(
             "The request timestamp {ts} is more than {tolerance} seconds away from the server time \
              {now}; check the clock and do not replay requests."
         )));
@@ -240,7 +244,7 @@ pub fn check_signature(
     if verify(&message, signature) {
         Ok(())
     } else {
-        Err(ApiError::unauthorized(
+        Err(GatewayError::unauthorized(
             "The Pingplusplus-Signature does not verify with the merchant RSA public key configured \
              for this account.",
         ))
@@ -291,7 +295,10 @@ mod tests {
         });
         assert!(ok.is_ok());
         let stale = check_signature(&h, &charges, 1301, 300, |_, _| true);
-        assert_eq!(stale.expect_err("stale").status.as_u16(), 401);
+        assert_eq!(
+            stale.expect_err("stale").reason,
+            crate::error::Reason::Unauthorized
+        );
         let unsigned = check_signature(&HeaderMap::new(), &charges, 1000, 300, |_, _| true);
         assert!(unsigned.is_err());
     }

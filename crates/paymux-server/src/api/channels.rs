@@ -9,7 +9,7 @@ use crate::channels::config::{self, ProviderSettings};
 use crate::domain::Caller;
 use crate::domain::list::list as list_object;
 use crate::domain::wire::{ChannelConfigDeleted, ChannelConfigTag, to_value};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
 use axum::extract::{Path, State};
@@ -20,20 +20,20 @@ use std::collections::BTreeMap;
 /// Longest value accepted (certificates and keys in PEM are a few KiB).
 const VALUE_MAX: usize = 16 * 1024;
 
-fn provider(name: &str) -> ApiResult<Provider> {
+fn provider(name: &str) -> GatewayResult<Provider> {
     Provider::parse(name).ok_or_else(|| {
-        ApiError::invalid(format!(
+        GatewayError::invalid(format!(
             "Unknown provider {name}; configure wechat, alipay or unionpay."
         ))
-        .with_status(axum::http::StatusCode::NOT_FOUND)
+        .with_reason(crate::error::Reason::NotFound)
     })
 }
 
-async fn own_app(conn: &mut AnyConnection, caller: &Caller, app: &str) -> ApiResult<()> {
+async fn own_app(conn: &mut AnyConnection, caller: &Caller, app: &str) -> GatewayResult<()> {
     if store::accounts::app_belongs_to(conn, app, &caller.account_id).await? {
         Ok(())
     } else {
-        Err(ApiError::not_found("app", app))
+        Err(GatewayError::not_found("app", app))
     }
 }
 
@@ -41,7 +41,7 @@ pub async fn set(
     State(state): State<AppState>,
     Path((app, name)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let provider = provider(&name)?;
     let key = config::require_key(state.settings.secrets_key.as_ref())?.clone();
     let mut params = BodyParams::parse(&call.body)?;
@@ -64,7 +64,7 @@ pub async fn set(
             Box::pin(async move {
                 own_app(conn, &caller, &app).await?;
                 config::save(conn, &key, &app, caller.livemode, &settings, now).await?;
-                Ok::<_, ApiError>(settings.to_wire(&app, caller.livemode, now))
+                Ok::<_, GatewayError>(settings.to_wire(&app, caller.livemode, now))
             })
         })
         .await?;
@@ -75,14 +75,14 @@ pub async fn retrieve(
     State(state): State<AppState>,
     Path((app, name)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let provider = provider(&name)?;
     let key = config::require_key(state.settings.secrets_key.as_ref())?;
     let mut conn = state.db.reader().acquire().await?;
     own_app(&mut conn, &call.caller, &app).await?;
     let (settings, updated) = config::load(&mut conn, key, &app, call.caller.livemode, provider)
         .await?
-        .ok_or_else(|| ApiError::not_found("channel_config", provider.as_str()))?;
+        .ok_or_else(|| GatewayError::not_found("channel_config", provider.as_str()))?;
     ok(&settings.to_wire(&app, call.caller.livemode, updated))
 }
 
@@ -90,7 +90,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(app): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     own_app(&mut conn, &call.caller, &app).await?;
     let stored = store::channel_configs::list(&mut conn, &app, call.caller.livemode).await?;
@@ -102,7 +102,7 @@ pub async fn list(
         stored
             .iter()
             .map(|s| Ok(config::open(key, s)?.to_wire(&app, s.livemode, s.updated)))
-            .collect::<ApiResult<Vec<_>>>()?
+            .collect::<GatewayResult<Vec<_>>>()?
     };
     ok(&list_object(
         &format!("/v1/apps/{app}/channels"),
@@ -115,7 +115,7 @@ pub async fn remove(
     State(state): State<AppState>,
     Path((app, name)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let provider = provider(&name)?;
     let caller = call.caller;
     let value = state
@@ -126,7 +126,7 @@ pub async fn remove(
                 if !store::channel_configs::delete(conn, &app, caller.livemode, provider.as_str())
                     .await?
                 {
-                    return Err(ApiError::not_found("channel_config", provider.as_str()));
+                    return Err(GatewayError::not_found("channel_config", provider.as_str()));
                 }
                 Ok(to_value(ChannelConfigDeleted {
                     object: ChannelConfigTag::Tag,

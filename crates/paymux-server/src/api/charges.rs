@@ -5,7 +5,7 @@ use super::params::{BodyParams, MAX_AMOUNT, QueryParams};
 use super::{CursorQuery, ok};
 use crate::domain::channel::Channel;
 use crate::domain::list::list as list_object;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::payments::charges::{self, NewCharge, PayResult};
 use crate::payments::{render_charge, render_charges};
 use crate::state::AppState;
@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde_json::Value;
 use std::net::IpAddr;
 
-pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<Response> {
+pub async fn create(State(state): State<AppState>, call: ApiCall) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let new = parse_new_charge(&mut params, true)?;
     params.finish()?;
@@ -23,7 +23,7 @@ pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<R
 }
 
 /// Reads a charge's fields; `with_app` is false inside a recharge, whose path names the app.
-pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<NewCharge> {
+pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> GatewayResult<NewCharge> {
     let app_id = if with_app {
         app_id(params)?
     } else {
@@ -32,7 +32,7 @@ pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<Ne
     let channel_name = params.required_str("channel", 1, 32)?;
     let channel = Channel::parse(&channel_name).ok_or_else(|| {
         let supported: Vec<_> = Channel::ALL.iter().map(|c| c.as_str()).collect();
-        ApiError::invalid_param(
+        GatewayError::invalid_param(
             params.name("channel"),
             format!(
                 "Channel {channel_name} is not supported; use one of: {}.",
@@ -44,7 +44,7 @@ pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<Ne
     let order_no = params.required_str("order_no", 1, 64)?;
     let order_len = order_no.chars().count();
     if order_len < min || order_len > max || !order_no.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(ApiError::invalid_param(
+        return Err(GatewayError::invalid_param(
             params.name("order_no"),
             format!(
                 "Parameter order_no must be {min} to {max} letters or digits for channel {}.",
@@ -58,14 +58,14 @@ pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<Ne
         Some(ip) => ip,
         None if !with_app => "127.0.0.1".to_owned(),
         None => {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "client_ip",
                 "Missing required parameter: client_ip.",
             ));
         }
     };
     if client_ip.parse::<IpAddr>().is_err() {
-        return Err(ApiError::invalid_param(
+        return Err(GatewayError::invalid_param(
             params.name("client_ip"),
             format!("Parameter client_ip ({client_ip}) is not an IPv4 or IPv6 address."),
         ));
@@ -74,13 +74,13 @@ pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<Ne
         Some(c) if c.eq_ignore_ascii_case("cny") => "cny".to_owned(),
         None if !with_app => "cny".to_owned(),
         Some(c) => {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 params.name("currency"),
                 format!("Currency {c} is not supported; use cny."),
             ));
         }
         None => {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "currency",
                 "Missing required parameter: currency.",
             ));
@@ -112,8 +112,8 @@ pub fn parse_new_charge(params: &mut BodyParams, with_app: bool) -> ApiResult<Ne
 }
 
 /// `app` is `{"id": "app_…"}` in every SDK; a bare string is accepted too.
-fn app_id(params: &mut BodyParams) -> ApiResult<String> {
-    let missing = || ApiError::invalid_param("app[id]", "Missing required parameter: app[id].");
+fn app_id(params: &mut BodyParams) -> GatewayResult<String> {
+    let missing = || GatewayError::invalid_param("app[id]", "Missing required parameter: app[id].");
     match params.optional_value("app") {
         Some(Value::String(id)) if !id.is_empty() => Ok(id),
         Some(Value::Object(map)) => {
@@ -122,7 +122,7 @@ fn app_id(params: &mut BodyParams) -> ApiResult<String> {
             app.finish()?;
             Ok(id)
         }
-        Some(_) => Err(ApiError::invalid_param(
+        Some(_) => Err(GatewayError::invalid_param(
             "app",
             "Parameter app must be an object like {\"id\": \"app_…\"}.",
         )),
@@ -134,12 +134,12 @@ pub async fn retrieve(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     let caller = &call.caller;
     let charge = store::charges::get(&mut conn, &caller.account_id, caller.livemode, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("charge", &id))?;
+        .ok_or_else(|| GatewayError::not_found("charge", &id))?;
     ok(&render_charge(&mut conn, &charge).await?)
 }
 
@@ -147,11 +147,11 @@ pub async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let query = QueryParams::parse(raw.as_deref())?;
     let caller = &call.caller;
     let app_id = query.string("app[id]").ok_or_else(|| {
-        ApiError::invalid_param("app[id]", "Missing required parameter: app[id].")
+        GatewayError::invalid_param("app[id]", "Missing required parameter: app[id].")
     })?;
     let cursor = CursorQuery::parse(&query)?;
     let mut conn = state.db.reader().acquire().await?;
@@ -187,12 +187,14 @@ pub async fn list(
         // Ping++ lists only the last month unless told otherwise.
         filter.created_gte = Some(state.clock.now_secs() - 30 * 86400);
     }
-    let mut resolve = async |id: Option<String>, param: &str| -> ApiResult<Option<(i64, String)>> {
+    let mut resolve = async |id: Option<String>,
+                             param: &str|
+           -> GatewayResult<Option<(i64, String)>> {
         let Some(id) = id else { return Ok(None) };
         let charge = store::charges::get(&mut conn, &caller.account_id, caller.livemode, &id)
             .await?
             .ok_or_else(|| {
-                ApiError::invalid_param(param, format!("No such charge: {id} (in {param})."))
+                GatewayError::invalid_param(param, format!("No such charge: {id} (in {param})."))
             })?;
         Ok(Some((charge.created, charge.id)))
     };
@@ -210,7 +212,7 @@ pub async fn reverse(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     // Python/Node/Java/Ruby send `{}`, PHP `[]`, Go and C# an empty body: all mean nothing.
     BodyParams::parse(&call.body)?.finish()?;
     ok(&charges::reverse(&state, call.caller, id).await?)
@@ -220,13 +222,13 @@ pub async fn test_pay(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let result = match params.optional_str("result", 16)?.as_deref() {
         None | Some("success") => PayResult::Success,
         Some("fail") => PayResult::Fail,
         Some(other) => {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "result",
                 format!("Parameter result must be success or fail, not {other}."),
             ));

@@ -2,11 +2,11 @@
 //! its body read whole within limits; its route's path parameters checked.
 
 use super::params;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult, Reason};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
@@ -66,17 +66,17 @@ pub(super) async fn read_body(
     let bytes = match tokio::time::timeout(deadline, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
-            return ApiError::invalid(format!(
+            return GatewayError::invalid(format!(
                 "The request body is larger than {limit} bytes (or was cut off); send a smaller body."
             ))
             .into_response();
         }
         Err(_) => {
-            let mut response = ApiError::invalid(format!(
+            let mut response = GatewayError::invalid(format!(
                 "The request body did not arrive within {} ms.",
                 deadline.as_millis()
             ))
-            .with_status(StatusCode::REQUEST_TIMEOUT)
+            .with_reason(Reason::Timeout)
             .into_response();
             response
                 .headers_mut()
@@ -107,14 +107,14 @@ pub(super) async fn on_matched_route(request: Request, next: Next) -> Response {
     response
 }
 
-fn check_path_params(template: &str, path: &str) -> ApiResult<()> {
+fn check_path_params(template: &str, path: &str) -> GatewayResult<()> {
     for (pattern, raw) in template.split('/').zip(path.split('/')) {
         let Some(name) = pattern.strip_prefix('{').and_then(|p| p.strip_suffix('}')) else {
             continue;
         };
         match percent_encoding::percent_decode_str(raw).decode_utf8() {
             Err(_) => {
-                return Err(ApiError::invalid_param(
+                return Err(GatewayError::invalid_param(
                     name,
                     format!("Parameter {name} in the URL path is not valid UTF-8."),
                 ));

@@ -5,7 +5,7 @@
 use super::RequestId;
 use super::params::QueryParams;
 use crate::domain::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::payments::charges::{self, PayResult};
 use crate::state::AppState;
 use crate::store;
@@ -14,12 +14,12 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::response::{Html, IntoResponse, Response};
 
-async fn test_charge(state: &AppState, id: &str) -> ApiResult<crate::domain::charge::Charge> {
+async fn test_charge(state: &AppState, id: &str) -> GatewayResult<crate::domain::charge::Charge> {
     let mut conn = state.db.reader().acquire().await?;
     store::charges::get_any(&mut conn, id)
         .await?
         .filter(|c| !c.livemode)
-        .ok_or_else(|| ApiError::not_found("charge", id))
+        .ok_or_else(|| GatewayError::not_found("charge", id))
 }
 
 pub async fn page(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
@@ -61,10 +61,12 @@ pub async fn submit(
     .await;
     match outcome {
         Ok(charge) => Html(render(&charge, None)).into_response(),
-        Err(error) if error.status.as_u16() == 400 => match test_charge(&state, &id).await {
-            Ok(charge) => Html(render(&charge, Some(&error.message))).into_response(),
-            Err(e) => e.into_response(),
-        },
+        Err(error) if error.reason == crate::error::Reason::Invalid => {
+            match test_charge(&state, &id).await {
+                Ok(charge) => Html(render(&charge, Some(&error.message))).into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
         Err(error) => error.into_response(),
     }
 }

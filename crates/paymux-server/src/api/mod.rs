@@ -3,6 +3,7 @@
 pub mod auth;
 mod channels;
 mod charges;
+mod error_response;
 mod events;
 mod layers;
 mod mock_pay;
@@ -19,7 +20,7 @@ use crate::domain::wire::{
     ChannelConfigDeleted, ChannelConfigObject, ChargeObject, Deleted, EventObject, RechargeObject,
     RefundObject, UserObject, WebhookDeliveryObject, WebhookEndpointObject, WebhookEndpointTag,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult, Reason};
 use crate::state::AppState;
 use crate::store::db::NotReady;
 use axum::Router;
@@ -227,14 +228,14 @@ impl Routes {
 
 /// Refuses a URL a tenant registers (webhook `url`, channel `gateway_url`) that points into a
 /// network the gateway does not call; `param` names the field.
-async fn check_reachable(state: &AppState, url: &str, param: &str) -> ApiResult<()> {
+async fn check_reachable(state: &AppState, url: &str, param: &str) -> GatewayResult<()> {
     let Ok(parsed) = reqwest::Url::parse(url) else {
         return Ok(()); // the field's own check says what is wrong with it
     };
     crate::outbound::check_registered(&parsed, &state.settings.webhook_deny_networks)
         .await
         .map_err(|reason| {
-            ApiError::invalid_param(
+            GatewayError::invalid_param(
                 param,
                 format!("Parameter {param} is not allowed: {reason}."),
             )
@@ -251,26 +252,26 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response {
     response
 }
 
-pub fn ok(value: &Value) -> ApiResult<Response> {
+pub fn ok(value: &Value) -> GatewayResult<Response> {
     Ok(json_response(StatusCode::OK, value))
 }
 
-async fn not_found(request: Request) -> ApiError {
-    ApiError::invalid(format!(
+async fn not_found(request: Request) -> GatewayError {
+    GatewayError::invalid(format!(
         "Unrecognized request URL ({} {}).",
         request.method(),
         request.uri().path()
     ))
-    .with_status(StatusCode::NOT_FOUND)
+    .with_reason(Reason::NotFound)
 }
 
-async fn method_not_allowed(request: Request) -> ApiError {
-    ApiError::invalid(format!(
+async fn method_not_allowed(request: Request) -> GatewayError {
+    GatewayError::invalid(format!(
         "{} is not allowed on {}.",
         request.method(),
         request.uri().path()
     ))
-    .with_status(StatusCode::METHOD_NOT_ALLOWED)
+    .with_reason(Reason::MethodNotAllowed)
 }
 
 /// Signs every `/v1` response body with the platform key (`X-Pingplusplus-Signature`, which
@@ -294,7 +295,7 @@ async fn wire_conventions(State(state): State<AppState>, request: Request, next:
                 }
                 Body::from(bytes)
             }
-            Err(_) => return ApiError::internal().into_response(),
+            Err(_) => return GatewayError::internal().into_response(),
         }
     } else {
         body
@@ -315,7 +316,7 @@ pub struct CursorQuery {
 }
 
 impl CursorQuery {
-    pub fn parse(query: &QueryParams) -> ApiResult<Self> {
+    pub fn parse(query: &QueryParams) -> GatewayResult<Self> {
         Ok(Self {
             limit: query.int("limit", 1, 100)?.unwrap_or(10),
             starting_after: query.string("starting_after"),

@@ -4,7 +4,7 @@
 //! Bodies are parsed from the exact bytes received (already signature-checked) into a JSON map and
 //! taken apart field by field; whatever is left at `finish` is an unknown parameter.
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use serde_json::{Map, Value};
 
 /// Upper bound for `amount`: Java SDK models it as `Integer`.
@@ -17,15 +17,15 @@ pub struct BodyParams {
 
 impl BodyParams {
     /// An empty body, `{}` and `[]` (PHP's empty array) all mean "no parameters".
-    pub fn parse(bytes: &[u8]) -> ApiResult<Self> {
+    pub fn parse(bytes: &[u8]) -> GatewayResult<Self> {
         let text = std::str::from_utf8(bytes).map_err(|_| {
-            ApiError::invalid("请求体解析失败: the request body is not valid UTF-8.")
+            GatewayError::invalid("请求体解析失败: the request body is not valid UTF-8.")
         })?;
         if text.trim().is_empty() {
             return Ok(Self::from_map(Map::new(), ""));
         }
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            ApiError::invalid(format!(
+            GatewayError::invalid(format!(
                 "请求体解析失败: 不是一个合法的 json 格式字符串 (the request body is not valid JSON: {e})."
             ))
         })?;
@@ -35,7 +35,7 @@ impl BodyParams {
         match value {
             Value::Object(map) => Ok(Self::from_map(map, "")),
             Value::Array(items) if items.is_empty() => Ok(Self::from_map(Map::new(), "")),
-            _ => Err(ApiError::invalid(
+            _ => Err(GatewayError::invalid(
                 "请求体解析失败: 不是一个合法的 json 对象 (the request body must be a JSON object).",
             )),
         }
@@ -69,19 +69,19 @@ impl BodyParams {
         }
     }
 
-    fn missing(&self, key: &str) -> ApiError {
+    fn missing(&self, key: &str) -> GatewayError {
         let name = self.name(key);
-        ApiError::invalid_param(&name, format!("Missing required parameter: {name}."))
+        GatewayError::invalid_param(&name, format!("Missing required parameter: {name}."))
     }
 
-    pub fn required_str(&mut self, key: &str, min: usize, max: usize) -> ApiResult<String> {
+    pub fn required_str(&mut self, key: &str, min: usize, max: usize) -> GatewayResult<String> {
         let value = self
             .optional_str(key, max)?
             .ok_or_else(|| self.missing(key))?;
         let len = value.chars().count();
         if len < min {
             let name = self.name(key);
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 &name,
                 format!("Parameter {name} must be {min} to {max} characters long."),
             ));
@@ -89,7 +89,7 @@ impl BodyParams {
         Ok(value)
     }
 
-    pub fn optional_str(&mut self, key: &str, max: usize) -> ApiResult<Option<String>> {
+    pub fn optional_str(&mut self, key: &str, max: usize) -> GatewayResult<Option<String>> {
         let Some(value) = self.take(key) else {
             return Ok(None);
         };
@@ -99,14 +99,14 @@ impl BodyParams {
             // SDK examples mix numbers and strings for codes and ids; accept plain numbers.
             Value::Number(n) => n.to_string(),
             _ => {
-                return Err(ApiError::invalid_param(
+                return Err(GatewayError::invalid_param(
                     &name,
                     format!("Parameter {name} must be a string."),
                 ));
             }
         };
         if text.chars().count() > max {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 &name,
                 format!("Parameter {name} must be at most {max} characters long."),
             ));
@@ -116,7 +116,7 @@ impl BodyParams {
 
     /// An integer amount in fen within `min..=max`. Digit strings are accepted because some
     /// merchant code builds parameters from form fields; fractions never are.
-    pub fn optional_int(&mut self, key: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
+    pub fn optional_int(&mut self, key: &str, min: i64, max: i64) -> GatewayResult<Option<i64>> {
         let Some(value) = self.take(key) else {
             return Ok(None);
         };
@@ -130,20 +130,20 @@ impl BodyParams {
         };
         match number {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-            _ => Err(ApiError::invalid_param(
+            _ => Err(GatewayError::invalid_param(
                 &name,
                 format!("Parameter {name} must be an integer between {min} and {max}."),
             )),
         }
     }
 
-    pub fn optional_bool(&mut self, key: &str) -> ApiResult<Option<bool>> {
+    pub fn optional_bool(&mut self, key: &str) -> GatewayResult<Option<bool>> {
         match self.take(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
             Some(_) => {
                 let name = self.name(key);
-                Err(ApiError::invalid_param(
+                Err(GatewayError::invalid_param(
                     &name,
                     format!("Parameter {name} must be true or false."),
                 ))
@@ -152,10 +152,10 @@ impl BodyParams {
     }
 
     /// A list of strings: a JSON array, or one comma-separated string.
-    pub fn optional_str_list(&mut self, key: &str) -> ApiResult<Option<Vec<String>>> {
+    pub fn optional_str_list(&mut self, key: &str) -> GatewayResult<Option<Vec<String>>> {
         let name = self.name(key);
         let invalid = || {
-            ApiError::invalid_param(
+            GatewayError::invalid_param(
                 &name,
                 format!("Parameter {name} must be a list of strings."),
             )
@@ -175,18 +175,18 @@ impl BodyParams {
                     Value::String(s) => Ok(s),
                     _ => Err(invalid()),
                 })
-                .collect::<ApiResult<Vec<_>>>()
+                .collect::<GatewayResult<Vec<_>>>()
                 .map(Some),
             Some(_) => Err(invalid()),
         }
     }
 
-    pub fn required_int(&mut self, key: &str, min: i64, max: i64) -> ApiResult<i64> {
+    pub fn required_int(&mut self, key: &str, min: i64, max: i64) -> GatewayResult<i64> {
         self.optional_int(key, min, max)?
             .ok_or_else(|| self.missing(key))
     }
 
-    pub fn optional_object(&mut self, key: &str) -> ApiResult<Option<BodyParams>> {
+    pub fn optional_object(&mut self, key: &str) -> GatewayResult<Option<BodyParams>> {
         let Some(value) = self.take(key) else {
             return Ok(None);
         };
@@ -197,14 +197,14 @@ impl BodyParams {
             Value::Array(items) if items.is_empty() => {
                 Ok(Some(BodyParams::from_map(Map::new(), &name)))
             }
-            _ => Err(ApiError::invalid_param(
+            _ => Err(GatewayError::invalid_param(
                 &name,
                 format!("Parameter {name} must be an object."),
             )),
         }
     }
 
-    pub fn required_object(&mut self, key: &str) -> ApiResult<BodyParams> {
+    pub fn required_object(&mut self, key: &str) -> GatewayResult<BodyParams> {
         self.optional_object(key)?.ok_or_else(|| self.missing(key))
     }
 
@@ -214,13 +214,13 @@ impl BodyParams {
     }
 
     /// `metadata`: flat key/value pairs, as Ping++ and Stripe allow.
-    pub fn metadata(&mut self) -> ApiResult<Map<String, Value>> {
+    pub fn metadata(&mut self) -> GatewayResult<Map<String, Value>> {
         let Some(mut object) = self.optional_object("metadata")? else {
             return Ok(Map::new());
         };
         let name = object.prefix.clone();
         if object.map.len() > 50 {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 &name,
                 format!("Parameter {name} can have at most 50 keys."),
             ));
@@ -233,7 +233,7 @@ impl BodyParams {
                 _ => false,
             };
             if !ok_key || !ok_value {
-                return Err(ApiError::invalid_param(
+                return Err(GatewayError::invalid_param(
                     format!("{name}[{key}]"),
                     format!(
                         "Parameter {name} takes keys of 1 to 64 characters and values that are strings of at most 500 characters, numbers or booleans."
@@ -245,12 +245,12 @@ impl BodyParams {
     }
 
     /// Fails on the first parameter nobody asked for.
-    pub fn finish(self) -> ApiResult<()> {
+    pub fn finish(self) -> GatewayResult<()> {
         match self.map.keys().next() {
             None => Ok(()),
             Some(key) => {
                 let name = self.name(key);
-                Err(ApiError::invalid_param(
+                Err(GatewayError::invalid_param(
                     &name,
                     format!("Received unknown parameter: {name}."),
                 ))
@@ -268,7 +268,7 @@ pub struct QueryParams {
 
 impl QueryParams {
     /// Fails on a NUL character, which no parameter may hold (PostgreSQL cannot store it).
-    pub fn parse(query: Option<&str>) -> ApiResult<Self> {
+    pub fn parse(query: Option<&str>) -> GatewayResult<Self> {
         let pairs: Vec<(String, String)> = query
             .unwrap_or("")
             .split('&')
@@ -298,12 +298,12 @@ impl QueryParams {
         self.get(key).filter(|v| !v.is_empty()).map(str::to_owned)
     }
 
-    pub fn int(&self, key: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
+    pub fn int(&self, key: &str, min: i64, max: i64) -> GatewayResult<Option<i64>> {
         match self.get(key).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(text) => match text.parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ApiError::invalid_param(
+                _ => Err(GatewayError::invalid_param(
                     key,
                     format!("Parameter {key} must be an integer between {min} and {max}."),
                 )),
@@ -311,12 +311,12 @@ impl QueryParams {
         }
     }
 
-    pub fn bool(&self, key: &str) -> ApiResult<Option<bool>> {
+    pub fn bool(&self, key: &str) -> GatewayResult<Option<bool>> {
         match self.get(key).filter(|v| !v.is_empty()) {
             None => Ok(None),
             Some(text) if text.eq_ignore_ascii_case("true") || text == "1" => Ok(Some(true)),
             Some(text) if text.eq_ignore_ascii_case("false") || text == "0" => Ok(Some(false)),
-            Some(_) => Err(ApiError::invalid_param(
+            Some(_) => Err(GatewayError::invalid_param(
                 key,
                 format!("Parameter {key} must be true or false."),
             )),
@@ -351,9 +351,9 @@ fn nul_in(value: &Value, name: &str) -> Option<String> {
 }
 
 /// A NUL character in a parameter: refused, naming it (printable, whatever it holds).
-pub fn nul_error(name: &str) -> ApiError {
+pub fn nul_error(name: &str) -> GatewayError {
     let name = name.replace('\0', "\\u0000");
-    ApiError::invalid_param(
+    GatewayError::invalid_param(
         &name,
         format!("Parameter {name} must not contain the NUL character (\\u0000)."),
     )

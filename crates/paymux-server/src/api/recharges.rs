@@ -6,7 +6,7 @@ use super::ok;
 use super::params::{BodyParams, QueryParams};
 use super::refunds::parse_new_refund;
 use crate::domain::list::list as list_object;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::payments::charges::check_app_ownership;
 use crate::payments::recharges::{self, NewRecharge};
 use crate::payments::{render_recharge, render_recharges};
@@ -22,14 +22,14 @@ pub async fn create(
     State(state): State<AppState>,
     Path(app): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let user = params.required_str("user", 1, 64)?;
     let mut charge_params = params.required_object("charge")?;
     let mut charge = parse_new_charge(&mut charge_params, false)?;
     charge_params.finish()?;
     if charge.amount > MAX_RECHARGE {
-        return Err(ApiError::invalid_param(
+        return Err(GatewayError::invalid_param(
             "charge[amount]",
             format!("Parameter charge[amount] must be at most {MAX_RECHARGE}."),
         ));
@@ -47,7 +47,7 @@ pub async fn create(
         }
     };
     if user_fee.is_some() && balance_bonus.is_some() {
-        return Err(ApiError::invalid_param(
+        return Err(GatewayError::invalid_param(
             "balance_bonus",
             "user_fee and balance_bonus cannot be used together.",
         ));
@@ -69,12 +69,12 @@ pub async fn retrieve(
     State(state): State<AppState>,
     Path((app, id)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     check_app_ownership(&mut conn, &call.caller, &app).await?;
     let recharge = store::recharges::get(&mut conn, &app, call.caller.livemode, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("recharge", &id))?;
+        .ok_or_else(|| GatewayError::not_found("recharge", &id))?;
     ok(&render_recharge(&mut conn, &recharge).await?)
 }
 
@@ -83,7 +83,7 @@ pub async fn list(
     Path(app): Path<String>,
     RawQuery(raw): RawQuery,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let query = QueryParams::parse(raw.as_deref())?;
     let page = query.int("page", 1, 1_000_000_000)?.unwrap_or(1);
     let per_page = query.int("per_page", 1, 100)?.unwrap_or(20);
@@ -114,7 +114,7 @@ pub async fn create_refund(
     State(state): State<AppState>,
     Path((app, id)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let new = parse_new_refund(&mut params, false)?;
     params.finish()?;
@@ -126,7 +126,7 @@ pub async fn list_refunds(
     Path((app, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let query = QueryParams::parse(raw.as_deref())?;
     let page = query.int("page", 1, 1_000_000_000)?.unwrap_or(1);
     let per_page = query.int("per_page", 1, 100)?.unwrap_or(20);
@@ -134,7 +134,7 @@ pub async fn list_refunds(
     check_app_ownership(&mut conn, &call.caller, &app).await?;
     store::recharges::get(&mut conn, &app, call.caller.livemode, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("recharge", &id))?;
+        .ok_or_else(|| GatewayError::not_found("recharge", &id))?;
     // A recharge has at most a handful of refunds; page over them in memory.
     let refunds = store::refunds::for_recharges(&mut conn, &[id.as_str()])
         .await?
@@ -160,7 +160,7 @@ pub async fn retrieve_refund(
     State(state): State<AppState>,
     Path((app, id, refund)): Path<(String, String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     ok(&recharges::retrieve_refund(&state, &call.caller, &app, &id, &refund).await?)
 }
 
@@ -168,11 +168,11 @@ pub async fn user(
     State(state): State<AppState>,
     Path((app, user)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     check_app_ownership(&mut conn, &call.caller, &app).await?;
     let found = store::recharges::get_user(&mut conn, &app, call.caller.livemode, &user)
         .await?
-        .ok_or_else(|| ApiError::not_found("user", &user))?;
+        .ok_or_else(|| GatewayError::not_found("user", &user))?;
     ok(&found.to_wire())
 }

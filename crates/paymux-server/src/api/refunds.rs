@@ -4,7 +4,7 @@ use super::auth::ApiCall;
 use super::params::{BodyParams, MAX_AMOUNT, QueryParams};
 use super::{CursorQuery, ok};
 use crate::domain::list::list as list_object;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::payments::refunds::{self, NewRefund};
 use crate::state::AppState;
 use crate::store::{self, Page};
@@ -12,7 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 
 /// Refund parameters shared by charge refunds and recharge refunds (which take no amount).
-pub fn parse_new_refund(params: &mut BodyParams, with_amount: bool) -> ApiResult<NewRefund> {
+pub fn parse_new_refund(params: &mut BodyParams, with_amount: bool) -> GatewayResult<NewRefund> {
     let amount = if with_amount {
         params.optional_int("amount", 1, MAX_AMOUNT)?
     } else {
@@ -23,7 +23,7 @@ pub fn parse_new_refund(params: &mut BodyParams, with_amount: bool) -> ApiResult
     let funding_source = match params.optional_str("funding_source", 32)? {
         Some(s) if s == "unsettled_funds" || s == "recharge_funds" => Some(s),
         Some(other) => {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "funding_source",
                 format!(
                     "Parameter funding_source must be unsettled_funds or recharge_funds, not {other}."
@@ -44,7 +44,7 @@ pub async fn create(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let new = parse_new_refund(&mut params, true)?;
     params.finish()?;
@@ -56,7 +56,7 @@ pub async fn list(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let query = QueryParams::parse(raw.as_deref())?;
     let cursor = CursorQuery::parse(&query)?;
     let mut page = Page {
@@ -69,7 +69,7 @@ pub async fn list(
         let caller = &call.caller;
         store::charges::get(&mut conn, &caller.account_id, caller.livemode, &id)
             .await?
-            .ok_or_else(|| ApiError::not_found("charge", &id))?;
+            .ok_or_else(|| GatewayError::not_found("charge", &id))?;
         for (id_param, slot, name) in [
             (
                 cursor.starting_after,
@@ -86,7 +86,7 @@ pub async fn list(
                 let refund = store::refunds::get(&mut conn, &id, &refund_id)
                     .await?
                     .ok_or_else(|| {
-                        ApiError::invalid_param(name, format!("No such refund: {refund_id}."))
+                        GatewayError::invalid_param(name, format!("No such refund: {refund_id}."))
                     })?;
                 *slot = Some((refund.created, refund.id));
             }
@@ -104,6 +104,6 @@ pub async fn retrieve(
     State(state): State<AppState>,
     Path((id, refund)): Path<(String, String)>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     ok(&refunds::retrieve(&state, &call.caller, &id, &refund).await?)
 }

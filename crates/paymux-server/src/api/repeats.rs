@@ -14,7 +14,7 @@
 //! [`remember`] stores the answer (or replays the stored one) around the handler.
 
 use super::json_response;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store::request_outcomes::{self, Seen, Token};
 use axum::body::Body;
@@ -62,7 +62,11 @@ pub struct Incoming<'a> {
 
 /// Claims the request's signature and idempotency key. `Ok` means run it; an error is the
 /// answer (a stored one is replayed by [`remember`], whatever the error says).
-pub async fn claim(state: &AppState, repeats: &Repeats, request: Incoming<'_>) -> ApiResult<()> {
+pub async fn claim(
+    state: &AppState,
+    repeats: &Repeats,
+    request: Incoming<'_>,
+) -> GatewayResult<()> {
     let fingerprint = fingerprint(request.method, request.target, request.body);
     let now_ms = state.clock.now_ms();
     // Reads repeat harmlessly: a signed GET is remembered only so that its signature cannot be
@@ -85,7 +89,7 @@ pub async fn claim(state: &AppState, repeats: &Repeats, request: Incoming<'_>) -
         && request.method == Method::POST
     {
         if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "Idempotency-Key",
                 "The Idempotency-Key header must be 1 to 255 printable ASCII characters.",
             ));
@@ -111,7 +115,7 @@ pub async fn claim(state: &AppState, repeats: &Repeats, request: Incoming<'_>) -
                         if request_outcomes::claim(conn, &token, &fingerprint, now_ms, expires_ms)
                             .await?
                         {
-                            return Ok::<_, ApiError>(None);
+                            return Ok::<_, GatewayError>(None);
                         }
                         let seen = request_outcomes::get(conn, &token).await?;
                         if let Some(seen) = &seen
@@ -147,15 +151,15 @@ fn repeated(
     seen: Seen,
     fingerprint: &str,
     read: bool,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     if seen.fingerprint != fingerprint {
         return Err(if token.kind == "signature" {
-            ApiError::unauthorized(
+            GatewayError::unauthorized(
                 "This Pingplusplus-Signature was already used for another request; sign every \
                  request afresh. Nothing was changed.",
             )
         } else {
-            ApiError::invalid_param(
+            GatewayError::invalid_param(
                 "Idempotency-Key",
                 "This Idempotency-Key was already used for another request (method, path or \
                  body differ); use a new key for a new request. Nothing was changed.",
@@ -169,9 +173,9 @@ fn repeated(
         Some(outcome) => {
             repeats.lock().replay = Some(outcome);
             // Replaced by the stored answer in `remember`.
-            Err(ApiError::conflict("replayed"))
+            Err(GatewayError::conflict("replayed"))
         }
-        None => Err(ApiError::conflict(
+        None => Err(GatewayError::conflict(
             "The same request is still being processed; retry it in a moment to get its answer.",
         )),
     }
@@ -201,7 +205,7 @@ pub async fn remember(State(state): State<AppState>, mut request: Request, next:
     }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return ApiError::internal().into_response();
+        return GatewayError::internal().into_response();
     };
     let status = parts.status;
     let keep = !(status == StatusCode::UNAUTHORIZED || status.is_server_error());

@@ -10,7 +10,7 @@ use crate::domain::event::Event;
 use crate::domain::list::list as list_object;
 use crate::domain::webhook::Endpoint;
 use crate::domain::wire::{Deleted, WebhookEndpointTag, to_value};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
 use crate::webhooks::{self, endpoints::EndpointChange};
@@ -20,7 +20,7 @@ use sqlx::AnyConnection;
 
 const URL_MAX: usize = 2048;
 
-fn parse_change(params: &mut BodyParams) -> ApiResult<EndpointChange> {
+fn parse_change(params: &mut BodyParams) -> GatewayResult<EndpointChange> {
     Ok(EndpointChange {
         url: params.optional_str("url", URL_MAX)?,
         events: params.optional_str_list("events")?,
@@ -29,20 +29,24 @@ fn parse_change(params: &mut BodyParams) -> ApiResult<EndpointChange> {
     })
 }
 
-async fn endpoint_of(conn: &mut AnyConnection, caller: &Caller, id: &str) -> ApiResult<Endpoint> {
+async fn endpoint_of(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    id: &str,
+) -> GatewayResult<Endpoint> {
     store::webhooks::get_endpoint(conn, &caller.account_id, id)
         .await?
         .filter(|e| e.livemode == caller.livemode)
-        .ok_or_else(|| ApiError::not_found("webhook_endpoint", id))
+        .ok_or_else(|| GatewayError::not_found("webhook_endpoint", id))
 }
 
-async fn event_of(conn: &mut AnyConnection, caller: &Caller, id: &str) -> ApiResult<Event> {
+async fn event_of(conn: &mut AnyConnection, caller: &Caller, id: &str) -> GatewayResult<Event> {
     store::events::get(conn, &caller.account_id, caller.livemode, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("event", id))
+        .ok_or_else(|| GatewayError::not_found("event", id))
 }
 
-pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<Response> {
+pub async fn create(State(state): State<AppState>, call: ApiCall) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let change = parse_change(&mut params)?;
     params.finish()?;
@@ -65,14 +69,14 @@ pub async fn create(State(state): State<AppState>, call: ApiCall) -> ApiResult<R
                     secrets.as_ref(),
                 )
                 .await?;
-                Ok::<_, ApiError>(endpoint.to_wire(Some(secret.expose())))
+                Ok::<_, GatewayError>(endpoint.to_wire(Some(secret.expose())))
             })
         })
         .await?;
     ok(&value)
 }
 
-pub async fn list(State(state): State<AppState>, call: ApiCall) -> ApiResult<Response> {
+pub async fn list(State(state): State<AppState>, call: ApiCall) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     let caller = &call.caller;
     let endpoints =
@@ -86,7 +90,7 @@ pub async fn retrieve(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     ok(&endpoint_of(&mut conn, &call.caller, &id)
         .await?
@@ -97,7 +101,7 @@ pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let change = parse_change(&mut params)?;
     params.finish()?;
@@ -111,7 +115,7 @@ pub async fn update(
             Box::pin(async move {
                 let endpoint = endpoint_of(conn, &caller, &id).await?;
                 let endpoint = webhooks::endpoints::update(conn, endpoint, change).await?;
-                Ok::<_, ApiError>(endpoint.to_wire(None))
+                Ok::<_, GatewayError>(endpoint.to_wire(None))
             })
         })
         .await?;
@@ -122,7 +126,7 @@ pub async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let now_ms = state.clock.now_ms();
     let caller = call.caller;
     let value = state
@@ -131,7 +135,7 @@ pub async fn remove(
             Box::pin(async move {
                 let endpoint = endpoint_of(conn, &caller, &id).await?;
                 store::webhooks::remove_endpoint(conn, &endpoint.id, now_ms).await?;
-                Ok::<_, ApiError>(to_value(Deleted {
+                Ok::<_, GatewayError>(to_value(Deleted {
                     id: endpoint.id,
                     object: WebhookEndpointTag::Tag,
                     deleted: true,
@@ -146,7 +150,7 @@ pub async fn send_test(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     BodyParams::parse(&call.body)?.finish()?;
     let now_ms = state.clock.now_ms();
     let caller = call.caller;
@@ -168,7 +172,7 @@ pub async fn deliveries(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
     let event = event_of(&mut conn, &call.caller, &id).await?;
     let data = webhooks::deliveries_with_attempts(&mut conn, &event.id).await?;
@@ -183,7 +187,7 @@ pub async fn resend(
     State(state): State<AppState>,
     Path(id): Path<String>,
     call: ApiCall,
-) -> ApiResult<Response> {
+) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let endpoint = params.optional_str("endpoint", 64)?;
     params.finish()?;
@@ -196,7 +200,7 @@ pub async fn resend(
                 let event = event_of(conn, &caller, &id).await?;
                 let created = webhooks::resend(conn, &event, endpoint.as_deref(), now_ms).await?;
                 let data = created.iter().map(|d| d.to_wire(Vec::new())).collect();
-                Ok::<_, ApiError>(list_object(
+                Ok::<_, GatewayError>(list_object(
                     &format!("/v1/events/{}/webhook_deliveries", event.id),
                     false,
                     data,

@@ -5,7 +5,7 @@
 
 use super::Provider;
 use crate::domain::wire::{ChannelConfigObject, ChannelConfigTag, to_value};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::secrets::SecretsKey;
 use crate::store::{self, channel_configs::StoredConfig};
 use serde_json::Value;
@@ -190,11 +190,11 @@ impl std::fmt::Debug for ProviderSettings {
 impl ProviderSettings {
     /// Checks every value of `given` (names as in [`fields`]); unknown names, missing required
     /// ones and bad values are refused by name.
-    pub fn check(provider: Provider, given: &BTreeMap<String, String>) -> ApiResult<Self> {
+    pub fn check(provider: Provider, given: &BTreeMap<String, String>) -> GatewayResult<Self> {
         let fields = fields(provider);
         if let Some(unknown) = given.keys().find(|k| !fields.iter().any(|f| f.name == *k)) {
             let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 unknown,
                 format!(
                     "Received unknown parameter: {unknown}. {} takes {}.",
@@ -213,7 +213,7 @@ impl ProviderSettings {
                 (Some(value), _) => value.clone(),
                 (None, Some(default)) => default.to_owned(),
                 (None, None) if field.required => {
-                    return Err(ApiError::invalid_param(
+                    return Err(GatewayError::invalid_param(
                         field.name,
                         format!(
                             "Missing required parameter: {} ({} cannot be configured without it).",
@@ -226,7 +226,7 @@ impl ProviderSettings {
             };
             (field.check)(&value).map_err(|why| {
                 // Never echo the value: it may be a secret.
-                ApiError::invalid_param(field.name, format!("Parameter {} {why}.", field.name))
+                GatewayError::invalid_param(field.name, format!("Parameter {} {why}.", field.name))
             })?;
             let target = if field.secret {
                 &mut settings.secrets
@@ -239,7 +239,7 @@ impl ProviderSettings {
             && settings.secrets.contains_key("client_cert_pem")
                 != settings.secrets.contains_key("client_key_pem")
         {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "client_key_pem",
                 "Parameters client_cert_pem and client_key_pem go together (WeChat's apiclient_cert.pem and apiclient_key.pem).",
             ));
@@ -268,9 +268,9 @@ fn seal_context(app_id: &str, livemode: bool, provider: Provider) -> String {
 }
 
 /// The secrets key, or the error that says how to provide one.
-pub fn require_key(key: Option<&SecretsKey>) -> ApiResult<&SecretsKey> {
+pub fn require_key(key: Option<&SecretsKey>) -> GatewayResult<&SecretsKey> {
     key.ok_or_else(|| {
-        ApiError::invalid(
+        GatewayError::invalid(
             "Channel configuration is sealed at rest and this gateway has no secrets key: start it \
              with PAYMUX_SECRETS_KEY set to 32 random bytes in base64 (`openssl rand -base64 32`).",
         )
@@ -286,12 +286,12 @@ pub async fn save(
     livemode: bool,
     settings: &ProviderSettings,
     now: i64,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let secrets = serde_json::to_vec(&settings.secrets)?;
     let sealed = key
         .seal(&secrets, &seal_context(app_id, livemode, settings.provider))
         .map_err(|error| {
-            ApiError::internal().caused_by(format_args!("cannot seal channel secrets: {error}"))
+            GatewayError::internal().caused_by(format_args!("cannot seal channel secrets: {error}"))
         })?;
     let stored = StoredConfig {
         app_id: app_id.to_owned(),
@@ -306,15 +306,15 @@ pub async fn save(
 }
 
 /// Reads a stored configuration back, opening its secrets.
-pub fn open(key: &SecretsKey, stored: &StoredConfig) -> ApiResult<ProviderSettings> {
-    let provider = Provider::parse(&stored.provider).ok_or_else(ApiError::internal)?;
+pub fn open(key: &SecretsKey, stored: &StoredConfig) -> GatewayResult<ProviderSettings> {
+    let provider = Provider::parse(&stored.provider).ok_or_else(GatewayError::internal)?;
     let opened = key
         .open(
             &stored.sealed_secrets,
             &seal_context(&stored.app_id, stored.livemode, provider),
         )
         .map_err(|_| {
-            ApiError::invalid(format!(
+            GatewayError::invalid(format!(
                 "The {} configuration of app {} was sealed with another secrets key; set it again.",
                 provider.as_str(),
                 stored.app_id
@@ -335,7 +335,7 @@ pub async fn load(
     app_id: &str,
     livemode: bool,
     provider: Provider,
-) -> ApiResult<Option<(ProviderSettings, i64)>> {
+) -> GatewayResult<Option<(ProviderSettings, i64)>> {
     match store::channel_configs::get(conn, app_id, livemode, provider.as_str()).await? {
         Some(stored) => Ok(Some((open(key, &stored)?, stored.updated))),
         None => Ok(None),

@@ -2,7 +2,7 @@
 //! (docs/pingpp-wire.md, which also says which channels can be reversed).
 
 use crate::api::params::BodyParams;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -267,13 +267,13 @@ impl Channel {
     }
 
     /// Checks `extra` against the channel's fields and returns it as the charge will echo it.
-    pub fn validate_extra(self, mut extra: BodyParams) -> ApiResult<Map<String, Value>> {
+    pub fn validate_extra(self, mut extra: BodyParams) -> GatewayResult<Map<String, Value>> {
         let mut out = Map::new();
         for field in self.extra_fields() {
             let name = extra.name(field.name);
             let Some(value) = extra.optional_value(field.name) else {
                 if field.required {
-                    return Err(ApiError::invalid_param(
+                    return Err(GatewayError::invalid_param(
                         &name,
                         format!(
                             "Missing required parameter: {name} (channel {} requires it).",
@@ -288,19 +288,19 @@ impl Channel {
         }
         extra.finish().map_err(|e| {
             let message = format!("{} Channel {} does not take it.", e.message, self.as_str());
-            ApiError { message, ..e }
+            GatewayError { message, ..e }
         })?;
         Ok(out)
     }
 }
 
-fn check_field(check: &Check, name: &str, value: &Value) -> ApiResult<()> {
+fn check_field(check: &Check, name: &str, value: &Value) -> GatewayResult<()> {
     let text = match value {
         Value::String(s) => Some(s.as_str()),
         _ => None,
     };
     let bad = |what: String| {
-        Err(ApiError::invalid_param(
+        Err(GatewayError::invalid_param(
             name,
             format!("Parameter {name} {what}."),
         ))
@@ -351,7 +351,7 @@ fn check_field(check: &Check, name: &str, value: &Value) -> ApiResult<()> {
                     return bad(format!("item {i} must be an object"));
                 };
                 if let Some(missing) = required.iter().find(|k| !goods.contains_key(**k)) {
-                    return Err(ApiError::invalid_param(
+                    return Err(GatewayError::invalid_param(
                         format!("{name}[{i}][{missing}]"),
                         format!("Missing required parameter: {name}[{i}][{missing}]."),
                     ));

@@ -8,7 +8,7 @@ use crate::domain::Caller;
 use crate::domain::channel::Channel;
 use crate::domain::charge::{Carrier, Charge, NotPayable};
 use crate::domain::event::EventType;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
 use crate::{ids, payments};
@@ -38,14 +38,14 @@ impl NewCharge {
         caller: &Caller,
         carrier: Carrier,
         now: i64,
-    ) -> ApiResult<Charge> {
+    ) -> GatewayResult<Charge> {
         let (default_ttl, max_ttl) = self.channel.expiry_secs();
         let min_ttl = self.channel.min_expiry_secs();
         let time_expire = match self.time_expire {
             None => now + default_ttl,
             Some(t) if t >= now + min_ttl && t <= now + max_ttl => t,
             Some(t) if t > now && min_ttl > 1 && t < now + min_ttl => {
-                return Err(ApiError::invalid_param(
+                return Err(GatewayError::invalid_param(
                     "time_expire",
                     format!(
                         "Parameter time_expire must be at least {min_ttl} seconds ahead for channel {}: the channel refuses orders that expire sooner.",
@@ -54,7 +54,7 @@ impl NewCharge {
                 ));
             }
             Some(_) => {
-                return Err(ApiError::invalid_param(
+                return Err(GatewayError::invalid_param(
                     "time_expire",
                     format!(
                         "Parameter time_expire must be a Unix timestamp after now and at most {} seconds ahead for channel {}.",
@@ -103,7 +103,7 @@ pub async fn create(
     caller: Caller,
     new: NewCharge,
     base_url: String,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     let route = Route::for_new(state, &caller, &new, &base_url).await?;
     let now = state.clock.now_secs();
     let charge = new.into_charge(&caller, route.carrier, now)?;
@@ -129,7 +129,7 @@ pub async fn insert(
     caller: &Caller,
     charge: Charge,
     now: i64,
-) -> ApiResult<Inserted> {
+) -> GatewayResult<Inserted> {
     if store::charges::insert_new(conn, &charge).await? {
         return Ok(Inserted::New(Box::new(charge)));
     }
@@ -137,7 +137,7 @@ pub async fn insert(
     let existing =
         store::charges::find_by_order_no(conn, &charge.app_id, charge.livemode, &charge.order_no)
             .await?
-            .ok_or_else(ApiError::internal)?;
+            .ok_or_else(GatewayError::internal)?;
     duplicate(conn, &charge, &existing, now)
         .await
         .map(Inserted::Existing)
@@ -150,7 +150,7 @@ async fn duplicate(
     new: &Charge,
     existing: &Charge,
     now: i64,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     let same = existing.channel == new.channel
         && existing.amount == new.amount
         && existing.subject == new.subject
@@ -164,13 +164,13 @@ async fn duplicate(
 
 /// The order_no of `existing` is taken: the answer names what took it, so the merchant can
 /// look that up instead of guessing.
-pub fn order_no_used(existing: &Charge) -> ApiError {
+pub fn order_no_used(existing: &Charge) -> GatewayError {
     let order_no = &existing.order_no;
     let by = match &existing.recharge_id {
         Some(recharge) => format!("recharge {recharge}"),
         None => format!("charge {}", existing.id),
     };
-    ApiError::invalid_param(
+    GatewayError::invalid_param(
         "order_no",
         format!(
             "订单号 {order_no} 已被使用 (order_no {order_no} has already been used by this app, by {by})."
@@ -184,11 +184,11 @@ pub async fn check_app_ownership(
     conn: &mut AnyConnection,
     caller: &Caller,
     app_id: &str,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     if store::accounts::app_belongs_to(conn, app_id, &caller.account_id).await? {
         Ok(())
     } else {
-        Err(ApiError::not_found("app", app_id).with_param("app"))
+        Err(GatewayError::not_found("app", app_id).with_param("app"))
     }
 }
 
@@ -211,13 +211,13 @@ pub async fn record_payment(
     charge: Charge,
     paid: &ChannelPayment,
     now: i64,
-) -> ApiResult<Charge> {
+) -> GatewayResult<Charge> {
     if !store::charges::mark_paid(conn, &charge.id, paid.time_paid, &paid.transaction_no).await? {
         let current = reload(conn, &charge.id).await?;
         if current.paid {
             return Ok(current);
         }
-        return Err(ApiError::invalid(format!(
+        return Err(GatewayError::invalid(format!(
             "Charge {} can no longer be paid.",
             charge.id
         )));
@@ -237,13 +237,13 @@ pub async fn record_payment(
     Ok(charge)
 }
 
-pub async fn reload(conn: &mut AnyConnection, id: &str) -> ApiResult<Charge> {
+pub async fn reload(conn: &mut AnyConnection, id: &str) -> GatewayResult<Charge> {
     store::charges::get_any(conn, id)
         .await?
-        .ok_or_else(ApiError::internal)
+        .ok_or_else(GatewayError::internal)
 }
 
-fn not_payable(charge: &Charge, reason: NotPayable) -> ApiError {
+fn not_payable(charge: &Charge, reason: NotPayable) -> GatewayError {
     let id = &charge.id;
     let message = match reason {
         NotPayable::AlreadyPaid => format!("Charge {id} is already paid."),
@@ -256,7 +256,7 @@ fn not_payable(charge: &Charge, reason: NotPayable) -> ApiError {
             charge.time_expire
         ),
     };
-    ApiError::invalid(message)
+    GatewayError::invalid(message)
 }
 
 /// What the test-mode payment helper asks for.
@@ -274,9 +274,9 @@ pub async fn test_pay(
     caller: Caller,
     charge_id: String,
     result: PayResult,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     if caller.livemode {
-        return Err(ApiError::invalid(
+        return Err(GatewayError::invalid(
             "Test helpers only work with a test-mode key (sk_test_…); live charges are paid by their channel.",
         ));
     }
@@ -287,9 +287,9 @@ pub async fn test_pay(
             Box::pin(async move {
                 let charge = store::charges::get(conn, &caller.account_id, false, &charge_id)
                     .await?
-                    .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                    .ok_or_else(|| GatewayError::not_found("charge", &charge_id))?;
                 if let Some(Carrier::Provider(provider)) = charge.carrier {
-                    return Err(ApiError::invalid(format!(
+                    return Err(GatewayError::invalid(format!(
                         "Charge {} is carried by {}, as this app configured for test mode; it is \
                          paid at that channel (or its simulator), not by this helper.",
                         charge.id,
@@ -317,7 +317,7 @@ pub async fn test_pay(
     Ok(value)
 }
 
-async fn fail_payment(conn: &mut AnyConnection, charge: Charge) -> ApiResult<Charge> {
+async fn fail_payment(conn: &mut AnyConnection, charge: Charge) -> GatewayResult<Charge> {
     store::charges::mark_failed(
         conn,
         &charge.id,
@@ -331,12 +331,12 @@ async fn fail_payment(conn: &mut AnyConnection, charge: Charge) -> ApiResult<Cha
 /// 撤销: closes an unpaid charge, or reverses a paid one with a full refund. An unpaid charge
 /// is undone at its provider first, and changes here only once the provider confirmed; the
 /// refund goes through the provider like any other.
-pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> ApiResult<Value> {
+pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> GatewayResult<Value> {
     let charge = {
         let mut conn = state.db.reader().acquire().await?;
         store::charges::get(&mut conn, &caller.account_id, caller.livemode, &charge_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("charge", &charge_id))?
+            .ok_or_else(|| GatewayError::not_found("charge", &charge_id))?
     };
     check_reversible(&charge)?;
     if !charge.paid && !charge.reversed {
@@ -351,7 +351,7 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
                 let charge =
                     store::charges::get(conn, &caller.account_id, caller.livemode, &charge_id)
                         .await?
-                        .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                        .ok_or_else(|| GatewayError::not_found("charge", &charge_id))?;
                 if charge.reversed {
                     return render_charge(conn, &charge).await;
                 }
@@ -385,9 +385,9 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Api
 }
 
 /// Seed 004's rule, and recharges keep their balance in step through their own refunds.
-fn check_reversible(charge: &Charge) -> ApiResult<()> {
+fn check_reversible(charge: &Charge) -> GatewayResult<()> {
     if !charge.channel.reversible() {
-        return Err(ApiError::invalid(format!(
+        return Err(GatewayError::invalid(format!(
             "Charge {} is on channel {}, which cannot be reversed; reverse takes the scan \
              channels and isv_qr/isv_wap. Use a refund for a paid charge.",
             charge.id,
@@ -395,7 +395,7 @@ fn check_reversible(charge: &Charge) -> ApiResult<()> {
         )));
     }
     if charge.recharge_id.is_some() {
-        return Err(ApiError::invalid(format!(
+        return Err(GatewayError::invalid(format!(
             "Charge {} pays a recharge; refund it through the recharge refunds API.",
             charge.id
         )));
@@ -409,7 +409,7 @@ pub async fn record_reversal(
     cause: &Cause<'_>,
     charge_id: &str,
     now: i64,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     store::charges::mark_reversed(conn, charge_id).await?;
     let charge = reload(conn, charge_id).await?;
     let object = render_charge(conn, &charge).await?;

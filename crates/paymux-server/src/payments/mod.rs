@@ -11,7 +11,7 @@ use crate::domain::charge::Charge;
 use crate::domain::event::{Event, EventType};
 use crate::domain::recharge::Recharge;
 use crate::domain::refund::Refund;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::store::{self, Page};
 use crate::webhooks;
@@ -23,7 +23,7 @@ use std::collections::HashMap;
 const EMBEDDED_REFUNDS: i64 = 10;
 
 /// The charge's wire object, with its newest refunds embedded.
-pub async fn render_charge(conn: &mut AnyConnection, charge: &Charge) -> ApiResult<Value> {
+pub async fn render_charge(conn: &mut AnyConnection, charge: &Charge) -> GatewayResult<Value> {
     if !charge.refunded {
         return Ok(charge.to_wire(Vec::new(), false));
     }
@@ -36,7 +36,10 @@ pub async fn render_charge(conn: &mut AnyConnection, charge: &Charge) -> ApiResu
 }
 
 /// A page of charges' wire objects, their embedded refunds read in one statement for the page.
-pub async fn render_charges(conn: &mut AnyConnection, charges: &[Charge]) -> ApiResult<Vec<Value>> {
+pub async fn render_charges(
+    conn: &mut AnyConnection,
+    charges: &[Charge],
+) -> GatewayResult<Vec<Value>> {
     let refunded: Vec<&str> = charges
         .iter()
         .filter(|c| c.refunded)
@@ -52,9 +55,12 @@ pub async fn render_charges(conn: &mut AnyConnection, charges: &[Charge]) -> Api
         .collect())
 }
 
-pub async fn render_recharge(conn: &mut AnyConnection, recharge: &Recharge) -> ApiResult<Value> {
+pub async fn render_recharge(
+    conn: &mut AnyConnection,
+    recharge: &Recharge,
+) -> GatewayResult<Value> {
     let mut rendered = render_recharges(conn, std::slice::from_ref(recharge)).await?;
-    rendered.pop().ok_or_else(ApiError::internal)
+    rendered.pop().ok_or_else(GatewayError::internal)
 }
 
 /// A page of recharges' wire objects: their charges (with embedded refunds) and their own
@@ -62,7 +68,7 @@ pub async fn render_recharge(conn: &mut AnyConnection, recharge: &Recharge) -> A
 pub async fn render_recharges(
     conn: &mut AnyConnection,
     recharges: &[Recharge],
-) -> ApiResult<Vec<Value>> {
+) -> GatewayResult<Vec<Value>> {
     let charge_ids: Vec<&str> = recharges.iter().map(|r| r.charge_id.as_str()).collect();
     let charges = store::charges::get_many(conn, &charge_ids).await?;
     let rendered = render_charges(conn, &charges).await?;
@@ -75,7 +81,7 @@ pub async fn render_recharges(
         .map(|recharge| {
             let charge = charges
                 .remove(&recharge.charge_id)
-                .ok_or_else(ApiError::internal)?;
+                .ok_or_else(GatewayError::internal)?;
             let refunds = refunds.remove(&recharge.id).unwrap_or_default();
             Ok(recharge.to_wire(charge, refunds.iter().map(Refund::to_wire).collect()))
         })
@@ -108,7 +114,7 @@ pub async fn record_event(
     kind: EventType,
     object: Value,
     now: i64,
-) -> ApiResult<Event> {
+) -> GatewayResult<Event> {
     let mut event = Event {
         id: ids::event(),
         account_id: cause.account_id.to_owned(),

@@ -7,7 +7,7 @@ use super::{Cause, record_event, render_recharge};
 use crate::domain::Caller;
 use crate::domain::event::EventType;
 use crate::domain::recharge::Recharge;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::payments::refunds::{self, NewRefund};
 use crate::state::AppState;
@@ -31,9 +31,9 @@ pub async fn create(
     caller: Caller,
     new: NewRecharge,
     base_url: String,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     if new.user_fee > new.charge.amount {
-        return Err(ApiError::invalid_param(
+        return Err(GatewayError::invalid_param(
             "user_fee",
             format!(
                 "Parameter user_fee ({}) cannot exceed charge[amount] ({}).",
@@ -67,7 +67,7 @@ pub async fn create(
                         &charge.order_no,
                     )
                     .await?
-                    .ok_or_else(ApiError::internal)?;
+                    .ok_or_else(GatewayError::internal)?;
                     return Err(order_no_used(&existing).nested_in("charge"));
                 }
                 store::recharges::ensure_user(
@@ -103,7 +103,7 @@ pub async fn create(
     let mut conn = state.db.reader().acquire().await?;
     let recharge = store::recharges::get_by_id(&mut conn, &recharge_id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(GatewayError::internal)?;
     render_recharge(&mut conn, &recharge).await
 }
 
@@ -113,10 +113,10 @@ pub async fn credit(
     cause: &Cause<'_>,
     recharge_id: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let recharge = store::recharges::get_by_id(conn, recharge_id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(GatewayError::internal)?;
     if !store::recharges::mark_succeeded(conn, recharge_id, now).await? {
         return Ok(());
     }
@@ -137,14 +137,14 @@ pub async fn credit(
     )
     .await?
     {
-        return Err(ApiError::internal().caused_by(format_args!(
+        return Err(GatewayError::internal().caused_by(format_args!(
             "recharge {recharge_id}'s credit could not be applied to user {}",
             recharge.user_id
         )));
     }
     let recharge = store::recharges::get_by_id(conn, recharge_id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(GatewayError::internal)?;
     let object = render_recharge(conn, &recharge).await?;
     record_event(conn, cause, EventType::RechargeSucceeded, object, now).await?;
     Ok(())
@@ -156,14 +156,14 @@ pub async fn refund(
     app_id: String,
     recharge_id: String,
     new: NewRefund,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     let now = state.clock.now_secs();
     let due_ms = {
         let mut conn = state.db.reader().acquire().await?;
         check_app_ownership(&mut conn, &caller, &app_id).await?;
         let recharge = store::recharges::get(&mut conn, &app_id, caller.livemode, &recharge_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("recharge", &recharge_id))?;
+            .ok_or_else(|| GatewayError::not_found("recharge", &recharge_id))?;
         let charge = reload(&mut conn, &recharge.charge_id).await?;
         drop(conn);
         providers::refund_due_ms(state, &charge).await?
@@ -175,9 +175,9 @@ pub async fn refund(
                 check_app_ownership(conn, &caller, &app_id).await?;
                 let recharge = store::recharges::get(conn, &app_id, caller.livemode, &recharge_id)
                     .await?
-                    .ok_or_else(|| ApiError::not_found("recharge", &recharge_id))?;
+                    .ok_or_else(|| GatewayError::not_found("recharge", &recharge_id))?;
                 if !recharge.succeeded {
-                    return Err(ApiError::invalid(format!(
+                    return Err(GatewayError::invalid(format!(
                         "Recharge {} is not paid yet; there is nothing to refund.",
                         recharge.id
                     )));
@@ -186,7 +186,7 @@ pub async fn refund(
                 // on PostgreSQL) exactly one wins, and the others hear why they lost.
                 if recharge.refunded || !store::recharges::mark_refunded(conn, &recharge.id).await?
                 {
-                    return Err(ApiError::invalid(format!(
+                    return Err(GatewayError::invalid(format!(
                         "Recharge {} is already refunded. 可退金额为 0 (refundable amount is 0).",
                         recharge.id
                     )));
@@ -208,7 +208,7 @@ pub async fn refund(
                     )
                     .await?
                     .map_or(0, |u| u.balance);
-                    return Err(ApiError::invalid(format!(
+                    return Err(GatewayError::invalid(format!(
                         "User {}'s balance {balance} is less than the {} this recharge credited; \
                          the recharge cannot be refunded.",
                         recharge.user_id, recharge.amount
@@ -242,10 +242,10 @@ pub async fn refund(
 pub async fn restore_after_failed_refund(
     conn: &mut AnyConnection,
     recharge_id: &str,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let recharge = store::recharges::get_by_id(conn, recharge_id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(GatewayError::internal)?;
     if store::recharges::unmark_refunded(conn, recharge_id).await? {
         store::recharges::adjust_balance(
             conn,
@@ -266,15 +266,15 @@ pub async fn retrieve_refund(
     app_id: &str,
     recharge_id: &str,
     refund_id: &str,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     let mut conn = state.db.reader().acquire().await?;
     check_app_ownership(&mut conn, caller, app_id).await?;
     store::recharges::get(&mut conn, app_id, caller.livemode, recharge_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("recharge", recharge_id))?;
+        .ok_or_else(|| GatewayError::not_found("recharge", recharge_id))?;
     let refund = store::refunds::get_by_id(&mut conn, refund_id)
         .await?
         .filter(|r| r.recharge_id.as_deref() == Some(recharge_id))
-        .ok_or_else(|| ApiError::not_found("refund", refund_id))?;
+        .ok_or_else(|| GatewayError::not_found("refund", refund_id))?;
     Ok(refund.to_wire())
 }

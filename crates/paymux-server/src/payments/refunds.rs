@@ -7,7 +7,7 @@ use crate::domain::Caller;
 use crate::domain::charge::Charge;
 use crate::domain::event::EventType;
 use crate::domain::refund::{Refund, RefundStatus};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::state::AppState;
 use crate::store;
@@ -29,13 +29,13 @@ pub async fn create(
     caller: Caller,
     charge_id: String,
     new: NewRefund,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     let now = state.clock.now_secs();
     let charge = {
         let mut conn = state.db.reader().acquire().await?;
         store::charges::get(&mut conn, &caller.account_id, caller.livemode, &charge_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("charge", &charge_id))?
+            .ok_or_else(|| GatewayError::not_found("charge", &charge_id))?
     };
     let due_ms = super::providers::refund_due_ms(state, &charge).await?;
     let value = state
@@ -45,9 +45,9 @@ pub async fn create(
                 let charge =
                     store::charges::get(conn, &caller.account_id, caller.livemode, &charge_id)
                         .await?
-                        .ok_or_else(|| ApiError::not_found("charge", &charge_id))?;
+                        .ok_or_else(|| GatewayError::not_found("charge", &charge_id))?;
                 if let Some(recharge) = &charge.recharge_id {
-                    return Err(ApiError::invalid(format!(
+                    return Err(GatewayError::invalid(format!(
                         "Charge {} pays recharge {recharge}; refund it through \
                          /v1/apps/{}/recharges/{recharge}/refunds so the balance follows.",
                         charge.id, charge.app_id
@@ -81,9 +81,9 @@ pub async fn open(
     recharge_id: Option<&str>,
     now: i64,
     due_ms: i64,
-) -> ApiResult<Refund> {
+) -> GatewayResult<Refund> {
     if !charge.paid {
-        return Err(ApiError::invalid(format!(
+        return Err(GatewayError::invalid(format!(
             "Charge {} is not paid; there is nothing to refund.",
             charge.id
         )));
@@ -114,7 +114,7 @@ pub async fn open(
             if new.amount.is_some() {
                 return Err(exceeds(&charge, amount, charge.refundable()));
             }
-            return Err(ApiError::conflict(format!(
+            return Err(GatewayError::conflict(format!(
                 "Other refunds of charge {} are being made at the same time; nothing was \
                  refunded by this request. Retry it.",
                 charge.id
@@ -153,16 +153,16 @@ pub async fn open(
     Ok(refund)
 }
 
-fn fully_refunded(charge: &Charge) -> ApiError {
-    ApiError::invalid(format!(
+fn fully_refunded(charge: &Charge) -> GatewayError {
+    GatewayError::invalid(format!(
         "不能对订单号 {} 发起退款，因为已经全额退款了。可退金额为 0 (charge {} is already fully \
          refunded; refundable amount is 0).",
         charge.order_no, charge.id
     ))
 }
 
-fn exceeds(charge: &Charge, amount: i64, refundable: i64) -> ApiError {
-    ApiError::invalid_param(
+fn exceeds(charge: &Charge, amount: i64, refundable: i64) -> GatewayError {
+    GatewayError::invalid_param(
         "amount",
         format!(
             "退款金额 {amount} 超过可退金额 {refundable}。可退金额为 {refundable} (refund amount \
@@ -180,7 +180,7 @@ pub async fn complete_with(
     request_id: Option<&str>,
     transaction_no: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let Some(refund) = store::refunds::get_by_id(conn, refund_id).await? else {
         return Ok(());
     };
@@ -202,11 +202,11 @@ async fn record_refund_event(
     request_id: Option<&str>,
     kind: EventType,
     now: i64,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let charge = super::charges::reload(conn, &refund.charge_id).await?;
     let refund = store::refunds::get_by_id(conn, &refund.id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(GatewayError::internal)?;
     let cause = Cause {
         account_id: &charge.account_id,
         app_id: &charge.app_id,
@@ -226,7 +226,7 @@ pub async fn fail(
     code: &str,
     message: &str,
     now: i64,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let Some(refund) = store::refunds::get_by_id(conn, refund_id).await? else {
         return Ok(());
     };
@@ -249,7 +249,7 @@ pub async fn mark_abnormal(
     refund_id: &str,
     code: &str,
     message: &str,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     if store::refunds::mark_abnormal(conn, refund_id, code, message).await? {
         tracing::warn!(refund = %refund_id, %code, %message,
             "the channel could not pay this refund out; it needs a manual transfer");
@@ -262,11 +262,11 @@ pub async fn list(
     caller: &Caller,
     charge_id: &str,
     page: &store::Page,
-) -> ApiResult<(Vec<Value>, bool)> {
+) -> GatewayResult<(Vec<Value>, bool)> {
     let mut conn = state.db.reader().acquire().await?;
     store::charges::get(&mut conn, &caller.account_id, caller.livemode, charge_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("charge", charge_id))?;
+        .ok_or_else(|| GatewayError::not_found("charge", charge_id))?;
     let (refunds, more) = store::refunds::list_for_charge(&mut conn, charge_id, page).await?;
     Ok((refunds.iter().map(Refund::to_wire).collect(), more))
 }
@@ -276,13 +276,13 @@ pub async fn retrieve(
     caller: &Caller,
     charge_id: &str,
     refund_id: &str,
-) -> ApiResult<Value> {
+) -> GatewayResult<Value> {
     let mut conn = state.db.reader().acquire().await?;
     store::charges::get(&mut conn, &caller.account_id, caller.livemode, charge_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("charge", charge_id))?;
+        .ok_or_else(|| GatewayError::not_found("charge", charge_id))?;
     let refund = store::refunds::get(&mut conn, charge_id, refund_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("refund", refund_id))?;
+        .ok_or_else(|| GatewayError::not_found("refund", refund_id))?;
     Ok(refund.to_wire())
 }

@@ -2,7 +2,7 @@
 
 use crate::domain::event::{Event, EventType};
 use crate::domain::webhook::{ALL_EVENTS, EVENT_TYPES, Endpoint};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::secrets::{SecretsKey, endpoint_context, seal_stored};
 use crate::store;
@@ -18,16 +18,16 @@ pub struct EndpointChange {
     pub description: Option<String>,
 }
 
-fn check_events(events: &[String]) -> ApiResult<()> {
+fn check_events(events: &[String]) -> GatewayResult<()> {
     if events.is_empty() {
-        return Err(ApiError::invalid_param(
+        return Err(GatewayError::invalid_param(
             "events",
             "Parameter events must name at least one event type, or \"*\" for all.",
         ));
     }
     for event in events {
         if event != ALL_EVENTS && !EVENT_TYPES.contains(&event.as_str()) {
-            return Err(ApiError::invalid_param(
+            return Err(GatewayError::invalid_param(
                 "events",
                 format!(
                     "Unknown event type {event:?}; the gateway emits {} (or \"*\" for all).",
@@ -40,21 +40,24 @@ fn check_events(events: &[String]) -> ApiResult<()> {
 }
 
 /// Seals the webhook secrets stored in clear (written before a secrets key was configured).
-pub async fn seal_clear_secrets(conn: &mut AnyConnection, key: &SecretsKey) -> ApiResult<usize> {
+pub async fn seal_clear_secrets(
+    conn: &mut AnyConnection,
+    key: &SecretsKey,
+) -> GatewayResult<usize> {
     let clear = store::webhooks::clear_secrets(conn).await?;
     for (id, secret) in &clear {
         let sealed = key
             .seal(secret.as_bytes(), &endpoint_context(id))
-            .map_err(|e| ApiError::internal().caused_by(e))?;
+            .map_err(|e| GatewayError::internal().caused_by(e))?;
         store::webhooks::set_secret(conn, id, &sealed).await?;
     }
     Ok(clear.len())
 }
 
-fn check_url(url: &str) -> ApiResult<()> {
+fn check_url(url: &str) -> GatewayResult<()> {
     super::sender::check_url(url)
         .map(|_| ())
-        .map_err(|message| ApiError::invalid_param("url", message))
+        .map_err(|message| GatewayError::invalid_param("url", message))
 }
 
 /// Creates an endpoint; returns it with its new secret, which is shown this once.
@@ -65,10 +68,10 @@ pub async fn create(
     change: EndpointChange,
     now: i64,
     secrets: Option<&SecretsKey>,
-) -> ApiResult<(Endpoint, EndpointSecret)> {
+) -> GatewayResult<(Endpoint, EndpointSecret)> {
     let url = change
         .url
-        .ok_or_else(|| ApiError::invalid_param("url", "Parameter url is required."))?;
+        .ok_or_else(|| GatewayError::invalid_param("url", "Parameter url is required."))?;
     check_url(&url)?;
     let events = change.events.unwrap_or_else(|| vec![ALL_EVENTS.to_owned()]);
     check_events(&events)?;
@@ -84,7 +87,7 @@ pub async fn create(
     };
     let secret = EndpointSecret::generate();
     let stored = seal_stored(secrets, secret.expose(), &endpoint_context(&endpoint.id))
-        .map_err(|e| ApiError::internal().caused_by(e))?;
+        .map_err(|e| GatewayError::internal().caused_by(e))?;
     store::webhooks::insert_endpoint(conn, &endpoint, &stored).await?;
     Ok((endpoint, secret))
 }
@@ -93,7 +96,7 @@ pub async fn update(
     conn: &mut AnyConnection,
     mut endpoint: Endpoint,
     change: EndpointChange,
-) -> ApiResult<Endpoint> {
+) -> GatewayResult<Endpoint> {
     if let Some(url) = change.url {
         check_url(&url)?;
         endpoint.url = url;
@@ -118,10 +121,10 @@ pub async fn send_test(
     conn: &mut AnyConnection,
     endpoint: &Endpoint,
     now_ms: i64,
-) -> ApiResult<Event> {
+) -> GatewayResult<Event> {
     let app_id = store::accounts::first_app_of(conn, &endpoint.account_id)
         .await?
-        .ok_or_else(ApiError::internal)?;
+        .ok_or_else(GatewayError::internal)?;
     let cause = crate::payments::Cause {
         account_id: &endpoint.account_id,
         app_id: &app_id,

@@ -13,7 +13,7 @@ use crate::domain::event::Event;
 use crate::domain::webhook::{
     Delivery, DeliveryStatus, Endpoint, TEST_CASE_DELAY_MS, TEST_EVENT_TYPE, TestCase,
 };
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::store;
 use serde_json::Value;
@@ -25,7 +25,7 @@ pub async fn plan(
     conn: &mut AnyConnection,
     event: &Event,
     now_ms: i64,
-) -> ApiResult<Vec<Delivery>> {
+) -> GatewayResult<Vec<Delivery>> {
     let endpoints =
         store::webhooks::list_endpoints(conn, &event.account_id, Some(event.livemode)).await?;
     let targets: Vec<&Endpoint> = endpoints
@@ -56,7 +56,7 @@ pub async fn insert_planned(
     conn: &mut AnyConnection,
     event: &Event,
     deliveries: &[Delivery],
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     for delivery in deliveries {
         store::webhooks::insert_delivery(conn, delivery, &event.account_id).await?;
     }
@@ -64,7 +64,7 @@ pub async fn insert_planned(
 }
 
 /// The body every attempt of every delivery of this event sends, byte for byte.
-pub fn render_body(event: &Event) -> ApiResult<String> {
+pub fn render_body(event: &Event) -> GatewayResult<String> {
     Ok(serde_json::to_string(&event.to_wire())?)
 }
 
@@ -83,7 +83,7 @@ fn new_delivery(event: &Event, endpoint_id: &str, due_ms: i64, now_ms: i64) -> D
 
 /// `metadata[pingpp_tc]` of the charge behind an event: on the charge itself, on a recharge
 /// (or its charge), or on the charge a refund belongs to.
-async fn test_case_of(conn: &mut AnyConnection, object: &Value) -> ApiResult<Option<TestCase>> {
+async fn test_case_of(conn: &mut AnyConnection, object: &Value) -> GatewayResult<Option<TestCase>> {
     let own = TestCase::from_metadata(object.get("metadata"));
     if own.is_some() {
         return Ok(own);
@@ -105,14 +105,14 @@ pub async fn resend(
     event: &Event,
     endpoint_id: Option<&str>,
     now_ms: i64,
-) -> ApiResult<Vec<Delivery>> {
+) -> GatewayResult<Vec<Delivery>> {
     let endpoints: Vec<Endpoint> = match endpoint_id {
         Some(id) => {
             let endpoint = store::webhooks::get_endpoint(conn, &event.account_id, id)
                 .await?
                 .filter(|e| e.livemode == event.livemode)
                 .ok_or_else(|| {
-                    ApiError::not_found("webhook_endpoint", id).with_param("endpoint")
+                    GatewayError::not_found("webhook_endpoint", id).with_param("endpoint")
                 })?;
             vec![endpoint]
         }
@@ -123,7 +123,7 @@ pub async fn resend(
             .collect(),
     };
     if endpoints.is_empty() {
-        return Err(ApiError::invalid(format!(
+        return Err(GatewayError::invalid(format!(
             "No enabled webhook endpoint in {} mode takes {} events; add one first.",
             if event.livemode { "live" } else { "test" },
             event.kind
@@ -160,7 +160,7 @@ pub async fn resend(
 }
 
 /// Events recorded while no endpoint took them have no body yet; render it on first need.
-async fn ensure_body(conn: &mut AnyConnection, event: &Event) -> ApiResult<()> {
+async fn ensure_body(conn: &mut AnyConnection, event: &Event) -> GatewayResult<()> {
     let stored = store::webhooks::event_body(conn, &event.id).await?;
     if stored.is_some_and(|(body, _)| body.is_some()) {
         return Ok(());
@@ -172,7 +172,7 @@ async fn ensure_body(conn: &mut AnyConnection, event: &Event) -> ApiResult<()> {
 pub async fn deliveries_with_attempts(
     conn: &mut AnyConnection,
     event_id: &str,
-) -> ApiResult<Vec<Value>> {
+) -> GatewayResult<Vec<Value>> {
     let deliveries = store::webhooks::deliveries_of_event(conn, event_id).await?;
     let attempts = store::webhooks::attempts_of_event(conn, event_id).await?;
     Ok(deliveries

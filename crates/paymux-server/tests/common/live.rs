@@ -125,7 +125,7 @@ impl Gateway {
         channel: Channel,
         order_no: &str,
         extra: Value,
-    ) -> Result<Value, paymux_server::error::ApiError> {
+    ) -> Result<Value, paymux_server::error::GatewayError> {
         charges::create(
             &self.state,
             self.caller.clone(),
@@ -184,7 +184,7 @@ impl Gateway {
     }
 
     /// `POST /v1/charges/{id}/reverse`, as the API runs it.
-    pub async fn reverse(&self, id: &str) -> Result<Value, paymux_server::error::ApiError> {
+    pub async fn reverse(&self, id: &str) -> Result<Value, paymux_server::error::GatewayError> {
         charges::reverse(&self.state, self.caller.clone(), id.to_owned()).await
     }
 

@@ -10,7 +10,7 @@ use crate::channels::{PaymentState, Provider, RefundState, config, provider_of_p
 use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::{Carrier, Charge};
 use crate::domain::refund::Refund;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::outbound::{denied, literal_address};
 use crate::state::AppState;
 use crate::store::{self, channel_configs::StoredConfig};
@@ -42,7 +42,7 @@ pub(super) async fn for_new_charge(
     livemode: bool,
     channel: Channel,
     extra: &Map<String, Value>,
-) -> ApiResult<(Carrier, Arc<Adapter>)> {
+) -> GatewayResult<(Carrier, Arc<Adapter>)> {
     let Some(provider) = provider_of(channel, extra) else {
         return if livemode {
             Err(no_provider(channel))
@@ -63,7 +63,7 @@ pub(super) async fn for_new_charge(
 pub(super) async fn of_charge(
     state: &AppState,
     charge: &Charge,
-) -> ApiResult<Option<Arc<Adapter>>> {
+) -> GatewayResult<Option<Arc<Adapter>>> {
     match charge.carrier {
         Some(Carrier::Simulated) => Ok(Some(simulated())),
         Some(Carrier::Provider(provider)) => {
@@ -83,8 +83,8 @@ fn simulated() -> Arc<Adapter> {
     Arc::new(Adapter::Simulated(Simulated))
 }
 
-pub fn live_channel_unavailable(channel: Channel) -> ApiError {
-    ApiError::channel(format!(
+pub fn live_channel_unavailable(channel: Channel) -> GatewayError {
+    GatewayError::channel(format!(
         "Channel {} is not configured for live mode on this gateway; use a test key (sk_test_…) \
          or configure the channel.",
         channel.as_str()
@@ -268,7 +268,7 @@ impl Adapter {
 }
 
 /// Why a live charge on `channel` has nowhere to go, when the channel alone cannot say.
-pub(super) fn no_provider(channel: Channel) -> ApiError {
+pub(super) fn no_provider(channel: Channel) -> GatewayError {
     let why = match channel {
         Channel::CcbQr => {
             "China Construction Bank publishes no protocol for ccb_qr, so this gateway has no \
@@ -280,7 +280,7 @@ pub(super) fn no_provider(channel: Channel) -> ApiError {
         }
         _ => "extra.pay_channel names no provider this gateway speaks (wx or alipay)",
     };
-    ApiError::channel(format!(
+    GatewayError::channel(format!(
         "Channel {} cannot go live: {why}.",
         channel.as_str()
     ))
@@ -325,7 +325,7 @@ pub(super) async fn adapter(
     app_id: &str,
     livemode: bool,
     provider: Provider,
-) -> ApiResult<Option<Arc<Adapter>>> {
+) -> GatewayResult<Option<Arc<Adapter>>> {
     let Some(key) = state.settings.secrets_key.as_ref() else {
         return Ok(None);
     };
@@ -346,9 +346,13 @@ pub(super) async fn adapter(
     Ok(Some(adapter))
 }
 
-fn build(state: &AppState, settings: &ProviderSettings, provider: Provider) -> ApiResult<Adapter> {
+fn build(
+    state: &AppState,
+    settings: &ProviderSettings,
+    provider: Provider,
+) -> GatewayResult<Adapter> {
     let not_configured =
-        |error: String| ApiError::channel(error).with_code("channel_not_configured");
+        |error: String| GatewayError::channel(error).with_code("channel_not_configured");
     let deny = Arc::new(state.settings.webhook_deny_networks.clone());
     // Names are checked as they resolve; a literal address never reaches the resolver.
     if let Some(ip) = settings

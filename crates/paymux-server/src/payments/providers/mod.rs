@@ -26,7 +26,7 @@ use crate::channels::{PaymentState, RefundState};
 use crate::domain::Caller;
 use crate::domain::channel::Flow;
 use crate::domain::charge::{Carrier, Charge};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
 use crate::store::jobs::JobKind;
@@ -62,7 +62,7 @@ fn notify_url(
 
 /// When a new refund of `charge` goes to its provider (ms): at once, except that the
 /// simulated provider takes the configured test refund delay, as a channel takes a while.
-pub async fn refund_due_ms(state: &AppState, charge: &Charge) -> ApiResult<i64> {
+pub async fn refund_due_ms(state: &AppState, charge: &Charge) -> GatewayResult<i64> {
     let now_ms = state.clock.now_ms();
     let carrier = match charge.carrier {
         Some(carrier) => Some(carrier),
@@ -93,7 +93,7 @@ impl Route {
         caller: &Caller,
         new: &NewCharge,
         base_url: &str,
-    ) -> ApiResult<Route> {
+    ) -> GatewayResult<Route> {
         let (app_id, livemode) = (&new.app_id, caller.livemode);
         let found = adapter::for_new_charge(state, app_id, livemode, new.channel, &new.extra).await;
         // An app that is not the caller's is the answer before anything about its channels;
@@ -123,9 +123,9 @@ impl Route {
         request_id: &str,
         charge: Charge,
         insert: F,
-    ) -> ApiResult<Value>
+    ) -> GatewayResult<Value>
     where
-        F: for<'c> FnOnce(&'c mut AnyConnection, Charge) -> BoxFuture<'c, ApiResult<Inserted>>
+        F: for<'c> FnOnce(&'c mut AnyConnection, Charge) -> BoxFuture<'c, GatewayResult<Inserted>>
             + Send
             + 'static,
     {
@@ -203,7 +203,7 @@ async fn record_start(
     started: Started,
     (now, now_ms): (i64, i64),
     watch: bool,
-) -> ApiResult<Result<Value, ApiError>> {
+) -> GatewayResult<Result<Value, GatewayError>> {
     let query_at = now_ms + QUERY_SCHEDULE.delay_ms(0);
     match started {
         Started::Qr(Ok(code_url)) => {
@@ -224,13 +224,13 @@ async fn record_start(
         Started::Qr(Err(PaymentState::Failed { code, message })) => {
             store::charges::mark_failed(conn, &charge.id, &code, &message).await?;
             let refused = format!("The channel refused charge {}: {message}", charge.id);
-            Ok(Err(ApiError::channel(refused).with_code(code)))
+            Ok(Err(GatewayError::channel(refused).with_code(code)))
         }
         Started::Qr(Err(other)) => {
             tracing::warn!(charge = %charge.id, state = ?other, "channel outcome unknown");
             store::jobs::schedule(conn, JobKind::ChargeQuery, &charge.id, query_at, None, now)
                 .await?;
-            Ok(Err(ApiError::channel(format!(
+            Ok(Err(GatewayError::channel(format!(
                 "The channel did not confirm charge {}; it will be queried. Create it again \
                  with the same order_no to see its state.",
                 charge.id
@@ -252,7 +252,7 @@ async fn record_start(
         Started::Scan(PaymentState::Failed { code, message }) => {
             store::charges::mark_failed(conn, &charge.id, &code, &message).await?;
             let failed = format!("The payment of charge {} failed: {message}", charge.id);
-            Ok(Err(ApiError::channel(failed).with_code(code)))
+            Ok(Err(GatewayError::channel(failed).with_code(code)))
         }
         // The payer is confirming, or the answer is unknown: poll, then reverse.
         Started::Scan(_) => {
@@ -268,7 +268,7 @@ async fn record_start(
 /// provider confirmed it closed (calling again a few times when it asks to), or once it
 /// reported the charge paid after all: that payment is recorded, and the reverse then refunds
 /// it. Anything else is a channel error, and nothing changed.
-pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()> {
+pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> GatewayResult<()> {
     let adapter = adapter::of_charge(state, charge)
         .await?
         .ok_or_else(|| adapter::live_channel_unavailable(charge.channel))?;
@@ -292,7 +292,7 @@ pub async fn undo_at_channel(state: &AppState, charge: &Charge) -> ApiResult<()>
     match adapter.query(charge).await {
         paid @ PaymentState::Paid { .. } => settle_from_channel(state, &charge.id, paid).await,
         PaymentState::Closed => Ok(()),
-        _ => Err(ApiError::channel(format!(
+        _ => Err(GatewayError::channel(format!(
             "The channel did not reverse charge {} ({reason}); nothing changed, try again.",
             charge.id
         ))
@@ -305,7 +305,7 @@ async fn settle_refund_from_channel(
     state: &AppState,
     refund_id: &str,
     answer: RefundState,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let now = state.clock.now_secs();
     let id = refund_id.to_owned();
     state
@@ -346,7 +346,7 @@ async fn settle_from_channel(
     state: &AppState,
     charge_id: &str,
     answer: PaymentState,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let PaymentState::Paid {
         transaction_no,
         time_paid,
@@ -391,7 +391,7 @@ async fn refund_late_payment(
     charge: Charge,
     paid: &ChannelPayment,
     now: i64,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     tracing::warn!(charge = %charge.id, transaction_no = %paid.transaction_no,
         "the channel reports a payment for a closed charge; refunding it");
     store::charges::mark_paid_late(conn, &charge.id, paid.time_paid, &paid.transaction_no).await?;

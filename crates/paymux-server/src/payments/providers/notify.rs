@@ -6,7 +6,7 @@ use super::{settle_from_channel, settle_refund_from_channel};
 use crate::channels::unionpay::Notice;
 use crate::channels::{PaymentState, Provider, RefundState};
 use crate::domain::charge::Carrier;
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::state::AppState;
 use crate::store;
 
@@ -103,7 +103,7 @@ impl<'a> Received<'a> {
     }
 
     /// Keeps the notification as received, about `reference` (an order or refund number).
-    async fn record(&self, state: &AppState, reference: &str) -> ApiResult<()> {
+    async fn record(&self, state: &AppState, reference: &str) -> GatewayResult<()> {
         let row = store::channel_notifications::ChannelNotification {
             id: crate::ids::channel_notification(),
             app_id: self.app_id.to_owned(),

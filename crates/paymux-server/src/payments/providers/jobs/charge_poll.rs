@@ -3,7 +3,7 @@
 
 use super::{JobOutcome, charge_query, schedule};
 use crate::domain::charge::Charge;
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::payments::Cause;
 use crate::payments::charges;
 use crate::payments::providers::adapter::Adapter;
@@ -22,7 +22,7 @@ pub(super) async fn run(
     state: &AppState,
     charge: &Charge,
     adapter: &Adapter,
-) -> ApiResult<JobOutcome> {
+) -> GatewayResult<JobOutcome> {
     let now_ms = state.clock.now_ms();
     let poll_end_ms = (charge.created + POLL_FOR_SECS) * 1000;
     if now_ms < poll_end_ms {

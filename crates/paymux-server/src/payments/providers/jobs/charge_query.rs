@@ -5,7 +5,7 @@
 use super::{JobOutcome, Schedule};
 use crate::domain::channel::Flow;
 use crate::domain::charge::Charge;
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::payments::providers::adapter::Adapter;
 use crate::state::AppState;
 use crate::store::jobs::Job;
@@ -23,7 +23,7 @@ pub(super) async fn run(
     job: &Job,
     charge: &Charge,
     adapter: &Adapter,
-) -> ApiResult<JobOutcome> {
+) -> GatewayResult<JobOutcome> {
     let now_ms = state.clock.now_ms();
     let now = state.clock.now_secs();
     if now > charge.time_expire {

@@ -16,7 +16,7 @@ use super::{charges, settle_from_channel, settle_refund_from_channel};
 use crate::channels::{PaymentState, RefundState};
 use crate::domain::charge::Charge;
 use crate::domain::refund::{Refund, RefundStatus};
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::state::AppState;
 use crate::store::{self, jobs::Job, jobs::JobKind};
 use std::sync::Arc;
@@ -40,7 +40,7 @@ impl Schedule {
 }
 
 /// Runs a due job of one of these kinds.
-pub async fn run_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
+pub async fn run_job(state: &AppState, job: &Job) -> GatewayResult<JobOutcome> {
     let Ok(kind) = job.kind else {
         return Ok(JobOutcome::Done);
     };
@@ -77,7 +77,7 @@ pub async fn run_job(state: &AppState, job: &Job) -> ApiResult<JobOutcome> {
 }
 
 /// The job's charge while it is still open, with its provider's adapter.
-async fn open_charge(state: &AppState, job: &Job) -> ApiResult<Option<(Charge, Arc<Adapter>)>> {
+async fn open_charge(state: &AppState, job: &Job) -> GatewayResult<Option<(Charge, Arc<Adapter>)>> {
     let charge = {
         let mut conn = state.db.reader().acquire().await?;
         store::charges::get_any(&mut conn, &job.target_id).await?
@@ -97,7 +97,11 @@ async fn open_charge(state: &AppState, job: &Job) -> ApiResult<Option<(Charge, A
 
 /// Asks the provider about an open charge and writes a final answer (paid, failed, closed);
 /// `true` when there was one.
-async fn settled_by_query(state: &AppState, charge: &Charge, adapter: &Adapter) -> ApiResult<bool> {
+async fn settled_by_query(
+    state: &AppState,
+    charge: &Charge,
+    adapter: &Adapter,
+) -> GatewayResult<bool> {
     match adapter.query(charge).await {
         paid @ PaymentState::Paid { .. } => {
             settle_from_channel(state, &charge.id, paid).await?;
@@ -123,7 +127,7 @@ async fn settled_by_query(state: &AppState, charge: &Charge, adapter: &Adapter) 
 }
 
 /// The job's refund while it is still pending, with its charge.
-async fn pending_refund(state: &AppState, job: &Job) -> ApiResult<Option<(Refund, Charge)>> {
+async fn pending_refund(state: &AppState, job: &Job) -> GatewayResult<Option<(Refund, Charge)>> {
     let mut conn = state.db.reader().acquire().await?;
     let Some(refund) = store::refunds::get_by_id(&mut conn, &job.target_id).await? else {
         return Ok(None);
@@ -141,7 +145,7 @@ async fn settle_refund(
     state: &AppState,
     refund: &Refund,
     answer: RefundState,
-) -> ApiResult<Option<JobOutcome>> {
+) -> GatewayResult<Option<JobOutcome>> {
     match answer {
         RefundState::Succeeded { .. }
         | RefundState::Failed { .. }
@@ -166,7 +170,7 @@ async fn schedule(
     target: &str,
     due_ms: i64,
     request_id: Option<String>,
-) -> ApiResult<()> {
+) -> GatewayResult<()> {
     let (target, now) = (target.to_owned(), state.clock.now_secs());
     state
         .db

@@ -3,7 +3,7 @@
 use super::{JobOutcome, Schedule, settle_refund};
 use crate::domain::charge::Charge;
 use crate::domain::refund::Refund;
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::payments::providers::adapter::Adapter;
 use crate::state::AppState;
 use crate::store::jobs::Job;
@@ -18,7 +18,7 @@ pub(super) async fn run(
     charge: &Charge,
     refund: &Refund,
     adapter: &Adapter,
-) -> ApiResult<JobOutcome> {
+) -> GatewayResult<JobOutcome> {
     let answer = adapter.refund_query(charge, refund).await;
     if let Some(outcome) = settle_refund(state, refund, answer).await? {
         return Ok(outcome);

@@ -4,7 +4,7 @@
 use super::{JobOutcome, refund_query, schedule, settle_refund};
 use crate::domain::charge::Charge;
 use crate::domain::refund::Refund;
-use crate::error::ApiResult;
+use crate::error::GatewayResult;
 use crate::payments::providers::adapter::Adapter;
 use crate::payments::providers::notify_url;
 use crate::state::AppState;
@@ -19,7 +19,7 @@ pub(super) async fn run(
     charge: &Charge,
     refund: &Refund,
     adapter: &Adapter,
-) -> ApiResult<JobOutcome> {
+) -> GatewayResult<JobOutcome> {
     // A job has no request to learn this gateway's address from: only --public-url says where
     // the provider can reach it; without it the query schedule settles the refund.
     let carrier = adapter.carrier();
