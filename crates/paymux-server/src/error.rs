@@ -160,12 +160,12 @@ impl GatewayError {
 }
 
 /// For logs: the cause when there is one (a job's database failure is logged as that, not as
-/// the answer a request would have got), else reason and message.
+/// the answer a request would have got), else the message.
 impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.cause {
             Some(cause) => f.write_str(cause),
-            None => write!(f, "{:?}: {}", self.reason, self.message),
+            None => f.write_str(&self.message),
         }
     }
 }

@@ -72,6 +72,12 @@ pub fn channel_notification() -> String {
 pub fn event() -> String {
     format!("evt_{}", ordered())
 }
+pub fn operator() -> String {
+    format!("op_{}", ordered())
+}
+pub fn audit_entry() -> String {
+    format!("aud_{}", ordered())
+}
 pub fn api_request() -> String {
     format!("iar_{}", alnum(24))
 }

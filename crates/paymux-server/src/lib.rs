@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod operators;
 pub mod outbound;
 pub mod payments;
 pub mod secrets;

@@ -66,10 +66,6 @@ fn provider(name: &str) -> anyhow::Result<Provider> {
         .with_context(|| format!("unknown provider {name}; use wechat, alipay or unionpay"))
 }
 
-fn api_error(error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
-}
-
 fn split(pair: &str) -> anyhow::Result<(String, String)> {
     let (name, value) = pair
         .split_once('=')
@@ -94,7 +90,7 @@ pub async fn run(
         } => {
             let provider = provider(&name)?;
             let key = config::require_key(secrets_key.as_ref())
-                .map_err(api_error)?
+                .map_err(crate::cli_error)?
                 .clone();
             let mut given = BTreeMap::new();
             for pair in &values {
@@ -108,7 +104,7 @@ pub async fn run(
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 given.insert(name, value);
             }
-            let settings = ProviderSettings::check(provider, &given).map_err(api_error)?;
+            let settings = ProviderSettings::check(provider, &given).map_err(crate::cli_error)?;
             let livemode = matches!(mode, Mode::Live);
             let now = clock.now_secs();
             let wire = db
@@ -126,21 +122,21 @@ pub async fn run(
                     })
                 })
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             println!("{wire}");
         }
         ChannelsCommand::List { app, mode } => {
-            let key = config::require_key(secrets_key.as_ref()).map_err(api_error)?;
+            let key = config::require_key(secrets_key.as_ref()).map_err(crate::cli_error)?;
             let livemode = matches!(mode, Mode::Live);
             let mut conn = db.reader().acquire().await?;
             let stored = store::channel_configs::list(&mut conn, &app, livemode)
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             if stored.is_empty() {
                 eprintln!("no providers configured for {app} in this mode");
             }
             for s in &stored {
-                let settings = config::open(key, s).map_err(api_error)?;
+                let settings = config::open(key, s).map_err(crate::cli_error)?;
                 println!("{}", settings.to_wire(&app, livemode, s.updated));
             }
         }
@@ -163,7 +159,7 @@ pub async fn run(
                 limit,
             )
             .await
-            .map_err(api_error)?;
+            .map_err(crate::cli_error)?;
             if received.is_empty() {
                 eprintln!("no channel notifications for {app} in this mode");
             }
@@ -186,7 +182,7 @@ pub async fn run(
                     })
                 })
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             if !removed {
                 bail!("no {} configuration to remove", provider.as_str());
             }

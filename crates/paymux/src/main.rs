@@ -1,11 +1,12 @@
-//! The `paymux` command: `serve`, `init`, `keys`, `channels`, `webhooks`, `migrate`, `db copy`,
-//! `simulate`.
+//! The `paymux` command: `serve`, `init`, `keys`, `channels`, `webhooks`, `operators`, `audit`,
+//! `migrate`, `db copy`, `simulate`.
 //!
 //! Every storage and server flag can also come from the environment (`PAYMUX_…`) or a TOML
 //! config file (`--config`); a flag beats the environment, which beats the file.
 
 mod channels_cli;
 mod config;
+mod operators_cli;
 mod simulate_cli;
 mod webhooks_cli;
 
@@ -56,6 +57,23 @@ enum Command {
         command: channels_cli::ChannelsCommand,
         #[command(flatten)]
         storage: StorageArgs,
+    },
+    /// Manage the management console's operators (admin, finance, support, viewer).
+    Operators {
+        #[command(subcommand)]
+        command: operators_cli::OperatorsCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Show the audit log: what operators and this command line changed, newest first.
+    Audit {
+        #[command(flatten)]
+        storage: StorageArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON lines instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Manage webhook endpoints; see and resend deliveries.
     Webhooks {
@@ -256,6 +274,11 @@ fn secrets_key(config: &Config) -> anyhow::Result<Option<paymux_server::secrets:
     channels_cli::secrets_key(config.secrets_key_file.as_deref())
 }
 
+/// An error of the gateway, for a command's error message.
+fn cli_error(error: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{error}")
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
@@ -429,6 +452,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (storage, config) = storage(&args)?;
             let key = secrets_key(&config)?;
             webhooks_cli::run(command, &storage, key, json, clock).await
+        }
+        Command::Operators {
+            command,
+            storage: args,
+        } => {
+            let (storage, _) = storage(&args)?;
+            operators_cli::run(command, &storage, clock).await
+        }
+        Command::Audit {
+            storage: args,
+            limit,
+            json,
+        } => {
+            let (storage, _) = storage(&args)?;
+            operators_cli::audit(&storage, limit.clamp(1, 10_000), json).await
         }
         Command::Simulate { command } => simulate_cli::run(command).await,
         Command::Migrate { storage: args } => {

@@ -95,7 +95,7 @@ pub async fn run(
                     })
                 })
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             if json_output {
                 println!("{value}");
             } else {
@@ -115,7 +115,7 @@ pub async fn run(
             let mut conn = db.reader().acquire().await?;
             let endpoints = rows::list_endpoints(&mut conn, &account, None)
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             let values: Vec<Value> = endpoints.iter().map(|e| e.to_wire(None)).collect();
             if json_output {
                 println!("{}", Value::Array(values));
@@ -153,7 +153,7 @@ pub async fn run(
                 })
             })
             .await
-            .map_err(api_error)?;
+            .map_err(crate::cli_error)?;
             eprintln!("removed");
         }
         WebhooksCommand::Test { id } => {
@@ -168,7 +168,7 @@ pub async fn run(
                     })
                 })
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             eprintln!("queued {} ({})", event.id, event.kind);
             show_when_attempted(&db, &event.id, json_output).await?;
         }
@@ -177,7 +177,7 @@ pub async fn run(
             find_event(&mut conn, &account, &event_id).await?;
             let deliveries = webhooks::deliveries_with_attempts(&mut conn, &event_id)
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             print_deliveries(&deliveries, json_output);
         }
         WebhooksCommand::Resend { event_id, endpoint } => {
@@ -191,7 +191,7 @@ pub async fn run(
                     })
                 })
                 .await
-                .map_err(api_error)?;
+                .map_err(crate::cli_error)?;
             eprintln!("queued {} deliveries", created.len());
             show_when_attempted(&db, &event_id, json_output).await?;
         }
@@ -212,7 +212,7 @@ async fn account(db: &Db) -> anyhow::Result<String> {
     let mut conn = db.reader().acquire().await?;
     let (account, _) = store::accounts::first_account(&mut conn)
         .await
-        .map_err(api_error)?
+        .map_err(crate::cli_error)?
         .context("no account yet; run `paymux init` first")?;
     Ok(account)
 }
@@ -233,7 +233,7 @@ async fn event_in_any_mode(
 async fn find_event(conn: &mut AnyConnection, account: &str, id: &str) -> anyhow::Result<Event> {
     event_in_any_mode(conn, account, id)
         .await
-        .map_err(api_error)
+        .map_err(crate::cli_error)
 }
 
 /// Waits until every delivery of the event has an attempt (made by a running server), then
@@ -244,7 +244,7 @@ async fn show_when_attempted(db: &Db, event_id: &str, json_output: bool) -> anyh
         let mut conn = db.reader().acquire().await?;
         let deliveries = webhooks::deliveries_with_attempts(&mut conn, event_id)
             .await
-            .map_err(api_error)?;
+            .map_err(crate::cli_error)?;
         drop(conn);
         let all_tried = deliveries
             .iter()
@@ -294,8 +294,4 @@ fn print_deliveries(deliveries: &[Value], json_output: bool) {
             );
         }
     }
-}
-
-fn api_error(error: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{error}")
 }

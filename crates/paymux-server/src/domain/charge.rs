@@ -114,40 +114,41 @@ impl Charge {
     /// ones exist beyond them.
     pub fn to_wire(&self, refunds: Vec<Value>, more: bool) -> Value {
         // Once paid, closed or failed, the credential is spent: Ping++ shows `{}` then.
+        let spent = Map::new();
         let credential = if self.payable_at(i64::MIN).is_ok() {
-            self.credential.clone()
+            &self.credential
         } else {
-            Map::new()
+            &spent
         };
         to_value(ChargeObject {
-            id: self.id.clone(),
+            id: &self.id,
             object: ChargeTag::Tag,
             created: self.created,
             livemode: self.livemode,
             paid: self.paid,
             refunded: self.refunded,
             reversed: self.reversed,
-            app: self.app_id.clone(),
-            channel: self.channel.as_str().to_owned(),
-            order_no: self.order_no.clone(),
-            client_ip: self.client_ip.clone(),
+            app: &self.app_id,
+            channel: self.channel.as_str(),
+            order_no: &self.order_no,
+            client_ip: &self.client_ip,
             amount: self.amount,
             amount_settle: self.amount_settle(),
-            currency: self.currency.clone(),
-            subject: self.subject.clone(),
-            body: self.body.clone(),
-            extra: self.extra.clone(),
+            currency: &self.currency,
+            subject: &self.subject,
+            body: &self.body,
+            extra: &self.extra,
             time_paid: self.time_paid,
             time_expire: self.time_expire,
             time_settle: None,
-            transaction_no: self.transaction_no.clone(),
+            transaction_no: self.transaction_no.as_deref(),
             refunds: List::new(self.refunds_url(), more, refunds),
             amount_refunded: self.amount_refunded,
-            failure_code: self.failure_code.clone(),
-            failure_msg: self.failure_msg.clone(),
-            metadata: self.metadata.clone(),
+            failure_code: self.failure_code.as_deref(),
+            failure_msg: self.failure_msg.as_deref(),
+            metadata: &self.metadata,
             credential,
-            description: self.description.clone(),
+            description: self.description.as_deref(),
         })
     }
 }

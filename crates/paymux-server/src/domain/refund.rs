@@ -61,9 +61,9 @@ impl Refund {
 
     pub fn to_wire(&self) -> Value {
         to_value(RefundObject {
-            id: self.id.clone(),
+            id: &self.id,
             object: RefundTag::Tag,
-            order_no: self.order_no().to_owned(),
+            order_no: self.order_no(),
             amount: self.amount,
             created: self.created,
             succeed: self.status == RefundStatus::Succeeded,
@@ -73,16 +73,16 @@ impl Refund {
                 RefundStatus::Failed => RefundStatusName::Failed,
             },
             time_succeed: self.time_succeed,
-            description: self.description.clone(),
-            failure_code: self.failure_code.clone(),
-            failure_msg: self.failure_msg.clone(),
-            metadata: self.metadata.clone(),
-            charge: self.charge_id.clone(),
-            charge_order_no: self.charge_order_no.clone(),
-            transaction_no: self.transaction_no.clone(),
-            extra: Map::new(),
-            currency: self.currency.clone(),
-            funding_source: self.funding_source.clone(),
+            description: &self.description,
+            failure_code: self.failure_code.as_deref(),
+            failure_msg: self.failure_msg.as_deref(),
+            metadata: &self.metadata,
+            charge: &self.charge_id,
+            charge_order_no: &self.charge_order_no,
+            transaction_no: self.transaction_no.as_deref(),
+            extra: &Map::new(),
+            currency: &self.currency,
+            funding_source: self.funding_source.as_deref(),
         })
     }
 }

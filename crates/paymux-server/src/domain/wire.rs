@@ -77,8 +77,8 @@ impl<T> List<T> {
 
 /// A charge (支付对象).
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ChargeObject {
-    pub id: String,
+pub struct ChargeObject<'a> {
+    pub id: &'a str,
     #[schema(inline)]
     pub object: ChargeTag,
     pub created: i64,
@@ -86,50 +86,50 @@ pub struct ChargeObject {
     pub paid: bool,
     pub refunded: bool,
     pub reversed: bool,
-    pub app: String,
-    pub channel: String,
-    pub order_no: String,
-    pub client_ip: String,
+    pub app: &'a str,
+    pub channel: &'a str,
+    pub order_no: &'a str,
+    pub client_ip: &'a str,
     /// Fen.
     pub amount: i64,
     pub amount_settle: i64,
-    pub currency: String,
-    pub subject: String,
-    pub body: String,
+    pub currency: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
     #[schema(value_type = Object)]
-    pub extra: Map<String, Value>,
+    pub extra: &'a Map<String, Value>,
     #[schema(required = true)]
     pub time_paid: Option<i64>,
     pub time_expire: i64,
     #[schema(required = true)]
     pub time_settle: Option<i64>,
     #[schema(required = true)]
-    pub transaction_no: Option<String>,
+    pub transaction_no: Option<&'a str>,
     /// The newest refunds (up to ten).
     #[schema(value_type = List<RefundObject>)]
     pub refunds: List<Value>,
     pub amount_refunded: i64,
     #[schema(required = true)]
-    pub failure_code: Option<String>,
+    pub failure_code: Option<&'a str>,
     #[schema(required = true)]
-    pub failure_msg: Option<String>,
+    pub failure_msg: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub metadata: Map<String, Value>,
+    pub metadata: &'a Map<String, Value>,
     /// What the payer needs: for QR channels `{"object":"credential","<channel>":"<link>"}`;
     /// `{}` once the charge is paid, closed or failed.
     #[schema(value_type = Object)]
-    pub credential: Map<String, Value>,
+    pub credential: &'a Map<String, Value>,
     #[schema(required = true)]
-    pub description: Option<String>,
+    pub description: Option<&'a str>,
 }
 
 /// A refund (退款对象), of a charge or of a recharge.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RefundObject {
-    pub id: String,
+pub struct RefundObject<'a> {
+    pub id: &'a str,
     #[schema(inline)]
     pub object: RefundTag,
-    pub order_no: String,
+    pub order_no: &'a str,
     pub amount: i64,
     pub created: i64,
     pub succeed: bool,
@@ -138,23 +138,23 @@ pub struct RefundObject {
     pub status: RefundStatusName,
     #[schema(required = true)]
     pub time_succeed: Option<i64>,
-    pub description: String,
+    pub description: &'a str,
     #[schema(required = true)]
-    pub failure_code: Option<String>,
+    pub failure_code: Option<&'a str>,
     #[schema(required = true)]
-    pub failure_msg: Option<String>,
+    pub failure_msg: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub metadata: Map<String, Value>,
-    pub charge: String,
-    pub charge_order_no: String,
+    pub metadata: &'a Map<String, Value>,
+    pub charge: &'a str,
+    pub charge_order_no: &'a str,
     #[schema(required = true)]
-    pub transaction_no: Option<String>,
+    pub transaction_no: Option<&'a str>,
     #[schema(value_type = Object)]
-    pub extra: Map<String, Value>,
-    pub currency: String,
+    pub extra: &'a Map<String, Value>,
+    pub currency: &'a str,
     /// Echoed only when the request carried it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub funding_source: Option<String>,
+    pub funding_source: Option<&'a str>,
 }
 
 /// A refund's status on the Ping++ wire.

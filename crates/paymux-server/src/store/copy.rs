@@ -28,6 +28,8 @@ pub const TABLES: &[&str] = &[
     "channel_configs",
     "channel_notifications",
     "request_outcomes",
+    "operators",
+    "audit_log",
 ];
 
 /// Columns whose sums must match after the copy: the money.

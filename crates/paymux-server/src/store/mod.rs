@@ -2,6 +2,7 @@
 //! connection (the writer's transaction, or a pooled reader), so callers compose them.
 
 pub mod accounts;
+pub mod audit;
 pub mod channel_configs;
 pub mod channel_notifications;
 pub mod charges;
@@ -11,6 +12,7 @@ pub mod db;
 mod error;
 pub mod events;
 pub mod jobs;
+pub mod operators;
 pub mod recharges;
 pub mod refunds;
 pub mod request_outcomes;

@@ -11,6 +11,7 @@ mod helpers;
 mod hostile;
 mod lists;
 mod nodes;
+mod operators;
 mod recharges;
 mod refunds;
 mod startup;

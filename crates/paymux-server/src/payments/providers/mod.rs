@@ -24,7 +24,7 @@ use super::refunds::NewRefund;
 use super::render_charge;
 use crate::channels::{PaymentState, RefundState};
 use crate::domain::Caller;
-use crate::domain::channel::Flow;
+use crate::domain::channel::{Channel, Flow};
 use crate::domain::charge::{Carrier, Charge};
 use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
@@ -133,6 +133,11 @@ impl Route {
         if !self.adapter.is_remote() {
             let started = self.ask(&charge).await;
             let records_payment = matches!(started, Started::Scan(PaymentState::Paid { .. }));
+            // The credential is known before the write: it goes in with the charge.
+            let mut charge = charge;
+            if let Started::Qr(Ok(code_url)) = &started {
+                charge.credential = credential(charge.channel, code_url);
+            }
             let (now, now_ms) = (state.clock.now_secs(), state.clock.now_ms());
             let answer = state
                 .db
@@ -186,6 +191,14 @@ impl Route {
     }
 }
 
+/// What the payer of a QR charge is shown: `{"object":"credential","<channel>":"<link>"}`.
+fn credential(channel: Channel, code_url: &str) -> Map<String, Value> {
+    let mut credential = Map::new();
+    credential.insert("object".into(), json!("credential"));
+    credential.insert(channel.as_str().into(), json!(code_url));
+    credential
+}
+
 /// What a provider answered to a new charge: for a QR charge what to show the payer, for a
 /// scan charge how the payment went.
 enum Started {
@@ -207,10 +220,10 @@ async fn record_start(
     let query_at = now_ms + QUERY_SCHEDULE.delay_ms(0);
     match started {
         Started::Qr(Ok(code_url)) => {
-            let mut credential = Map::new();
-            credential.insert("object".into(), json!("credential"));
-            credential.insert(charge.channel.as_str().into(), json!(code_url));
-            store::charges::set_credential(conn, &charge.id, &credential).await?;
+            let credential = credential(charge.channel, &code_url);
+            if charge.credential != credential {
+                store::charges::set_credential(conn, &charge.id, &credential).await?;
+            }
             if watch {
                 store::jobs::schedule(conn, JobKind::ChargeQuery, &charge.id, query_at, None, now)
                     .await?;
