@@ -25,9 +25,13 @@ impl Simulated {
         )
     }
 
-    /// A payment code presented in test mode is always good.
+    /// A payment code presented in test mode is always good: paid at once, with a made-up
+    /// channel transaction number.
     pub(super) fn start_scan(&self) -> PaymentState {
-        Self::paid()
+        PaymentState::Paid {
+            transaction_no: ids::transaction_no(),
+            time_paid: None,
+        }
     }
 
     /// Nothing to ask: what this provider knows is already in the charge.
@@ -39,14 +43,6 @@ impl Simulated {
         RefundState::Succeeded {
             time: None,
             refund_no: Some(ids::transaction_no()),
-        }
-    }
-
-    /// A payment the simulated payer made, with a made-up channel transaction number.
-    pub(super) fn paid() -> PaymentState {
-        PaymentState::Paid {
-            transaction_no: ids::transaction_no(),
-            time_paid: None,
         }
     }
 }
