@@ -48,6 +48,8 @@ done
 [ -n "$base" ] || { echo "fuzz-api: the server did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
 
 status=0
+# schemathesis keeps a cache in the working directory: let it be the throwaway one.
+cd "$work"
 "$venv/bin/st" run "$base/openapi.json" \
     -H "Authorization: Bearer $key" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
