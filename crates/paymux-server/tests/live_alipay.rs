@@ -247,15 +247,18 @@ async fn a_lost_notification_is_recovered_by_the_query_job() {
 #[tokio::test]
 async fn an_immediate_scan_payment_is_paid_in_the_create_answer() {
     let live = live().await;
-    let created = live
-        .create(Channel::AlipayScan, "ASC0001", scan(auth_codes::SUCCESS))
-        .await;
+    let mut extra = scan(auth_codes::SUCCESS);
+    extra["operator_id"] = json!("cashier-7");
+    extra["store_id"] = json!("store-12");
+    let created = live.create(Channel::AlipayScan, "ASC0001", extra).await;
     assert_eq!(created["paid"], true, "{created}");
-    assert_eq!(
-        created["transaction_no"],
-        json!(live.sim.trade(APP_ID, "ASC0001").expect("trade").trade_no)
-    );
+    let trade = live.sim.trade(APP_ID, "ASC0001").expect("trade");
+    assert_eq!(created["transaction_no"], json!(trade.trade_no));
     assert_eq!(live.succeeded_events().await, 1);
+    // Where it was taken reaches Alipay, as the merchant sent it.
+    assert_eq!(trade.terminal_id.as_deref(), Some("T0001"));
+    assert_eq!(trade.operator_id.as_deref(), Some("cashier-7"));
+    assert_eq!(trade.store_id.as_deref(), Some("store-12"));
 }
 
 #[tokio::test]

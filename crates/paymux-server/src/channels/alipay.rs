@@ -23,6 +23,13 @@ pub struct Order<'a> {
     /// Unix seconds; sent as `time_expire` so an unscanned QR dies with the charge.
     pub time_expire: i64,
     pub notify_url: &'a str,
+    /// Where the order is taken (the merchant's terminal, cashier, store), as the charge's
+    /// `extra` names them; Alipay shows them in its records and reports.
+    pub terminal_id: Option<&'a str>,
+    pub operator_id: Option<&'a str>,
+    pub store_id: Option<&'a str>,
+    /// An ISV's partner id, for its commission (`extend_params.sys_service_provider_id`).
+    pub sys_service_provider_id: Option<&'a str>,
 }
 
 pub struct AlipayAdapter {
@@ -167,6 +174,21 @@ impl AlipayAdapter {
         }
         if let Ok(expire) = beijing_time::format_dashed(order.time_expire) {
             biz.insert("time_expire".into(), json!(expire));
+        }
+        for (name, value) in [
+            ("terminal_id", order.terminal_id),
+            ("operator_id", order.operator_id),
+            ("store_id", order.store_id),
+        ] {
+            if let Some(value) = value {
+                biz.insert(name.into(), json!(value));
+            }
+        }
+        if let Some(id) = order.sys_service_provider_id {
+            biz.insert(
+                "extend_params".into(),
+                json!({ "sys_service_provider_id": id }),
+            );
         }
         biz
     }

@@ -98,6 +98,18 @@ pub struct TradeSnapshot {
     pub gmt_close: Option<String>,
     /// `close` or `refund` when `alipay.trade.cancel` ended the trade.
     pub cancel_action: Option<String>,
+    /// Where the order was taken, as the merchant sent it.
+    pub terminal_id: Option<String>,
+    pub operator_id: Option<String>,
+    pub store_id: Option<String>,
+}
+
+/// Where an order was taken: the merchant's terminal, cashier and store, as sent.
+#[derive(Default)]
+pub(super) struct Place {
+    terminal_id: Option<String>,
+    operator_id: Option<String>,
+    store_id: Option<String>,
 }
 
 pub(super) struct Order {
@@ -116,6 +128,7 @@ pub(super) struct Order {
     voided_ms: Option<i64>,
     /// For `WAIT_THEN_SUCCESS`: queries left until the buyer has paid.
     pending_queries: Option<u32>,
+    place: Place,
     pub(super) trade: Option<Trade>,
 }
 
@@ -251,6 +264,7 @@ impl State {
         }
         let qr_code = self.ids.qr_code();
         let settings = &c.inner.settings;
+        let place = Place::of(c)?;
         self.orders.insert(
             key,
             Order {
@@ -265,6 +279,7 @@ impl State {
                 expires_ms,
                 voided_ms: None,
                 pending_queries: None,
+                place,
                 trade: None,
             },
         );
@@ -306,6 +321,7 @@ impl State {
             }
             _ => {}
         }
+        let place = Place::of(c)?;
         let order = self.orders.entry(key.clone()).or_insert_with(|| Order {
             app_id: c.app_id.to_owned(),
             out_trade_no,
@@ -318,6 +334,7 @@ impl State {
             expires_ms,
             voided_ms: None,
             pending_queries: None,
+            place,
             trade: None,
         });
         if let Some(url) = c.notify_url() {
@@ -395,6 +412,7 @@ impl State {
             expires_ms: now,
             voided_ms: Some(now),
             pending_queries: None,
+            place: Place::default(),
             trade: None,
         });
         fields.insert("retry_flag", text("N"));
@@ -763,6 +781,9 @@ impl State {
             notify_url: order.notify_url.clone(),
             buyer_user_id: trade.map(|t| t.buyer_user_id.clone()),
             buyer_logon_id: trade.map(|t| t.buyer_logon_id.clone()),
+            terminal_id: order.place.terminal_id.clone(),
+            operator_id: order.place.operator_id.clone(),
+            store_id: order.place.store_id.clone(),
             gmt_create: trade.map(|t| dashed(t.created_ms)),
             gmt_payment: trade.and_then(|t| t.paid_ms).map(dashed),
             gmt_close: trade.and_then(|t| t.closed_ms).map(dashed),
@@ -824,6 +845,16 @@ fn trade_fields(order: &Order, for_query: bool) -> Fields {
         );
     }
     fields
+}
+
+impl Place {
+    fn of(c: &Call<'_>) -> BizResult<Place> {
+        Ok(Place {
+            terminal_id: c.biz.text("terminal_id")?,
+            operator_id: c.biz.text("operator_id")?,
+            store_id: c.biz.text("store_id")?,
+        })
+    }
 }
 
 /// Which script an `auth_code` selects (see [`super::auth_codes`]).

@@ -391,6 +391,7 @@ fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {
 }
 
 fn alipay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> alipay::Order<'a> {
+    let extra = |name: &str| charge.extra.get(name).and_then(Value::as_str);
     alipay::Order {
         out_trade_no: &charge.order_no,
         total_fen: charge.amount,
@@ -398,6 +399,10 @@ fn alipay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> alipay::Order<'a
         body: &charge.body,
         time_expire: charge.time_expire,
         notify_url,
+        terminal_id: extra("terminal_id"),
+        operator_id: extra("operator_id"),
+        store_id: extra("store_id"),
+        sys_service_provider_id: extra("sys_service_provider_id"),
     }
 }
 
