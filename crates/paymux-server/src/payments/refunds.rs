@@ -230,7 +230,7 @@ pub async fn fail(
     let Some(refund) = store::refunds::get_by_id(conn, refund_id).await? else {
         return Ok(());
     };
-    if !store::refunds::mark_failed(conn, &refund.id, code, message).await? {
+    if !store::refunds::mark_unpaid(conn, &refund.id, RefundStatus::Failed, code, message).await? {
         return Ok(());
     }
     store::charges::release_refund(conn, &refund.charge_id, refund.amount).await?;
@@ -250,7 +250,7 @@ pub async fn mark_abnormal(
     code: &str,
     message: &str,
 ) -> GatewayResult<()> {
-    if store::refunds::mark_abnormal(conn, refund_id, code, message).await? {
+    if store::refunds::mark_unpaid(conn, refund_id, RefundStatus::Abnormal, code, message).await? {
         tracing::warn!(refund = %refund_id, %code, %message,
             "the channel could not pay this refund out; it needs a manual transfer");
     }

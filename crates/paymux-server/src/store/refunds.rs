@@ -161,36 +161,20 @@ pub async fn mark_succeeded(
     Ok(done.rows_affected() == 1)
 }
 
-/// Pending → failed. False if the refund was not pending.
-/// Pending → abnormal, keeping the channel's code and message. False if it was not pending.
-pub async fn mark_abnormal(
+/// Pending → failed or abnormal, keeping the channel's code and message. False if the refund
+/// was not pending.
+pub async fn mark_unpaid(
     conn: &mut AnyConnection,
     id: &str,
+    status: RefundStatus,
     code: &str,
     message: &str,
 ) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE refunds SET status = 'abnormal', failure_code = $1, failure_msg = $2 \
-         WHERE id = $3 AND status = 'pending'",
+        "UPDATE refunds SET status = $1, failure_code = $2, failure_msg = $3 \
+         WHERE id = $4 AND status = 'pending'",
     )
-    .bind(code)
-    .bind(message)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn mark_failed(
-    conn: &mut AnyConnection,
-    id: &str,
-    code: &str,
-    message: &str,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE refunds SET status = 'failed', failure_code = $1, failure_msg = $2 \
-         WHERE id = $3 AND status = 'pending'",
-    )
+    .bind(status.as_str())
     .bind(code)
     .bind(message)
     .bind(id)
