@@ -443,6 +443,7 @@ async fn fill_backlog(
                         account_id: account.clone(),
                         livemode: false,
                         request_id: paymux_server::ids::api_request(),
+                        operator: None,
                     };
                     let new = NewCharge {
                         app_id: app_id.clone(),

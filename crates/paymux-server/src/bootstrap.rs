@@ -6,9 +6,9 @@
 
 use crate::error::GatewayError;
 use crate::secrets::{PLATFORM_KEY_CONTEXT, SecretsKey, is_sealed, open_stored, seal_stored};
-use crate::store::{self, Db};
+use crate::store::Db;
 use crate::{ids, store::accounts};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use paymux_crypto::SigningKey;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -203,44 +203,5 @@ fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    Ok(())
-}
-
-/// Which modes must sign their requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequireSignature {
-    pub test: bool,
-    pub live: bool,
-}
-
-/// Sets (or with `None` clears) the merchant public key of the installation's account.
-/// The running server reads it per request, so the change applies without a restart.
-pub async fn set_merchant_key(
-    db: &Db,
-    pem: Option<String>,
-    require: Option<RequireSignature>,
-) -> anyhow::Result<()> {
-    if let Some(pem) = &pem {
-        paymux_crypto::VerifyingKey::from_pem(pem).context(
-            "the file is not an RSA public key in PEM (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)",
-        )?;
-    }
-    if pem.is_none() && require.is_some_and(|r| r.test || r.live) {
-        bail!("request signatures cannot be required without a merchant public key");
-    }
-    let require = match (&pem, require) {
-        (None, _) => Some((false, false)),
-        (Some(_), r) => r.map(|r| (r.test, r.live)),
-    };
-    db.write(move |conn| {
-        Box::pin(async move {
-            let (account, _) = store::accounts::first_account(conn)
-                .await?
-                .ok_or_else(|| GatewayError::invalid("no account yet; run `paymux init` first"))?;
-            store::accounts::set_merchant_key(conn, &account, pem.as_deref(), require).await?;
-            Ok::<_, GatewayError>(())
-        })
-    })
-    .await?;
     Ok(())
 }

@@ -78,6 +78,10 @@ pub fn operator() -> String {
 pub fn audit_entry() -> String {
     format!("aud_{}", ordered())
 }
+/// A console form's one-time id (its confirmation may be sent twice; it acts once).
+pub fn form_token() -> String {
+    alnum(24)
+}
 pub fn api_request() -> String {
     format!("iar_{}", alnum(24))
 }

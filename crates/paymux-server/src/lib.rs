@@ -3,10 +3,12 @@
 //! `api` parses and answers HTTP, `payments` runs each operation as one durable write,
 //! `domain` holds the objects and their rules, `store` the SQL, `jobs` the background worker.
 
+pub mod account;
 pub mod api;
 pub mod bootstrap;
 pub mod channels;
 pub mod clock;
+pub mod console;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -2,6 +2,7 @@
 //! and how their passwords are kept (argon2id, in PHC form; the password itself is never
 //! stored or logged).
 
+use crate::domain::Caller;
 use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::store::audit::AuditEntry;
@@ -145,6 +146,44 @@ impl Audit {
     }
 }
 
+/// An audit entry's detail from a `json!` object.
+pub fn detail(value: serde_json::Value) -> Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Records a console operator's change in the audit log, in the transaction of the change
+/// (`detail` gains the mode); an API call or the gateway's own work records nothing here.
+pub async fn attribute(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    now_ms: i64,
+    action: &str,
+    target: &str,
+    mut detail: Map<String, serde_json::Value>,
+) -> GatewayResult<()> {
+    let Some(operator) = &caller.operator else {
+        return Ok(());
+    };
+    detail.insert(
+        "mode".into(),
+        json!(if caller.livemode { "live" } else { "test" }),
+    );
+    let entry = AuditEntry {
+        id: operator.entry_id.clone().unwrap_or_else(ids::audit_entry),
+        account_id: caller.account_id.clone(),
+        created_ms: now_ms,
+        actor: operator.name.clone(),
+        action: action.to_owned(),
+        target: Some(target.to_owned()),
+        detail,
+        request_id: Some(caller.request_id.clone()),
+    };
+    Ok(store::audit::record(conn, &entry).await?)
+}
+
 /// Adds an operator to the account (the password hashed first, outside the write).
 pub async fn add(
     db: &Db,
@@ -205,6 +244,32 @@ pub async fn remove(db: &Db, audit: Audit, name: &str) -> GatewayResult<()> {
             audit
                 .record(conn, "operator.remove", &name, Map::new())
                 .await
+        })
+    })
+    .await
+}
+
+/// Changes an operator's role; the last admin stays admin.
+pub async fn set_role(db: &Db, audit: Audit, name: &str, role: Role) -> GatewayResult<()> {
+    let name = name.to_owned();
+    db.write(move |conn| {
+        Box::pin(async move {
+            let account = &audit.account_id;
+            let operator = existing(conn, account, &name).await?;
+            if operator.role == Role::Admin
+                && role != Role::Admin
+                && store::operators::count_with_role(conn, account, Role::Admin).await? == 1
+            {
+                return Err(GatewayError::invalid_param(
+                    "role",
+                    format!("{name} is the last admin; make another operator admin first."),
+                ));
+            }
+            store::operators::set_role(conn, &operator.id, role).await?;
+            let mut detail = Map::new();
+            detail.insert("from".into(), json!(operator.role.as_str()));
+            detail.insert("role".into(), json!(role.as_str()));
+            audit.record(conn, "operator.role", &name, detail).await
         })
     })
     .await

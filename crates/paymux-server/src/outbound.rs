@@ -94,6 +94,25 @@ pub fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
     }
 }
 
+/// Refuses a URL a tenant registers (webhook `url`, channel `gateway_url`) that points into a
+/// network the gateway does not call; `param` names the field. A URL that does not parse is
+/// let through: the field's own check says what is wrong with it.
+pub async fn refuse_denied(
+    url: &str,
+    param: &str,
+    deny: &[IpNet],
+) -> crate::error::GatewayResult<()> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    check_registered(&parsed, deny).await.map_err(|reason| {
+        crate::error::GatewayError::invalid_param(
+            param,
+            format!("Parameter {param} is not allowed: {reason}."),
+        )
+    })
+}
+
 /// Checks a URL being registered: a literal address in a denied network, or a name that
 /// resolves only to such addresses, is refused with the reason. A name that does not resolve
 /// now is let through: every connection is checked again.

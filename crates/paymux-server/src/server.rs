@@ -18,6 +18,8 @@ pub struct ServeOptions {
     pub data_dir: PathBuf,
     /// Bound before storage is opened, so a taken port changes nothing.
     pub listener: TcpListener,
+    /// The management console's own listener, when it is not served with the API.
+    pub dashboard_listener: Option<TcpListener>,
     pub settings: Settings,
     /// The SQLite data directory's lock, held while serving (none on PostgreSQL).
     pub lock: Option<ServeLock>,
@@ -61,6 +63,28 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
     let address = options.listener.local_addr()?;
     tracing::info!(%address, "listening");
     println!("paymux listening on http://{address}");
+    let console_address = match (&options.dashboard_listener, state.settings.dashboard_on_api) {
+        (Some(listener), _) => Some(listener.local_addr()?),
+        (None, true) => Some(address),
+        (None, false) => None,
+    };
+    if let Some(console) = console_address {
+        println!("  management console: http://{console}/dashboard/");
+        if !has_operators(&state).await? {
+            println!(
+                "  no operator can sign in yet; create the first one with:\n    \
+                 paymux operators add admin --role admin --password-stdin   (same --data-dir / --database-url)"
+            );
+        }
+    }
+    if let Some(listener) = options.dashboard_listener {
+        tokio::spawn(crate::http::serve(
+            listener,
+            crate::api::console_router(state.clone()),
+            options.limits.clone(),
+            shutdown_signal(),
+        ));
+    }
     crate::http::serve(
         options.listener,
         crate::api::router(state),
@@ -70,6 +94,16 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
     .await;
     drop(options.lock);
     Ok(())
+}
+
+async fn has_operators(state: &AppState) -> anyhow::Result<bool> {
+    let mut conn = state.db.reader().acquire().await?;
+    let Some((account, _)) = crate::store::accounts::first_account(&mut conn).await? else {
+        return Ok(false);
+    };
+    Ok(!crate::store::operators::list(&mut conn, &account)
+        .await?
+        .is_empty())
 }
 
 /// The sole owner of a store frees the job and delivery leases of the process that ran before

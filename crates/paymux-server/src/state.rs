@@ -36,6 +36,8 @@ pub struct Settings {
     /// Seals channel secrets at rest (`PAYMUX_SECRETS_KEY`); without it channels cannot be
     /// configured.
     pub secrets_key: Option<crate::secrets::SecretsKey>,
+    /// Serve the management console on the API's listener (it may have its own, or none).
+    pub dashboard_on_api: bool,
 }
 
 /// Checks `--public-url`: an absolute http(s) URL of a host, optionally with a path prefix, and
@@ -72,6 +74,7 @@ impl Default for Settings {
             webhook_concurrency: 8,
             webhook_deny_networks: Vec::new(),
             secrets_key: None,
+            dashboard_on_api: true,
         }
     }
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub webhook_timeout_ms: u64,
     pub webhook_concurrency: i64,
     pub webhook_deny_networks: Vec<String>,
+    pub dashboard: bool,
+    pub dashboard_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -66,6 +68,8 @@ impl Default for Config {
             webhook_timeout_ms: server.webhook_timeout_ms,
             webhook_concurrency: server.webhook_concurrency,
             webhook_deny_networks: Vec::new(),
+            dashboard: true,
+            dashboard_listen: None,
         }
     }
 }

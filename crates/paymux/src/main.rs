@@ -4,16 +4,18 @@
 //! Every storage and server flag can also come from the environment (`PAYMUX_…`) or a TOML
 //! config file (`--config`); a flag beats the environment, which beats the file.
 
+mod apps_cli;
 mod channels_cli;
 mod config;
+mod keys_cli;
 mod operators_cli;
 mod simulate_cli;
 mod webhooks_cli;
 
-use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
 use config::{Config, Storage};
-use paymux_server::bootstrap::{self, RequireSignature};
+use paymux_server::bootstrap;
 use paymux_server::http::ConnectionLimits;
 use paymux_server::server::{ServeOptions, serve};
 use paymux_server::{Settings, SharedClock, SystemClock};
@@ -37,7 +39,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the gateway (bootstraps an account, app and keys on first start).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the account, app and keys without serving; prints them (again) as JSON.
     Init {
         #[command(flatten)]
@@ -46,10 +48,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Manage the merchant RSA public key that request signatures are checked with.
+    /// The merchant RSA public key, where request signatures are required, and secret keys.
     Keys {
         #[command(subcommand)]
-        command: KeysCommand,
+        command: keys_cli::KeysCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List, create and rename the account's apps.
+    Apps {
+        #[command(subcommand)]
+        command: apps_cli::AppsCommand,
+        #[command(flatten)]
+        storage: StorageArgs,
     },
     /// Configure an app's payment providers (WeChat Pay, Alipay, UnionPay).
     Channels {
@@ -208,6 +219,14 @@ struct ServeArgs {
     #[arg(long, env = "PAYMUX_WEBHOOK_CONCURRENCY")]
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook_concurrency: Option<i64>,
+    /// Serve the management console under /dashboard/ [default: true]
+    #[arg(long, env = "PAYMUX_DASHBOARD")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard: Option<bool>,
+    /// Serve the management console on this address instead of the API's (an internal network)
+    #[arg(long, env = "PAYMUX_DASHBOARD_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dashboard_listen: Option<SocketAddr>,
     /// Fault injection for tests: run as if this machine's clock were off by this much
     #[arg(long, hide = true)]
     #[serde(skip)]
@@ -217,42 +236,6 @@ struct ServeArgs {
     #[arg(long, env = "PAYMUX_WEBHOOK_DENY_NETWORKS", value_delimiter = ',')]
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook_deny_networks: Option<Vec<String>>,
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Store the merchant RSA public key (PEM: BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY).
-    SetMerchantPublicKey {
-        /// The PEM file
-        file: PathBuf,
-        /// Which modes must sign every request [default: leave as it is]
-        #[arg(long, value_enum)]
-        require_signature: Option<Modes>,
-        #[command(flatten)]
-        storage: StorageArgs,
-    },
-    /// Remove the merchant public key; signatures are no longer required.
-    ClearMerchantPublicKey {
-        #[command(flatten)]
-        storage: StorageArgs,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Modes {
-    None,
-    Test,
-    Live,
-    Both,
-}
-
-impl From<Modes> for RequireSignature {
-    fn from(modes: Modes) -> Self {
-        RequireSignature {
-            test: matches!(modes, Modes::Test | Modes::Both),
-            live: matches!(modes, Modes::Live | Modes::Both),
-        }
-    }
 }
 
 /// The settings the storage flags (and anything else given) leave after the file and defaults.
@@ -339,6 +322,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .map_err(|e| anyhow::anyhow!("--webhook-deny-networks: {e}"))?,
                 secrets_key,
+                // On its own address, the console is not on the API's.
+                dashboard_on_api: config.dashboard && config.dashboard_listen.is_none(),
             };
             if settings.webhook_timeout_ms == 0 || settings.webhook_concurrency < 1 {
                 bail!("--webhook-timeout-ms and --webhook-concurrency must be at least 1");
@@ -352,6 +337,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listen = config.listen;
             // The port first: a clash must fail before anything is created or printed.
             let listener = paymux_server::server::bind(listen).await?;
+            let dashboard_listener = match config.dashboard_listen.filter(|_| config.dashboard) {
+                Some(address) => Some(paymux_server::server::bind(address).await?),
+                None => None,
+            };
             let lock = storage.lock_for_serve()?;
             let db = storage.open().await?;
             let clock: SharedClock = match args.test_clock_skew_ms {
@@ -363,6 +352,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ServeOptions {
                     data_dir: storage.data_dir,
                     listener,
+                    dashboard_listener,
                     settings,
                     lock,
                     limits,
@@ -393,29 +383,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Keys { command } => match command {
-            KeysCommand::SetMerchantPublicKey {
-                file,
-                require_signature,
-                storage: args,
-            } => {
-                let (storage, _) = storage(&args)?;
-                let pem = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let db = storage.open().await?;
-                bootstrap::set_merchant_key(&db, Some(pem), require_signature.map(Into::into))
-                    .await?;
-                eprintln!("merchant public key set");
-                Ok(())
-            }
-            KeysCommand::ClearMerchantPublicKey { storage: args } => {
-                let (storage, _) = storage(&args)?;
-                let db = storage.open().await?;
-                bootstrap::set_merchant_key(&db, None, None).await?;
-                eprintln!("merchant public key cleared; request signatures are not required");
-                Ok(())
-            }
-        },
+        Command::Keys {
+            command,
+            storage: args,
+        } => {
+            let (storage, _) = storage(&args)?;
+            keys_cli::run(command, &storage, clock).await
+        }
         Command::Db {
             command: DbCommand::Copy { from, to },
         } => {
@@ -452,6 +426,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (storage, config) = storage(&args)?;
             let key = secrets_key(&config)?;
             webhooks_cli::run(command, &storage, key, json, clock).await
+        }
+        Command::Apps {
+            command,
+            storage: args,
+        } => {
+            let (storage, _) = storage(&args)?;
+            apps_cli::run(command, &storage, clock).await
         }
         Command::Operators {
             command,

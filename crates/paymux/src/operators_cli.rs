@@ -62,12 +62,21 @@ impl From<RoleArg> for Role {
 }
 
 /// The account this data directory (or database) serves.
-async fn account(db: &Db) -> anyhow::Result<String> {
+pub async fn account(db: &Db) -> anyhow::Result<String> {
     let mut conn = db.reader().acquire().await?;
     match store::accounts::first_account(&mut conn).await? {
         Some((account, _)) => Ok(account),
         None => bail!("no account yet: run `paymux init` (or `paymux serve`) first"),
     }
+}
+
+/// What this command line changes, attributed to `cli` in the audit log.
+pub async fn cli_audit(db: &Db, clock: &SharedClock) -> anyhow::Result<Audit> {
+    Ok(Audit {
+        account_id: account(db).await?,
+        actor: Actor::cli(),
+        now_ms: clock.now_ms(),
+    })
 }
 
 fn password_from_stdin() -> anyhow::Result<String> {
@@ -89,11 +98,7 @@ pub async fn run(
     clock: SharedClock,
 ) -> anyhow::Result<()> {
     let db = storage.open().await?;
-    let audit = Audit {
-        account_id: account(&db).await?,
-        actor: Actor::cli(),
-        now_ms: clock.now_ms(),
-    };
+    let audit = cli_audit(&db, &clock).await?;
     match command {
         OperatorsCommand::Add { name, role, .. } => {
             let password = password_from_stdin()?;

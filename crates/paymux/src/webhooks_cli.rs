@@ -2,7 +2,6 @@
 //! an operator needs no API key. The running server (any node) makes the attempts.
 
 use crate::config::Storage;
-use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use paymux_server::domain::event::Event;
 use paymux_server::error::{GatewayError, GatewayResult};
@@ -63,7 +62,7 @@ pub async fn run(
     clock: SharedClock,
 ) -> anyhow::Result<()> {
     let db = storage.open().await?;
-    let account = account(&db).await?;
+    let account = crate::operators_cli::account(&db).await?;
     match command {
         WebhooksCommand::Add {
             url,
@@ -205,16 +204,6 @@ fn mode_name(endpoint: &Value) -> &'static str {
     } else {
         "test"
     }
-}
-
-/// The installation's account (the one `paymux init` created).
-async fn account(db: &Db) -> anyhow::Result<String> {
-    let mut conn = db.reader().acquire().await?;
-    let (account, _) = store::accounts::first_account(&mut conn)
-        .await
-        .map_err(crate::cli_error)?
-        .context("no account yet; run `paymux init` first")?;
-    Ok(account)
 }
 
 async fn event_in_any_mode(

@@ -41,7 +41,7 @@ impl FromRequest<AppState> for ApiCall {
         let key = secret_key(&parts.headers)?;
         let owner = {
             let mut conn = state.db.reader().acquire().await?;
-            store::accounts::find_key_owner(&mut conn, &key).await?
+            store::accounts::find_key_owner(&mut conn, &key, state.clock.now_ms()).await?
         }
         .ok_or_else(|| invalid_key(&key))?;
 
@@ -106,6 +106,7 @@ impl FromRequest<AppState> for ApiCall {
                 account_id: owner.account_id,
                 livemode: owner.livemode,
                 request_id: request_id(&parts.extensions),
+                operator: None,
             },
             body,
             base_url,

@@ -54,6 +54,7 @@ pub async fn submit(
             account_id: charge.account_id,
             livemode: false,
             request_id: request.0,
+            operator: None,
         };
         charges::test_pay(&state, caller, id.clone(), result).await?;
         test_charge(&state, &id).await

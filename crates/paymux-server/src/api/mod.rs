@@ -1,9 +1,11 @@
 //! HTTP: routes, the Ping++ wire conventions, and response signing.
 
+mod apps;
 pub mod auth;
 mod channels;
 mod charges;
 mod error_response;
+pub use error_response::status as error_status;
 mod events;
 mod layers;
 mod mock_pay;
@@ -17,8 +19,9 @@ mod requests;
 mod webhooks;
 
 use crate::domain::wire::{
-    ChannelConfigDeleted, ChannelConfigObject, ChargeObject, Deleted, EventObject, RechargeObject,
-    RefundObject, UserObject, WebhookDeliveryObject, WebhookEndpointObject, WebhookEndpointTag,
+    AppObject, ChannelConfigDeleted, ChannelConfigObject, ChargeObject, Deleted, EventObject,
+    RechargeObject, RefundObject, UserObject, WebhookDeliveryObject, WebhookEndpointObject,
+    WebhookEndpointTag,
 };
 use crate::error::{GatewayError, GatewayResult, Reason};
 use crate::state::AppState;
@@ -34,9 +37,9 @@ pub use layers::RequestId;
 use openapi::Operation;
 use params::QueryParams;
 use requests::{
-    ChannelSettingsParams, ChargeListParams, CreateCharge, CreateRecharge, CreateRechargeRefund,
-    CreateRefund, CursorParams, EventListParams, PageParams, RechargeListParams, Resend, TestPay,
-    WebhookEndpointParams,
+    AppParams, ChannelSettingsParams, ChargeListParams, CreateCharge, CreateRecharge,
+    CreateRechargeRefund, CreateRefund, CursorParams, EventListParams, PageParams,
+    RechargeListParams, Resend, TestPay, WebhookEndpointParams,
 };
 use serde_json::Value;
 
@@ -104,6 +107,18 @@ pub fn router(state: AppState) -> Router {
             get(recharges::user),
         )
         .add(
+            Operation::new(Method::GET, "/v1/apps", "List the account's apps").answers_list::<AppObject>(),
+            get(apps::list),
+        )
+        .add(
+            Operation::new(Method::POST, "/v1/apps", "Create an app").body::<AppParams>().answers::<AppObject>(),
+            post(apps::create),
+        )
+        .add(
+            Operation::new(Method::POST, "/v1/apps/{app}", "Rename an app").body::<AppParams>().answers::<AppObject>(),
+            post(apps::rename),
+        )
+        .add(
             Operation::new(Method::GET, "/v1/apps/{app}/channels", "List the app's provider configurations (this key's mode)").answers_list::<ChannelConfigObject>(),
             get(channels::list),
         )
@@ -160,7 +175,7 @@ pub fn router(state: AppState) -> Router {
             post(webhooks::send_test),
         );
     let spec = openapi::document(&routes.documented);
-    routes
+    let router = routes
         .router
         .route(
             "/openapi.json",
@@ -180,13 +195,30 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             repeats::remember,
-        ))
+        ));
+    let router = if state.settings.dashboard_on_api {
+        router.merge(crate::console::router(state.clone()))
+    } else {
+        router
+    };
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             wire_conventions,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::read_body,
+        ))
+        .layer(middleware::from_fn(layers::request_context))
+        .with_state(state)
+}
+
+/// The management console alone, for a listen address of its own.
+pub fn console_router(state: AppState) -> Router {
+    crate::console::router(state.clone())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             layers::read_body,
@@ -224,22 +256,6 @@ impl Routes {
         self.documented.push(operation);
         self
     }
-}
-
-/// Refuses a URL a tenant registers (webhook `url`, channel `gateway_url`) that points into a
-/// network the gateway does not call; `param` names the field.
-async fn check_reachable(state: &AppState, url: &str, param: &str) -> GatewayResult<()> {
-    let Ok(parsed) = reqwest::Url::parse(url) else {
-        return Ok(()); // the field's own check says what is wrong with it
-    };
-    crate::outbound::check_registered(&parsed, &state.settings.webhook_deny_networks)
-        .await
-        .map_err(|reason| {
-            GatewayError::invalid_param(
-                param,
-                format!("Parameter {param} is not allowed: {reason}."),
-            )
-        })
 }
 
 /// A JSON body with Ping++'s content type.

@@ -210,3 +210,12 @@ pub struct RechargeListParams {
     pub succeeded: Option<bool>,
     pub refunded: Option<bool>,
 }
+
+/// Create or rename an app.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppParams {
+    /// 1 to 64 characters, no control characters.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+}

@@ -5,18 +5,14 @@
 use super::auth::ApiCall;
 use super::ok;
 use super::params::BodyParams;
-use crate::domain::Caller;
-use crate::domain::event::Event;
 use crate::domain::list::list as list_object;
-use crate::domain::webhook::Endpoint;
 use crate::domain::wire::{Deleted, WebhookEndpointTag, to_value};
-use crate::error::{GatewayError, GatewayResult};
+use crate::error::GatewayResult;
 use crate::state::AppState;
 use crate::store;
-use crate::webhooks::{self, endpoints::EndpointChange};
+use crate::webhooks::{self, endpoints::EndpointChange, manage};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use sqlx::AnyConnection;
 
 const URL_MAX: usize = 2048;
 
@@ -29,51 +25,12 @@ fn parse_change(params: &mut BodyParams) -> GatewayResult<EndpointChange> {
     })
 }
 
-async fn endpoint_of(
-    conn: &mut AnyConnection,
-    caller: &Caller,
-    id: &str,
-) -> GatewayResult<Endpoint> {
-    store::webhooks::get_endpoint(conn, &caller.account_id, id)
-        .await?
-        .filter(|e| e.livemode == caller.livemode)
-        .ok_or_else(|| GatewayError::not_found("webhook_endpoint", id))
-}
-
-async fn event_of(conn: &mut AnyConnection, caller: &Caller, id: &str) -> GatewayResult<Event> {
-    store::events::get(conn, &caller.account_id, caller.livemode, id)
-        .await?
-        .ok_or_else(|| GatewayError::not_found("event", id))
-}
-
 pub async fn create(State(state): State<AppState>, call: ApiCall) -> GatewayResult<Response> {
     let mut params = BodyParams::parse(&call.body)?;
     let change = parse_change(&mut params)?;
     params.finish()?;
-    if let Some(url) = &change.url {
-        super::check_reachable(&state, url, "url").await?;
-    }
-    let now = state.clock.now_secs();
-    let caller = call.caller;
-    let secrets = state.settings.secrets_key.clone();
-    let value = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let (endpoint, secret) = webhooks::endpoints::create(
-                    conn,
-                    &caller.account_id,
-                    caller.livemode,
-                    change,
-                    now,
-                    secrets.as_ref(),
-                )
-                .await?;
-                Ok::<_, GatewayError>(endpoint.to_wire(Some(secret.expose())))
-            })
-        })
-        .await?;
-    ok(&value)
+    let (endpoint, secret) = manage::create(&state, call.caller, change).await?;
+    ok(&endpoint.to_wire(Some(secret.expose())))
 }
 
 pub async fn list(State(state): State<AppState>, call: ApiCall) -> GatewayResult<Response> {
@@ -92,7 +49,7 @@ pub async fn retrieve(
     call: ApiCall,
 ) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
-    ok(&endpoint_of(&mut conn, &call.caller, &id)
+    ok(&manage::endpoint_of(&mut conn, &call.caller, &id)
         .await?
         .to_wire(None))
 }
@@ -105,21 +62,8 @@ pub async fn update(
     let mut params = BodyParams::parse(&call.body)?;
     let change = parse_change(&mut params)?;
     params.finish()?;
-    if let Some(url) = &change.url {
-        super::check_reachable(&state, url, "url").await?;
-    }
-    let caller = call.caller;
-    let value = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let endpoint = endpoint_of(conn, &caller, &id).await?;
-                let endpoint = webhooks::endpoints::update(conn, endpoint, change).await?;
-                Ok::<_, GatewayError>(endpoint.to_wire(None))
-            })
-        })
-        .await?;
-    ok(&value)
+    let endpoint = manage::update(&state, call.caller, id, change).await?;
+    ok(&endpoint.to_wire(None))
 }
 
 pub async fn remove(
@@ -127,23 +71,12 @@ pub async fn remove(
     Path(id): Path<String>,
     call: ApiCall,
 ) -> GatewayResult<Response> {
-    let now_ms = state.clock.now_ms();
-    let caller = call.caller;
-    let value = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let endpoint = endpoint_of(conn, &caller, &id).await?;
-                store::webhooks::remove_endpoint(conn, &endpoint.id, now_ms).await?;
-                Ok::<_, GatewayError>(to_value(Deleted {
-                    id: endpoint.id,
-                    object: WebhookEndpointTag::Tag,
-                    deleted: true,
-                }))
-            })
-        })
-        .await?;
-    ok(&value)
+    let endpoint = manage::remove(&state, call.caller, id).await?;
+    ok(&to_value(Deleted {
+        id: endpoint.id,
+        object: WebhookEndpointTag::Tag,
+        deleted: true,
+    }))
 }
 
 pub async fn send_test(
@@ -152,18 +85,7 @@ pub async fn send_test(
     call: ApiCall,
 ) -> GatewayResult<Response> {
     BodyParams::parse(&call.body)?.finish()?;
-    let now_ms = state.clock.now_ms();
-    let caller = call.caller;
-    let event = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let endpoint = endpoint_of(conn, &caller, &id).await?;
-                webhooks::endpoints::send_test(conn, &endpoint, now_ms).await
-            })
-        })
-        .await?;
-    state.webhooks_wake.notify_one();
+    let event = manage::send_test(&state, call.caller, id).await?;
     ok(&event.to_wire())
 }
 
@@ -174,7 +96,7 @@ pub async fn deliveries(
     call: ApiCall,
 ) -> GatewayResult<Response> {
     let mut conn = state.db.reader().acquire().await?;
-    let event = event_of(&mut conn, &call.caller, &id).await?;
+    let event = manage::event_of(&mut conn, &call.caller, &id).await?;
     let data = webhooks::deliveries_with_attempts(&mut conn, &event.id).await?;
     ok(&list_object(
         &format!("/v1/events/{}/webhook_deliveries", event.id),
@@ -191,23 +113,11 @@ pub async fn resend(
     let mut params = BodyParams::parse(&call.body)?;
     let endpoint = params.optional_str("endpoint", 64)?;
     params.finish()?;
-    let now_ms = state.clock.now_ms();
-    let caller = call.caller;
-    let value = state
-        .db
-        .write(move |conn| {
-            Box::pin(async move {
-                let event = event_of(conn, &caller, &id).await?;
-                let created = webhooks::resend(conn, &event, endpoint.as_deref(), now_ms).await?;
-                let data = created.iter().map(|d| d.to_wire(Vec::new())).collect();
-                Ok::<_, GatewayError>(list_object(
-                    &format!("/v1/events/{}/webhook_deliveries", event.id),
-                    false,
-                    data,
-                ))
-            })
-        })
-        .await?;
-    state.webhooks_wake.notify_one();
-    ok(&value)
+    let (event, created) = manage::resend(&state, call.caller, id, endpoint).await?;
+    let data = created.iter().map(|d| d.to_wire(Vec::new())).collect();
+    ok(&list_object(
+        &format!("/v1/events/{}/webhook_deliveries", event.id),
+        false,
+        data,
+    ))
 }

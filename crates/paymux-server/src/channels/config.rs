@@ -169,6 +169,14 @@ fn fields(provider: Provider) -> Vec<Field> {
     }
 }
 
+/// The settings a provider takes, for forms: (name, required, secret).
+pub fn field_list(provider: Provider) -> Vec<(&'static str, bool, bool)> {
+    fields(provider)
+        .iter()
+        .map(|f| (f.name, f.required && f.default.is_none(), f.secret))
+        .collect()
+}
+
 /// A checked configuration, split into what may be shown and what is sealed at rest.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderSettings {

@@ -4,6 +4,7 @@
 
 pub mod alipay;
 pub mod config;
+pub mod manage;
 pub mod unionpay;
 pub mod wechat;
 

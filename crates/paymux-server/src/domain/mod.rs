@@ -17,4 +17,16 @@ pub struct Caller {
     pub livemode: bool,
     /// `iar_…`: recorded on every event the request causes.
     pub request_id: String,
+    /// The console operator acting, whose change is recorded in the audit log; `None` for an
+    /// API key or the gateway itself.
+    pub operator: Option<Attribution>,
+}
+
+/// Who in the console asked for a change, for its audit entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    pub name: String,
+    /// The audit entry's id, when the console fixed it in advance: a form sent twice then
+    /// collides on it instead of doing its work twice.
+    pub entry_id: Option<String>,
 }

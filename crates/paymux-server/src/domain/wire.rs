@@ -52,6 +52,18 @@ object_tag! {
     WebhookAttemptTag = "webhook_attempt",
     ChannelConfigTag = "channel_config",
     ChannelNotificationTag = "channel_notification",
+    AppTag = "app",
+}
+
+/// An app of the account (charges, recharges and channel settings belong to one).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AppObject {
+    /// `app_…`
+    pub id: String,
+    #[schema(inline)]
+    pub object: AppTag,
+    pub name: String,
+    pub created: i64,
 }
 
 /// A Ping++ list. `url` is a bare path: the SDKs build the next request as base + url.

@@ -309,6 +309,20 @@ pub async fn test_pay(
                     }
                     PayResult::Fail => fail_payment(conn, charge).await?,
                 };
+                let outcome = match result {
+                    PayResult::Success => "paid",
+                    PayResult::Fail => "failed",
+                };
+                let detail = serde_json::json!({ "result": outcome });
+                crate::operators::attribute(
+                    conn,
+                    &caller,
+                    now * 1000,
+                    "charge.test_pay",
+                    &charge.id,
+                    crate::operators::detail(detail),
+                )
+                .await?;
                 render_charge(conn, &charge).await
             })
         })
@@ -375,6 +389,15 @@ pub async fn reverse(state: &AppState, caller: Caller, charge_id: String) -> Gat
                     )
                     .await?;
                 }
+                crate::operators::attribute(
+                    conn,
+                    &caller,
+                    now * 1000,
+                    "charge.reverse",
+                    &charge.id,
+                    Map::new(),
+                )
+                .await?;
                 let cause = Cause::of(&caller, &charge.app_id);
                 record_reversal(conn, &cause, &charge.id, now).await
             })

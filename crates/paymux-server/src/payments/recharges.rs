@@ -229,6 +229,16 @@ pub async fn refund(
                     due_ms,
                 )
                 .await?;
+                let detail = serde_json::json!({"refund": refund.id, "amount": refund.amount});
+                crate::operators::attribute(
+                    conn,
+                    &caller,
+                    now * 1000,
+                    "recharge.refund",
+                    &recharge.id,
+                    crate::operators::detail(detail),
+                )
+                .await?;
                 Ok(refund.to_wire())
             })
         })

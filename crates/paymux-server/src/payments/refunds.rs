@@ -12,7 +12,7 @@ use crate::ids;
 use crate::state::AppState;
 use crate::store;
 use crate::store::jobs::JobKind;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sqlx::AnyConnection;
 
 #[derive(Debug, Clone)]
@@ -61,6 +61,16 @@ pub async fn create(
                     None,
                     now,
                     due_ms,
+                )
+                .await?;
+                let detail = json!({"refund": refund.id, "amount": refund.amount});
+                crate::operators::attribute(
+                    conn,
+                    &caller,
+                    now * 1000,
+                    "refund.create",
+                    &charge.id,
+                    crate::operators::detail(detail),
                 )
                 .await?;
                 Ok(refund.to_wire())
@@ -187,12 +197,78 @@ pub async fn complete_with(
     if refund.status != RefundStatus::Pending {
         return Ok(());
     }
-    // Only the completion that flips pending → succeeded settles the money.
-    if !store::refunds::mark_succeeded(conn, &refund.id, now, transaction_no).await? {
+    settle(
+        conn,
+        &refund,
+        RefundStatus::Pending,
+        request_id,
+        transaction_no,
+        now,
+    )
+    .await
+}
+
+/// `from` → succeeded: settles the money and records `refund.succeeded`, only if this call is
+/// the one that changed the refund's status.
+async fn settle(
+    conn: &mut AnyConnection,
+    refund: &Refund,
+    from: RefundStatus,
+    request_id: Option<&str>,
+    transaction_no: &str,
+    now: i64,
+) -> GatewayResult<()> {
+    if !store::refunds::mark_succeeded(conn, &refund.id, from, now, transaction_no).await? {
         return Ok(());
     }
     store::charges::settle_refund(conn, &refund.charge_id, refund.amount).await?;
-    record_refund_event(conn, &refund, request_id, EventType::RefundSucceeded, now).await
+    record_refund_event(conn, refund, request_id, EventType::RefundSucceeded, now).await
+}
+
+/// An operator transferred an abnormal refund's money to the payer by hand (the channel could
+/// not): the refund succeeds with the transfer's reference as its transaction number, and
+/// `refund.succeeded` is sent as for any other.
+pub async fn resolve_abnormal(
+    state: &AppState,
+    caller: Caller,
+    refund_id: String,
+    reference: String,
+) -> GatewayResult<()> {
+    if reference.trim().is_empty() || reference.chars().count() > 64 {
+        return Err(GatewayError::invalid_param(
+            "reference",
+            "Give the manual transfer's reference (1 to 64 characters).",
+        ));
+    }
+    let now = state.clock.now_secs();
+    state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let refund = store::refunds::get_by_id(conn, &refund_id)
+                    .await?
+                    .filter(|r| r.livemode == caller.livemode)
+                    .ok_or_else(|| GatewayError::not_found("refund", &refund_id))?;
+                let charge = store::charges::get(conn, &caller.account_id, caller.livemode, &refund.charge_id)
+                    .await?
+                    .ok_or_else(|| GatewayError::not_found("refund", &refund_id))?;
+                if refund.status != RefundStatus::Abnormal {
+                    return Err(GatewayError::invalid(format!(
+                        "Refund {} is {}, not abnormal; only an abnormal refund is resolved by hand.",
+                        refund.id,
+                        refund.status.as_str()
+                    )));
+                }
+                let request = Some(caller.request_id.as_str());
+                settle(conn, &refund, RefundStatus::Abnormal, request, reference.trim(), now).await?;
+                let detail = json!({"charge": charge.id, "amount": refund.amount, "reference": reference.trim()});
+                crate::operators::attribute(conn, &caller, now * 1000, "refund.resolve", &refund.id, crate::operators::detail(detail))
+                    .await
+            })
+        })
+        .await?;
+    state.wake_workers();
+    Ok(())
 }
 
 /// Records the event of a refund's final state, with the refund as it now is.

@@ -16,16 +16,20 @@ pub fn hash_key(secret_key: &str) -> String {
     super::sha256_hex(secret_key.as_bytes())
 }
 
+/// Who a secret key belongs to, unless it is unknown or its grace period after a roll is over.
 pub async fn find_key_owner(
     conn: &mut AnyConnection,
     secret_key: &str,
+    now_ms: i64,
 ) -> StoreResult<Option<KeyOwner>> {
     let row = sqlx::query(
         "SELECT k.account_id, k.livemode, a.merchant_public_key_pem, \
                 a.require_signature_test, a.require_signature_live \
-         FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.key_hash = $1",
+         FROM api_keys k JOIN accounts a ON a.id = k.account_id \
+         WHERE k.key_hash = $1 AND (k.expires_ms IS NULL OR k.expires_ms > $2)",
     )
     .bind(hash_key(secret_key))
+    .bind(now_ms)
     .fetch_optional(conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
@@ -127,15 +131,154 @@ pub async fn insert_key(
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO api_keys (key_hash, account_id, livemode, created) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO api_keys (key_hash, account_id, livemode, created, hint) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(hash_key(secret_key))
     .bind(account_id)
     .bind(i64::from(livemode))
     .bind(now)
+    .bind(key_hint(secret_key))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// What may be shown of a secret key: its mode prefix and first four characters.
+pub fn key_hint(secret_key: &str) -> String {
+    let shown: String = secret_key.chars().take(12).collect();
+    format!("{shown}…")
+}
+
+/// A secret key as the console lists it: never the key, only its hint.
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub key_hash: String,
+    pub livemode: bool,
+    pub created: i64,
+    /// `None` for keys made before hints were kept.
+    pub hint: Option<String>,
+    /// When the key stops working (a rolled key's grace period); `None`: it does not.
+    pub expires_ms: Option<i64>,
+}
+
+/// The account's keys that still work, newest first.
+pub async fn keys(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    now_ms: i64,
+) -> StoreResult<Vec<KeyInfo>> {
+    let rows = sqlx::query(
+        "SELECT key_hash, livemode, created, hint, expires_ms FROM api_keys \
+         WHERE account_id = $1 AND (expires_ms IS NULL OR expires_ms > $2) \
+         ORDER BY created DESC, key_hash",
+    )
+    .bind(account_id)
+    .bind(now_ms)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(KeyInfo {
+                key_hash: row.try_get("key_hash")?,
+                livemode: super::flag(row, "livemode")?,
+                created: row.try_get("created")?,
+                hint: row.try_get("hint")?,
+                expires_ms: row.try_get("expires_ms")?,
+            })
+        })
+        .collect()
+}
+
+/// Ends the grace of every key of the mode that has none yet at `expires_ms` (a roll).
+pub async fn expire_keys(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    livemode: bool,
+    expires_ms: i64,
+) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET expires_ms = $1 \
+         WHERE account_id = $2 AND livemode = $3 AND (expires_ms IS NULL OR expires_ms > $1)",
+    )
+    .bind(expires_ms)
+    .bind(account_id)
+    .bind(i64::from(livemode))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// An app of an account.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub created: i64,
+}
+
+impl App {
+    pub fn to_wire(&self) -> serde_json::Value {
+        crate::domain::wire::to_value(crate::domain::wire::AppObject {
+            id: self.id.clone(),
+            object: crate::domain::wire::AppTag::Tag,
+            name: self.name.clone(),
+            created: self.created,
+        })
+    }
+}
+
+/// The account's apps, oldest first.
+pub async fn apps(conn: &mut AnyConnection, account_id: &str) -> StoreResult<Vec<App>> {
+    let rows = sqlx::query(
+        "SELECT id, name, created FROM apps WHERE account_id = $1 ORDER BY created, id",
+    )
+    .bind(account_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(App {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                created: row.try_get("created")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn rename_app(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    app_id: &str,
+    name: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query("UPDATE apps SET name = $1 WHERE id = $2 AND account_id = $3")
+        .bind(name)
+        .bind(app_id)
+        .bind(account_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The account's merchant public key and whether signatures are required (test, live).
+pub async fn signature_settings(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> StoreResult<(Option<String>, bool, bool)> {
+    let row = sqlx::query(
+        "SELECT merchant_public_key_pem, require_signature_test, require_signature_live \
+         FROM accounts WHERE id = $1",
+    )
+    .bind(account_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((
+        row.try_get("merchant_public_key_pem")?,
+        super::flag(&row, "require_signature_test")?,
+        super::flag(&row, "require_signature_live")?,
+    ))
 }
 
 pub async fn set_merchant_key(

@@ -66,3 +66,49 @@ pub async fn newest(
     );
     super::all(conn, super::sql(sql).bind(account_id).bind(limit), from_row).await
 }
+
+pub async fn exists(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM audit_log WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// A page of the account's entries, newest first, older than `before` (created_ms, id) when
+/// given; optionally of one actor or one action.
+pub async fn page(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    actor: Option<&str>,
+    action: Option<&str>,
+    before: Option<(i64, String)>,
+    limit: i64,
+) -> StoreResult<Vec<AuditEntry>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM audit_log WHERE account_id = $1");
+    let mut n = 1;
+    let mut clause = |text: &str, sql: &mut String| {
+        n += 1;
+        sql.push_str(&text.replace('?', &format!("${n}")));
+    };
+    if actor.is_some() {
+        clause(" AND actor = ?", &mut sql);
+    }
+    if action.is_some() {
+        clause(" AND action = ?", &mut sql);
+    }
+    if before.is_some() {
+        clause(" AND (created_ms < ?", &mut sql);
+        clause(" OR (created_ms = ?", &mut sql);
+        clause(" AND id < ?))", &mut sql);
+    }
+    clause(" ORDER BY created_ms DESC, id DESC LIMIT ?", &mut sql);
+    let mut query = super::sql(sql).bind(account_id.to_owned());
+    for value in [actor, action].into_iter().flatten() {
+        query = query.bind(value.to_owned());
+    }
+    if let Some((created_ms, id)) = before {
+        query = query.bind(created_ms).bind(created_ms).bind(id);
+    }
+    super::all(conn, query.bind(limit), from_row).await
+}

@@ -164,6 +164,8 @@ pub struct ListFilter {
     pub paid: Option<bool>,
     pub refunded: Option<bool>,
     pub reversed: Option<bool>,
+    /// Whether the payment failed (`failure_code` set).
+    pub failed: Option<bool>,
     pub created_gte: Option<i64>,
     pub created_lte: Option<i64>,
 }
@@ -191,6 +193,11 @@ pub async fn list(
         if value.is_some() {
             next(&format!(" AND {column} = ?"), &mut sql);
         }
+    }
+    match filter.failed {
+        Some(true) => sql.push_str(" AND failure_code IS NOT NULL"),
+        Some(false) => sql.push_str(" AND failure_code IS NULL"),
+        None => {}
     }
     if filter.created_gte.is_some() {
         next(" AND created >= ?", &mut sql);

@@ -29,6 +29,7 @@ pub const TABLES: &[&str] = &[
     "channel_notifications",
     "request_outcomes",
     "operators",
+    "console_sessions",
     "audit_log",
 ];
 

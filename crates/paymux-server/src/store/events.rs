@@ -32,8 +32,8 @@ pub async fn insert(
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO events (id, account_id, app_id, livemode, created, type, object, \
-         pending_webhooks, request_id, webhook_body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         pending_webhooks, request_id, webhook_body, charge_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&e.id)
     .bind(&e.account_id)
@@ -45,9 +45,28 @@ pub async fn insert(
     .bind(e.pending_webhooks)
     .bind(e.request_id.as_deref())
     .bind(webhook_body)
+    .bind(charge_of(&e.object))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The charge an event's object is or belongs to.
+fn charge_of(object: &serde_json::Value) -> Option<String> {
+    if object.get("object").and_then(|o| o.as_str()) == Some("charge") {
+        return object.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+    }
+    match object.get("charge")? {
+        serde_json::Value::String(id) => Some(id.clone()),
+        serde_json::Value::Object(charge) => charge.get("id")?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// The events about a charge (and its refunds), oldest first.
+pub async fn of_charge(conn: &mut AnyConnection, charge_id: &str) -> StoreResult<Vec<Event>> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE charge_id = $1 ORDER BY created, id");
+    super::all(conn, super::sql(sql).bind(charge_id.to_owned()), from_row).await
 }
 
 pub async fn get(

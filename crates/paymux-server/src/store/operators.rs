@@ -6,8 +6,11 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "id, account_id, name, role, password_hash, created, password_changed";
+/// The same columns of a query that names the operators table `o`.
+pub(crate) const COLUMNS_OF_O: &str =
+    "o.id, o.account_id, o.name, o.role, o.password_hash, o.created, o.password_changed";
 
-fn from_row(row: &AnyRow) -> StoreResult<Operator> {
+pub(crate) fn from_row(row: &AnyRow) -> StoreResult<Operator> {
     let role: String = row.try_get("role")?;
     Ok(Operator {
         id: row.try_get("id")?,
@@ -62,6 +65,8 @@ pub async fn set_password(
     password_hash: &str,
     now: i64,
 ) -> StoreResult<()> {
+    // A new password ends the sessions the old one opened.
+    super::console_sessions::delete_for_operator(conn, id).await?;
     sqlx::query("UPDATE operators SET password_hash = $1, password_changed = $2 WHERE id = $3")
         .bind(password_hash)
         .bind(now)
@@ -71,7 +76,18 @@ pub async fn set_password(
     Ok(())
 }
 
+pub async fn set_role(conn: &mut AnyConnection, id: &str, role: Role) -> StoreResult<()> {
+    sqlx::query("UPDATE operators SET role = $1 WHERE id = $2")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes an operator and their sessions.
 pub async fn delete(conn: &mut AnyConnection, id: &str) -> StoreResult<()> {
+    super::console_sessions::delete_for_operator(conn, id).await?;
     sqlx::query("DELETE FROM operators WHERE id = $1")
         .bind(id)
         .execute(conn)

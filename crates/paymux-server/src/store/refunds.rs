@@ -89,6 +89,33 @@ pub async fn list_for_charge(
     Ok(finish_page(refunds, page.limit, ascending))
 }
 
+/// A page of an app's refunds in one mode, newest first, optionally in one status.
+pub async fn list_for_app(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    status: Option<&str>,
+    page: &Page,
+) -> StoreResult<(Vec<Refund>, bool)> {
+    let mut sql = format!("SELECT {COLUMNS} FROM refunds WHERE app_id = $1 AND livemode = $2");
+    let n = if status.is_some() {
+        sql.push_str(" AND status = $3");
+        3
+    } else {
+        2
+    };
+    let (clause, ascending) = page.clause(n);
+    sql.push_str(&clause);
+    let mut query = super::sql(sql)
+        .bind(app_id.to_owned())
+        .bind(i64::from(livemode));
+    if let Some(status) = status {
+        query = query.bind(status.to_owned());
+    }
+    let refunds = super::all(conn, page.bind(query), from_row).await?;
+    Ok(finish_page(refunds, page.limit, ascending))
+}
+
 /// The newest `per_charge` refunds of each of `charge_ids`, newest first, and whether each has
 /// more: one statement for a whole page of charges.
 pub async fn newest_for_charges(
@@ -142,20 +169,23 @@ pub async fn for_recharges(
     Ok(found)
 }
 
-/// Pending → succeeded. False if the refund was not pending.
+/// `from` (pending, or abnormal once an operator paid it by hand) → succeeded. False if the
+/// refund was not in `from`.
 pub async fn mark_succeeded(
     conn: &mut AnyConnection,
     id: &str,
+    from: RefundStatus,
     time_succeed: i64,
     transaction_no: &str,
 ) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE refunds SET status = 'succeeded', time_succeed = $1, transaction_no = $2 \
-         WHERE id = $3 AND status = 'pending'",
+         WHERE id = $3 AND status = $4",
     )
     .bind(time_succeed)
     .bind(transaction_no)
     .bind(id)
+    .bind(from.as_str())
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

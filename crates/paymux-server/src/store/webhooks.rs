@@ -431,7 +431,7 @@ pub async fn next_due_ms(conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
 const DELIVERY_COLUMNS: &str =
     "id, event_id, endpoint_id, status, attempts, next_attempt_ms, created_ms, finished_ms";
 
-fn delivery_from_row(row: &AnyRow) -> StoreResult<Delivery> {
+pub(crate) fn delivery_from_row(row: &AnyRow) -> StoreResult<Delivery> {
     Ok(Delivery {
         id: row.try_get("id")?,
         event_id: row.try_get("event_id")?,

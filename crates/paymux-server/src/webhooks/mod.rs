@@ -7,6 +7,7 @@
 
 pub mod dispatcher;
 pub mod endpoints;
+pub mod manage;
 pub mod sender;
 
 use crate::domain::event::Event;

@@ -46,6 +46,7 @@ pub async fn setup(settings: Settings) -> (AppState, Arc<ManualClock>, Caller, S
         account_id: creds.account,
         livemode: false,
         request_id: "iar_test".into(),
+        operator: None,
     };
     (
         state,

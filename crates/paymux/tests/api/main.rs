@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real `paymux` binary on 127.0.0.1:0 with a fresh data
 //! directory and talks to it over HTTP, as a merchant's server would.
 
+mod apps;
 mod auth;
 mod channels;
 mod charges;
