@@ -1,13 +1,13 @@
 //! `paymux channels …`: configure an app's payment providers straight in the database.
 //! Secrets are sealed with the secrets key before they are written and are never printed.
 
+use crate::cli_context::CliContext;
 use crate::config::Storage;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use paymux_server::SharedClock;
-use paymux_server::channels::Provider;
-use paymux_server::channels::config::{self, ProviderSettings};
-use paymux_server::error::GatewayError;
+use paymux_server::channels::config;
+use paymux_server::channels::{Provider, manage};
 use paymux_server::secrets::SecretsKey;
 use paymux_server::store;
 use std::collections::BTreeMap;
@@ -104,25 +104,14 @@ pub async fn run(
                     .with_context(|| format!("cannot read {}", path.display()))?;
                 given.insert(name, value);
             }
-            let settings = ProviderSettings::check(provider, &given).map_err(crate::cli_error)?;
             let livemode = matches!(mode, Mode::Live);
-            let now = clock.now_secs();
-            let wire = db
-                .write(move |conn| {
-                    Box::pin(async move {
-                        let (account, _) =
-                            store::accounts::first_account(conn).await?.ok_or_else(|| {
-                                GatewayError::invalid("no account yet; run `paymux init` first")
-                            })?;
-                        if !store::accounts::app_belongs_to(conn, &app, &account).await? {
-                            return Err(GatewayError::not_found("app", &app));
-                        }
-                        config::save(conn, &key, &app, livemode, &settings, now).await?;
-                        Ok(settings.to_wire(&app, livemode, now))
-                    })
-                })
-                .await
-                .map_err(crate::cli_error)?;
+            let context = CliContext::open(db, clock, Some(key)).await?;
+            let caller = context.caller(livemode);
+            let (settings, updated) =
+                manage::configure(&context.state, caller, app.clone(), provider, given, false)
+                    .await
+                    .map_err(crate::cli_error)?;
+            let wire = settings.to_wire(&app, livemode, updated);
             println!("{wire}");
         }
         ChannelsCommand::List { app, mode } => {
@@ -174,18 +163,10 @@ pub async fn run(
         } => {
             let provider = provider(&name)?;
             let livemode = matches!(mode, Mode::Live);
-            let removed = db
-                .write(move |conn| {
-                    Box::pin(async move {
-                        store::channel_configs::delete(conn, &app, livemode, provider.as_str())
-                            .await
-                    })
-                })
+            let context = CliContext::open(db, clock, secrets_key).await?;
+            manage::remove(&context.state, context.caller(livemode), app, provider)
                 .await
                 .map_err(crate::cli_error)?;
-            if !removed {
-                bail!("no {} configuration to remove", provider.as_str());
-            }
             eprintln!("removed");
         }
     }

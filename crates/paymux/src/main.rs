@@ -6,6 +6,7 @@
 
 mod apps_cli;
 mod channels_cli;
+mod cli_context;
 mod config;
 mod keys_cli;
 mod operators_cli;

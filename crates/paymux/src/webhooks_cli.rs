@@ -1,13 +1,14 @@
 //! `paymux webhooks …`: manage endpoints and look at deliveries straight in the database, so
 //! an operator needs no API key. The running server (any node) makes the attempts.
 
+use crate::cli_context::CliContext;
 use crate::config::Storage;
 use clap::{Subcommand, ValueEnum};
 use paymux_server::domain::event::Event;
 use paymux_server::error::{GatewayError, GatewayResult};
 use paymux_server::secrets::SecretsKey;
 use paymux_server::store::{self, Db};
-use paymux_server::webhooks::{self, endpoints::EndpointChange};
+use paymux_server::webhooks::{self, endpoints::EndpointChange, manage};
 use paymux_server::{SharedClock, store::webhooks as rows};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
@@ -62,7 +63,8 @@ pub async fn run(
     clock: SharedClock,
 ) -> anyhow::Result<()> {
     let db = storage.open().await?;
-    let account = crate::operators_cli::account(&db).await?;
+    let context = CliContext::open(db.clone(), clock, secrets).await?;
+    let account = context.account.clone();
     match command {
         WebhooksCommand::Add {
             url,
@@ -70,7 +72,6 @@ pub async fn run(
             events,
             description,
         } => {
-            let now = clock.now_secs();
             let livemode = matches!(mode, Mode::Live);
             let change = EndpointChange {
                 url: Some(url),
@@ -78,23 +79,11 @@ pub async fn run(
                 enabled: Some(true),
                 description,
             };
-            let value = db
-                .write(move |conn| {
-                    Box::pin(async move {
-                        let (endpoint, secret) = webhooks::endpoints::create(
-                            conn,
-                            &account,
-                            livemode,
-                            change,
-                            now,
-                            secrets.as_ref(),
-                        )
-                        .await?;
-                        Ok::<_, GatewayError>(endpoint.to_wire(Some(secret.expose())))
-                    })
-                })
-                .await
-                .map_err(crate::cli_error)?;
+            let (endpoint, secret) =
+                manage::create(&context.state, context.caller(livemode), change)
+                    .await
+                    .map_err(crate::cli_error)?;
+            let value = endpoint.to_wire(Some(secret.expose()));
             if json_output {
                 println!("{value}");
             } else {
@@ -142,30 +131,15 @@ pub async fn run(
             }
         }
         WebhooksCommand::Remove { id } => {
-            let now_ms = clock.now_ms();
-            db.write(move |conn| {
-                Box::pin(async move {
-                    let endpoint = rows::get_endpoint(conn, &account, &id)
-                        .await?
-                        .ok_or_else(|| GatewayError::not_found("webhook_endpoint", &id))?;
-                    Ok::<_, GatewayError>(rows::remove_endpoint(conn, &endpoint.id, now_ms).await?)
-                })
-            })
-            .await
-            .map_err(crate::cli_error)?;
+            let livemode = endpoint_mode(&db, &account, &id).await?;
+            manage::remove(&context.state, context.caller(livemode), id)
+                .await
+                .map_err(crate::cli_error)?;
             eprintln!("removed");
         }
         WebhooksCommand::Test { id } => {
-            let now_ms = clock.now_ms();
-            let event = db
-                .write(move |conn| {
-                    Box::pin(async move {
-                        let endpoint = rows::get_endpoint(conn, &account, &id)
-                            .await?
-                            .ok_or_else(|| GatewayError::not_found("webhook_endpoint", &id))?;
-                        webhooks::endpoints::send_test(conn, &endpoint, now_ms).await
-                    })
-                })
+            let livemode = endpoint_mode(&db, &account, &id).await?;
+            let event = manage::send_test(&context.state, context.caller(livemode), id)
                 .await
                 .map_err(crate::cli_error)?;
             eprintln!("queued {} ({})", event.id, event.kind);
@@ -180,15 +154,15 @@ pub async fn run(
             print_deliveries(&deliveries, json_output);
         }
         WebhooksCommand::Resend { event_id, endpoint } => {
-            let now_ms = clock.now_ms();
-            let id = event_id.clone();
-            let created = db
-                .write(move |conn| {
-                    Box::pin(async move {
-                        let event = event_in_any_mode(conn, &account, &id).await?;
-                        webhooks::resend(conn, &event, endpoint.as_deref(), now_ms).await
-                    })
-                })
+            let livemode = {
+                let mut conn = db.reader().acquire().await?;
+                event_in_any_mode(&mut conn, &account, &event_id)
+                    .await
+                    .map_err(crate::cli_error)?
+                    .livemode
+            };
+            let caller = context.caller(livemode);
+            let (_, created) = manage::resend(&context.state, caller, event_id.clone(), endpoint)
                 .await
                 .map_err(crate::cli_error)?;
             eprintln!("queued {} deliveries", created.len());
@@ -196,6 +170,16 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The mode of one of the account's endpoints (the command line works in both).
+async fn endpoint_mode(db: &Db, account: &str, id: &str) -> anyhow::Result<bool> {
+    let mut conn = db.reader().acquire().await?;
+    let endpoint = rows::get_endpoint(&mut conn, account, id)
+        .await
+        .map_err(crate::cli_error)?
+        .ok_or_else(|| crate::cli_error(GatewayError::not_found("webhook_endpoint", id)))?;
+    Ok(endpoint.livemode)
 }
 
 fn mode_name(endpoint: &Value) -> &'static str {

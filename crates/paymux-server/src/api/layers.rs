@@ -92,7 +92,7 @@ pub(super) async fn read_body(
 /// the route for the logs, and checks its path parameters. Percent-encoded bytes that are not
 /// UTF-8, or a NUL character, get a Ping++ 400 naming the parameter instead of the extractor's
 /// plain-text answer or a database error.
-pub(super) async fn on_matched_route(request: Request, next: Next) -> Response {
+pub(crate) async fn on_matched_route(request: Request, next: Next) -> Response {
     let Some(template) = request.extensions().get::<MatchedPath>().cloned() else {
         return next.run(request).await;
     };

@@ -34,6 +34,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 pub use layers::RequestId;
+pub(crate) use layers::on_matched_route;
 use openapi::Operation;
 use params::QueryParams;
 use requests::{

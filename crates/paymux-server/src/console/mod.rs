@@ -106,6 +106,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/dashboard/audit", get(audit::page))
         .route("/dashboard/{*rest}", get(|| async { Failure::NotFound }))
+        // The route template in the access log, and path parameters checked (UTF-8, no NUL).
+        .route_layer(middleware::from_fn(crate::api::on_matched_route))
         .layer(middleware::from_fn_with_state(state, session::guard))
         .layer(middleware::map_response(security_headers))
 }

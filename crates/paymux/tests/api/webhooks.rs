@@ -273,6 +273,16 @@ async fn every_event_of_the_conformance_flows_reaches_the_receiver_signed() {
     let endpoint: Value = serde_json::from_str(&stdout).expect("JSON");
     let secret =
         EndpointSecret::parse(endpoint["secret"].as_str().expect("secret")).expect("secret");
+    // The command line's change is in the audit log, like an operator's.
+    let mut args = vec!["audit", "--json"];
+    args.extend(server.storage_args());
+    let (_, audit, _) = cli(&args);
+    assert!(
+        audit.lines().any(|l| l.contains("\"actor\":\"cli\"")
+            && l.contains("\"action\":\"webhook.create\"")
+            && l.contains(endpoint["id"].as_str().expect("id"))),
+        "{audit}"
+    );
 
     // Pay; refund part; reverse a paid scan charge; recharge and refund the recharge.
     let charge = server.paid_charge(1000).await;
