@@ -24,3 +24,6 @@ CREATE INDEX refunds_listing ON refunds (app_id, livemode, created, id);
 -- charge's page lists its events; empty for events written before this column.
 ALTER TABLE events ADD COLUMN charge_id TEXT;
 CREATE INDEX events_by_charge ON events (charge_id, created);
+
+-- A user's recharges, for the console's balance page.
+CREATE INDEX recharges_by_user ON recharges (app_id, livemode, user_id, created);

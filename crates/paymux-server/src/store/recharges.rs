@@ -82,6 +82,26 @@ pub struct ListFilter {
     pub refunded: Option<bool>,
 }
 
+/// A user's newest recharges, newest first.
+pub async fn of_user(
+    conn: &mut AnyConnection,
+    app_id: &str,
+    livemode: bool,
+    user_id: &str,
+    limit: i64,
+) -> StoreResult<Vec<Recharge>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM recharges WHERE app_id = $1 AND livemode = $2 AND user_id = $3 \
+         ORDER BY created DESC, id DESC LIMIT $4"
+    );
+    let query = super::sql(sql)
+        .bind(app_id.to_owned())
+        .bind(i64::from(livemode))
+        .bind(user_id.to_owned())
+        .bind(limit);
+    super::all(conn, query, from_row).await
+}
+
 /// Page-numbered listing (recharges use `page`/`per_page`), and whether more pages exist.
 pub async fn list(
     conn: &mut AnyConnection,

@@ -105,20 +105,14 @@ pub async fn user(
     let found = store::recharges::get_user(&mut conn, &console.app_id, console.livemode, &user)
         .await?
         .ok_or(Failure::NotFound)?;
-    // The user's recent recharges: the newest pages of the app's, filtered here.
-    let (recharges, _) = store::recharges::list(
+    let own = store::recharges::of_user(
         &mut conn,
         &console.app_id,
         console.livemode,
-        &ListFilter::default(),
-        0,
-        500,
+        &found.user_id,
+        100,
     )
     .await?;
-    let own: Vec<Recharge> = recharges
-        .into_iter()
-        .filter(|r| r.user_id == found.user_id)
-        .collect();
     drop(conn);
     let content = html! {
         p.summary { (console.t("余额", "Balance")) " " strong.amount { (money(found.balance)) } " · " (console.t("创建于", "since")) " " (time(found.created)) }
