@@ -6,7 +6,7 @@ use super::super::forms::FormFields;
 use super::super::layout;
 use super::super::session::{Console, csrf_field};
 use super::super::{Failure, PageResult, require};
-use super::{PAGE_SIZE, badge, charge_status, cursor, pager};
+use super::{PAGE_SIZE, badge, charge_status, cursor, neighbours, pager};
 use crate::domain::channel::Channel;
 use crate::domain::charge::Charge;
 use crate::domain::refund::{Refund, RefundStatus};
@@ -101,15 +101,9 @@ pub async fn list(
             _ => {}
         }
         let page = charge_cursor(&mut conn, &console, &query).await?;
-        let backwards = page.ending_before.is_some();
         let (charges, more) = store::charges::list(&mut conn, &filter, &page).await?;
-        let started = page.starting_after.is_some() || backwards;
-        // Going back, "more" means newer rows remain; going forward, older ones.
-        if backwards {
-            (charges, more, true)
-        } else {
-            (charges, started, more)
-        }
+        let (newer, older) = neighbours(&page, more);
+        (charges, newer, older)
     };
     let kept: Vec<String> = ["channel", "status", "from", "to"]
         .iter()
@@ -584,8 +578,6 @@ pub async fn refunds(
     }
     let [after, before] = positions;
     let page_at = cursor(after, before);
-    let backwards = page_at.ending_before.is_some();
-    let started = page_at.starting_after.is_some() || backwards;
     let (refunds, more) = store::refunds::list_for_app(
         &mut conn,
         &console.app_id,
@@ -594,11 +586,7 @@ pub async fn refunds(
         &page_at,
     )
     .await?;
-    let (newer, older) = if backwards {
-        (more, true)
-    } else {
-        (started, more)
-    };
+    let (newer, older) = neighbours(&page_at, more);
     let kept = status.map(|s| format!("status={s}")).unwrap_or_default();
     let content = html! {
         form.filters method="get" action="/dashboard/refunds" {

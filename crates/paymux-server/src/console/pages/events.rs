@@ -6,7 +6,7 @@ use super::super::forms::FormFields;
 use super::super::layout;
 use super::super::session::{Console, csrf_field};
 use super::super::{Failure, PageResult, require};
-use super::{badge, cursor, pager};
+use super::{badge, cursor, neighbours, pager};
 use crate::domain::webhook::EVENT_TYPES;
 use crate::operators::Role;
 use crate::state::AppState;
@@ -89,8 +89,6 @@ pub async fn list(
     }
     let [after, before] = positions;
     let at = cursor(after, before);
-    let backwards = at.ending_before.is_some();
-    let started = at.starting_after.is_some() || backwards;
     let (events, more) = store::events::list(
         &mut conn,
         &console.operator.account_id,
@@ -99,11 +97,7 @@ pub async fn list(
         &at,
     )
     .await?;
-    let (newer, older) = if backwards {
-        (more, true)
-    } else {
-        (started, more)
-    };
+    let (newer, older) = neighbours(&at, more);
     let kept = kind.map(|k| format!("type={k}")).unwrap_or_default();
     let content = html! {
         form.filters method="get" action="/dashboard/events" {

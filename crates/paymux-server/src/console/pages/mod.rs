@@ -71,6 +71,16 @@ pub fn cursor(after: Option<(i64, String)>, before: Option<(i64, String)>) -> Pa
     }
 }
 
+/// Whether a list page has newer and older neighbours, from the page asked for and whether the
+/// store found rows beyond it (going back, "beyond" is newer).
+pub fn neighbours(page: &Page, more: bool) -> (bool, bool) {
+    if page.ending_before.is_some() {
+        (more, true)
+    } else {
+        (page.starting_after.is_some(), more)
+    }
+}
+
 /// Links to the previous and next pages of a newest-first list whose rows are `ids` (first
 /// and last shown), keeping the other query parameters.
 pub fn pager(
