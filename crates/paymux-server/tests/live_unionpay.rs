@@ -526,3 +526,55 @@ async fn an_api_reverse_of_a_paid_scan_payment_refunds_it_through_unionpay() {
         "not also reversed: undone once"
     );
 }
+
+/// `A6` (有缺陷的成功) everywhere UnionPay may send it: read as `00`, confirmed by a query.
+#[tokio::test]
+async fn a6_answers_are_successes_confirmed_by_a_query() {
+    use paymux_simulators::unionpay::FailMode;
+    let live = live().await;
+    let partial = |txn_type: &str| {
+        let txn_type = txn_type.to_owned();
+        live.sim.update_knobs(move |k| {
+            k.fail_next = 1;
+            k.fail_txn_type = Some(txn_type);
+            k.fail_mode = FailMode::PartialSuccess;
+        });
+    };
+
+    // A scan payment answered A6: not paid on that word alone; the first poll finds it paid.
+    partial("01");
+    let created = live
+        .create(Channel::UpacpScan, "USC000A6", scan(qr_nos::SUCCESS))
+        .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        created["paid"], false,
+        "A6 is confirmed by a query first: {created}"
+    );
+    assert!(created["failure_code"].is_null(), "{created}");
+    live.advance(5_000).await;
+    let charge = live.charge(&id).await;
+    assert!(charge.paid, "the query confirmed it");
+    assert_eq!(charge.transaction_no, live.query_id("USC000A6"));
+
+    // A query whose origRespCode is A6: the payment succeeded.
+    live.sim.update_knobs(|k| k.drop_notifications = 1);
+    let created = live.create(Channel::UpacpQr, "UQR000A6", json!({})).await;
+    let qr = created["id"].as_str().expect("id").to_owned();
+    live.sim.pay(MER_ID, "UQR000A6", false).expect("pay");
+    partial("00");
+    live.advance(60_000).await;
+    assert!(live.charge(&qr).await.paid, "origRespCode A6 reads as paid");
+
+    // A refund accepted with A6 stays pending until the query (or notification) settles it.
+    partial("04");
+    let refund = live.refund(&id, 60).await;
+    live.advance(0).await;
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    assert_eq!(live.charge(&id).await.amount_refunded, 60);
+    assert_eq!(
+        live.sim.txn(MER_ID, "USC000A6").expect("payment").refunded,
+        60,
+        "refunded once"
+    );
+}

@@ -7,6 +7,9 @@
 //! as docs/channels/unionpay.md, "Result codes", says: `respCode=00` success; `03`/`04`/`05` unknown, so query; a query answers
 //! `respCode=00` and the transaction's own result in `origRespCode` (`00` success, `03/04/05`
 //! processing, anything else failed), or `34` when UnionPay has no such transaction (not yet).
+//! `A6` (有缺陷的成功, success with a defect) is read as UnionPay's own demos read it: as `00`
+//! where a query says what a transaction came to, and as "accepted, confirm by a query" where
+//! an answer or a notification would otherwise settle money on its own.
 //!
 //! UnionPay finds a transaction by `orderId` **and** `txnTime`, so `txnTime` is never "now":
 //! it is derived from the object's `created` (Beijing time, `yyyyMMddHHmmss`), and every retry
@@ -20,6 +23,8 @@ use paymux_crypto::{SigningKey, VerifyingKey};
 use std::sync::Arc;
 
 const BACK_TRANS: &str = "/gateway/api/backTransReq.do";
+/// 有缺陷的成功: done, with a defect; see the module's notes.
+const PARTIAL: &str = "A6";
 const QUERY_TRANS: &str = "/gateway/api/queryTrans.do";
 
 /// A charge as UnionPay needs it.
@@ -199,8 +204,11 @@ impl UnionpayAdapter {
         );
         let reply = self.call(BACK_TRANS, fields).await.map_err(call_failed)?;
         match reply.code() {
-            "00" => match reply.get("qrCode") {
-                "" => Err(PaymentState::Unknown("respCode 00 without a qrCode".into())),
+            "00" | PARTIAL => match reply.get("qrCode") {
+                "" => Err(PaymentState::Unknown(format!(
+                    "respCode {} without a qrCode",
+                    reply.code()
+                ))),
                 qr_code => Ok(qr_code.to_owned()),
             },
             // A repeat of an order UnionPay already has: its state is for the query to say.
@@ -226,7 +234,9 @@ impl UnionpayAdapter {
         match reply.code() {
             "00" => paid(&reply),
             "05" => PaymentState::Pending,
-            code if unknown_code(code) || code == "12" => PaymentState::Unknown(reply.describe()),
+            code if unknown_code(code) || code == "12" || code == PARTIAL => {
+                PaymentState::Unknown(reply.describe())
+            }
             _ => reply.failure(),
         }
     }
@@ -250,7 +260,7 @@ impl UnionpayAdapter {
         };
         match reply.code() {
             "00" => match reply.get("origRespCode") {
-                "00" => paid(&reply),
+                "00" | PARTIAL => paid(&reply),
                 code if unknown_code(code) => PaymentState::Pending,
                 "" => PaymentState::Unknown("a query answer without origRespCode".into()),
                 code => PaymentState::Failed {
@@ -282,7 +292,8 @@ impl UnionpayAdapter {
         };
         match reply.code() {
             "00" => Ok(true),
-            code if unknown_code(code) => Ok(false),
+            // A repeat answers 00 once the reversal is whole.
+            code if unknown_code(code) || code == PARTIAL => Ok(false),
             _ => Err(reply.failure()),
         }
     }
@@ -325,7 +336,7 @@ impl UnionpayAdapter {
             Err(error) => return RefundState::Unknown(error.to_string()),
         };
         match reply.code() {
-            "00" => RefundState::Pending,
+            "00" | PARTIAL => RefundState::Pending,
             code if unknown_code(code) || code == "12" => RefundState::Unknown(reply.describe()),
             code => RefundState::Failed {
                 code: code.to_owned(),
@@ -343,7 +354,7 @@ impl UnionpayAdapter {
             Err(error) => return RefundState::Unknown(error.to_string()),
         };
         match (reply.code(), reply.get("origRespCode")) {
-            ("00", "00") => refunded(&reply),
+            ("00", "00" | PARTIAL) => refunded(&reply),
             ("00", code) if unknown_code(code) => RefundState::Pending,
             ("00", "") => RefundState::Unknown("a query answer without origRespCode".into()),
             ("00", code) => RefundState::Failed {
@@ -376,7 +387,7 @@ impl UnionpayAdapter {
                     .map_err(|_| CallError::Unverified("no txnAmt".into()))?;
                 let state = match reply.code() {
                     "00" => paid(&reply),
-                    code if unknown_code(code) => PaymentState::Pending,
+                    code if unknown_code(code) || code == PARTIAL => PaymentState::Pending,
                     _ => reply.failure(),
                 };
                 Notice::Payment {
@@ -388,7 +399,7 @@ impl UnionpayAdapter {
             "04" => {
                 let state = match reply.code() {
                     "00" => refunded(&reply),
-                    code if unknown_code(code) => RefundState::Pending,
+                    code if unknown_code(code) || code == PARTIAL => RefundState::Pending,
                     code => RefundState::Failed {
                         code: code.to_owned(),
                         message: reply.get("respMsg").to_owned(),

@@ -249,21 +249,44 @@ pub async fn resolve_abnormal(
                     .await?
                     .filter(|r| r.livemode == caller.livemode)
                     .ok_or_else(|| GatewayError::not_found("refund", &refund_id))?;
-                let charge = store::charges::get(conn, &caller.account_id, caller.livemode, &refund.charge_id)
+                let account = &caller.account_id;
+                let charge = store::charges::get(conn, account, caller.livemode, &refund.charge_id)
                     .await?
                     .ok_or_else(|| GatewayError::not_found("refund", &refund_id))?;
                 if refund.status != RefundStatus::Abnormal {
                     return Err(GatewayError::invalid(format!(
-                        "Refund {} is {}, not abnormal; only an abnormal refund is resolved by hand.",
+                        "Refund {} is {}, not abnormal; only an abnormal refund is resolved \
+                         by hand.",
                         refund.id,
                         refund.status.as_str()
                     )));
                 }
+                let reference = reference.trim();
                 let request = Some(caller.request_id.as_str());
-                settle(conn, &refund, RefundStatus::Abnormal, request, reference.trim(), now).await?;
-                let detail = json!({"charge": charge.id, "amount": refund.amount, "reference": reference.trim()});
-                crate::operators::attribute(conn, &caller, now * 1000, "refund.resolve", &refund.id, crate::operators::detail(detail))
-                    .await
+                settle(
+                    conn,
+                    &refund,
+                    RefundStatus::Abnormal,
+                    request,
+                    reference,
+                    now,
+                )
+                .await?;
+                let detail = json!({
+                    "charge": charge.id,
+                    "amount": refund.amount,
+                    "reference": reference,
+                });
+                let detail = crate::operators::detail(detail);
+                crate::operators::attribute(
+                    conn,
+                    &caller,
+                    now * 1000,
+                    "refund.resolve",
+                    &refund.id,
+                    detail,
+                )
+                .await
             })
         })
         .await?;

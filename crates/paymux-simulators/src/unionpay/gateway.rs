@@ -134,14 +134,14 @@ fn answer(inner: &Inner, endpoint: Endpoint, p: &Params) -> (Option<String>, Vec
     if fail {
         knobs.fail_next -= 1;
     }
-    if fail && !knobs.fail_after_effect {
+    if fail && !knobs.fail_after_effect && mode != FailMode::PartialSuccess {
         drop(state);
         return match mode {
-            FailMode::Unknown => (
+            FailMode::Http500 => (None, deliveries),
+            _ => (
                 Some(render(inner, p, Answer::new(txn::TIMEOUT))),
                 deliveries,
             ),
-            FailMode::Http500 => (None, deliveries),
         };
     }
     let reply = state.call(inner, p, now);
@@ -151,6 +151,7 @@ fn answer(inner: &Inner, endpoint: Endpoint, p: &Params) -> (Option<String>, Vec
         (false, _) => Some(render(inner, p, reply)),
         (true, FailMode::Unknown) => Some(render(inner, p, Answer::new(txn::TIMEOUT))),
         (true, FailMode::Http500) => None,
+        (true, FailMode::PartialSuccess) => Some(render(inner, p, reply.with_defect())),
     };
     (text, deliveries)
 }

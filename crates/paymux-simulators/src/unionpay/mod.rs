@@ -196,6 +196,10 @@ pub enum FailMode {
     Unknown,
     /// HTTP 500 with no UnionPay answer at all.
     Http500,
+    /// The call is carried out and answers `A6` (有缺陷的成功, success with a defect) where it
+    /// would answer `00`; a query answers `origRespCode=A6` for a transaction that succeeded.
+    /// The acp SDK's demos read `A6` as `00`, confirmed by a query or the notification.
+    PartialSuccess,
 }
 
 /// Runtime switches, settable at any time through [`UnionpaySimulator::set_knobs`] or

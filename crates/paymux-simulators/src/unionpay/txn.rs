@@ -134,6 +134,7 @@ pub(super) const DECLINED: Refusal = ("64", "卡上的余额不足");
 pub(super) const TIMEOUT: Refusal = ("03", "交易通讯超时，请发起查询交易");
 pub(super) const ACCEPTED: Refusal = ("05", "交易已受理，请稍后查询交易结果");
 pub(super) const SUCCESS: Refusal = ("00", "成功[0000000]");
+pub(super) const PARTIAL: Refusal = ("A6", "有缺陷的成功");
 
 /// The required fields of each transaction, after the common ones.
 pub(super) fn required_fields(
@@ -179,6 +180,18 @@ impl Answer {
 
     fn with(mut self, name: &str, value: impl Into<String>) -> Self {
         self.fields.insert(name, value);
+        self
+    }
+
+    /// The same answer as a success with a defect (`A6`): a query's `origRespCode`, or the
+    /// call's own `respCode`, where it was `00`.
+    pub(super) fn with_defect(mut self) -> Self {
+        if self.fields.get("origRespCode") == Some("00") {
+            self.fields.insert("origRespCode", PARTIAL.0);
+            self.fields.insert("origRespMsg", PARTIAL.1);
+        } else if self.code == SUCCESS {
+            self.code = PARTIAL;
+        }
         self
     }
 }
