@@ -911,3 +911,18 @@ async fn what_the_merchant_asked_for_reaches_wechat() {
     assert_eq!(order.refunds.len(), 1, "{refund}");
     assert_eq!(order.refunds[0].refund_desc.as_deref(), Some("back"));
 }
+
+/// WeChat's own SDK signs values trimmed; a subject with spaces around it is sent as signed,
+/// so WeChat (and any library) reads the same request.
+#[tokio::test]
+async fn a_subject_with_spaces_around_it_is_sent_as_it_is_signed() {
+    let live = live().await;
+    let mut new = common::live::new_charge(&live.app, Channel::WxPubQr, "LQRTRIM1", json!({}));
+    new.subject = "  Apple tea \t".into();
+    let created = charges::create(&live.state, live.caller.clone(), new, live.base_url.clone())
+        .await
+        .expect("create");
+    assert!(created["credential"]["wx_pub_qr"].is_string(), "{created}");
+    let order = live.sim.order(MCH_ID, "LQRTRIM1").expect("order at WeChat");
+    assert_eq!(order.body, "Apple tea");
+}

@@ -18,5 +18,5 @@ pub use envelope::{ErrorClass, Outcome, classify_err_code, read_outcome, verify_
 pub use refund_notify::{
     decrypt_req_info, decrypt_req_info_xml, encrypt_req_info, encrypt_req_info_xml, req_info_key,
 };
-pub use sign::{SignType, add_sign, sign, sign_request, string_to_sign, verify};
+pub use sign::{SignType, add_sign, sign, sign_request, signed_value, string_to_sign, verify};
 pub use xml::{from_xml, notify_fail_reply, notify_success_reply, to_xml};

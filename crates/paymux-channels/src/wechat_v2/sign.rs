@@ -59,13 +59,20 @@ impl fmt::Display for SignType {
     }
 }
 
-/// `stringSignTemp`: `k1=v1&k2=v2&…&key=<API key>` over every non-empty parameter except `sign`
-/// (`sign_type` included), in byte order of the names, with raw values (no URL-encoding).
-/// Exposed for logs and for debugging a signature mismatch; it contains the API key, so never
-/// log it as is.
+/// A value as WeChat's own SDK signs it: without leading or trailing spaces or control
+/// characters (Java's `String.trim`). A value that is nothing else takes no part.
+pub fn signed_value(value: &str) -> &str {
+    value.trim_matches(|c: char| c <= ' ')
+}
+
+/// `stringSignTemp`: `k1=v1&k2=v2&…&key=<API key>` over every parameter except `sign`
+/// (`sign_type` included) whose [`signed_value`] is not empty, in byte order of the names, with
+/// raw values (no URL-encoding). Exposed for logs and for debugging a signature mismatch; it
+/// contains the API key, so never log it as is.
 pub fn string_to_sign(params: &Params, api_key: &str) -> String {
     let mut out = String::new();
     for (name, value) in params.iter() {
+        let value = signed_value(value);
         if name == "sign" || value.is_empty() {
             continue;
         }
@@ -96,8 +103,15 @@ pub fn add_sign(params: &mut Params, sign_type: SignType, api_key: &str) {
 }
 
 /// Signs a request: sets `sign_type` (which takes part in the signature, and which WeChat needs
-/// to pick the algorithm) and then `sign`.
+/// to pick the algorithm) and then `sign`. Values are sent as they are signed (trimmed, empty
+/// ones left out): WeChat's SDK signs trimmed values, other libraries the values as sent, and
+/// only a request without surrounding spaces reads the same to both.
 pub fn sign_request(params: &mut Params, sign_type: SignType, api_key: &str) {
+    *params = params
+        .iter()
+        .map(|(name, value)| (name, signed_value(value)))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
     params.insert("sign_type", sign_type.as_str());
     add_sign(params, sign_type, api_key);
 }
@@ -132,6 +146,27 @@ mod tests {
             .with("sign_type", "MD5");
         assert_eq!(string_to_sign(&params, "K"), "a=1&b=2&sign_type=MD5&key=K");
         assert_eq!(string_to_sign(&Params::new(), "K"), "key=K");
+    }
+
+    #[test]
+    fn values_are_signed_trimmed_as_wechats_sdk_signs_them() {
+        let spaced = Params::new()
+            .with("body", " 咖啡 \t")
+            .with("blank", "  ")
+            .with("a", "1");
+        assert_eq!(string_to_sign(&spaced, "K"), "a=1&body=咖啡&key=K");
+        let trimmed = Params::new().with("body", "咖啡").with("a", "1");
+        assert_eq!(
+            sign(&spaced, SignType::Md5, "K"),
+            sign(&trimmed, SignType::Md5, "K")
+        );
+
+        // A request goes out as it was signed: trimmed, blank values left out.
+        let mut request = spaced.clone();
+        sign_request(&mut request, SignType::HmacSha256, "K");
+        assert_eq!(request.get("body"), Some("咖啡"));
+        assert_eq!(request.get("blank"), None);
+        assert_eq!(verify(&request, SignType::HmacSha256, "K"), Ok(()));
     }
 
     #[test]
