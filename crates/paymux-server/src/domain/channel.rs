@@ -169,6 +169,19 @@ impl Channel {
         }
     }
 
+    /// How long the channel's QR code can be scanned, in seconds: WeChat's `code_url` and
+    /// Alipay's precreated `qr_code` live two hours, whatever the order's own expiry. A charge
+    /// on such a channel expires by then, so its credential is never a code the channel has
+    /// closed. (UnionPay's QR ends with the order: `payTimeout` is its `time_expire`.)
+    pub fn qr_life_secs(self) -> Option<i64> {
+        match self {
+            Channel::AlipayQr | Channel::CbAlipayQr | Channel::WxPubQr | Channel::CbWxPubQr => {
+                Some(2 * 3600)
+            }
+            _ => None,
+        }
+    }
+
     /// Default and longest validity of an unpaid charge, in seconds.
     pub fn expiry_secs(self) -> (i64, i64) {
         match self {

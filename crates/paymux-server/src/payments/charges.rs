@@ -64,6 +64,11 @@ impl NewCharge {
                 ));
             }
         };
+        // A QR the channel closes sooner ends the charge then (the answer's `time_expire` says so).
+        let time_expire = match self.channel.qr_life_secs() {
+            Some(life) => time_expire.min(now + life),
+            None => time_expire,
+        };
         Ok(Charge {
             id: ids::charge(),
             account_id: caller.account_id.clone(),

@@ -519,3 +519,45 @@ async fn a_wechat_qr_expiring_within_five_minutes_is_refused_with_the_channel_mi
     let (status, charge) = server.post("/v1/charges", body).await;
     assert_eq!(status, StatusCode::OK, "{charge}");
 }
+
+#[tokio::test]
+async fn a_qr_charge_ends_when_the_channels_code_does() {
+    let server = TestServer::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    // WeChat's and Alipay's QR codes live two hours: by default, and when asked for longer.
+    for (channel, extra) in [
+        ("alipay_qr", json!({})),
+        ("wx_pub_qr", json!({"product_id": "p1"})),
+    ] {
+        for asked in [None, Some(now + 5 * 86_400)] {
+            let mut body = server.charge_body(channel, extra.clone());
+            if let Some(at) = asked {
+                body["time_expire"] = json!(at);
+            }
+            let (status, charge) = server.post("/v1/charges", body).await;
+            assert_eq!(status, StatusCode::OK, "{charge}");
+            let created = charge["created"].as_i64().expect("created");
+            assert_eq!(
+                charge["time_expire"],
+                json!(created + 7200),
+                "{channel} {asked:?}"
+            );
+        }
+        // A sooner expiry stays as asked.
+        let mut body = server.charge_body(channel, extra.clone());
+        body["time_expire"] = json!(now + 3600);
+        let (_, charge) = server.post("/v1/charges", body).await;
+        assert_eq!(charge["time_expire"], json!(now + 3600), "{channel}");
+    }
+    // A scan charge has no QR of the channel's to outlive.
+    let body = server.charge_body(
+        "alipay_scan",
+        json!({"scan_code": "286648048691290423", "terminal_id": "T1"}),
+    );
+    let (_, charge) = server.post("/v1/charges", body).await;
+    let created = charge["created"].as_i64().expect("created");
+    assert_eq!(charge["time_expire"], json!(created + 86_400));
+}
