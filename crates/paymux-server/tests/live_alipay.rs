@@ -557,3 +557,21 @@ async fn a_replayed_genuine_notification_is_kept_once_and_changes_nothing_more()
     assert_eq!(live.succeeded_events().await, 1, "one charge.succeeded");
     assert_eq!(live.notifications("AQR0009").await.len(), 1, "kept once");
 }
+
+#[tokio::test]
+async fn the_goods_list_of_a_scan_payment_reaches_alipay_as_goods_detail() {
+    let live = live().await;
+    let mut extra = scan(auth_codes::SUCCESS);
+    extra["goods_list"] = json!([
+        {"goods_id": "tea-1", "goods_name": "Oolong", "quantity": 2, "price": "12.50", "goods_category": "drinks"},
+        {"goods_id": "cup-9", "goods_name": "Cup", "quantity": "1", "price": "3"}
+    ]);
+    let created = live.create(Channel::AlipayScan, "ASCGOODS1", extra).await;
+    assert_eq!(created["paid"], true, "{created}");
+    let trade = live.sim.trade(APP_ID, "ASCGOODS1").expect("trade");
+    assert_eq!(trade.goods_detail.len(), 2);
+    assert_eq!(trade.goods_detail[0]["goods_id"], "tea-1");
+    assert_eq!(trade.goods_detail[0]["quantity"], 2);
+    assert_eq!(trade.goods_detail[0]["goods_category"], "drinks");
+    assert_eq!(trade.goods_detail[1]["price"], "3");
+}

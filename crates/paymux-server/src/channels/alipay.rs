@@ -30,7 +30,20 @@ pub struct Order<'a> {
     pub store_id: Option<&'a str>,
     /// An ISV's partner id, for its commission (`extend_params.sys_service_provider_id`).
     pub sys_service_provider_id: Option<&'a str>,
+    /// What was sold (the charge's `extra.goods_list`), sent as `goods_detail`.
+    pub goods: Option<&'a Vec<Value>>,
 }
+
+/// The keys of a `goods_detail` line Alipay takes; a charge's `goods_list` uses the same.
+const GOODS_KEYS: [&str; 7] = [
+    "goods_id",
+    "goods_name",
+    "quantity",
+    "price",
+    "goods_category",
+    "body",
+    "show_url",
+];
 
 pub struct AlipayAdapter {
     http: reqwest::Client,
@@ -183,6 +196,19 @@ impl AlipayAdapter {
             if let Some(value) = value {
                 biz.insert(name.into(), json!(value));
             }
+        }
+        if let Some(goods) = order.goods {
+            let lines: Vec<Value> = goods
+                .iter()
+                .filter_map(Value::as_object)
+                .map(|line| {
+                    let kept = line
+                        .iter()
+                        .filter(|(k, _)| GOODS_KEYS.contains(&k.as_str()));
+                    Value::Object(kept.map(|(k, v)| (k.clone(), v.clone())).collect())
+                })
+                .collect();
+            biz.insert("goods_detail".into(), Value::Array(lines));
         }
         if let Some(id) = order.sys_service_provider_id {
             biz.insert(

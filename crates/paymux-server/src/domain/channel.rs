@@ -369,10 +369,43 @@ fn check_field(check: &Check, name: &str, value: &Value) -> GatewayResult<()> {
                         format!("Missing required parameter: {name}[{i}][{missing}]."),
                     ));
                 }
+                for (key, value) in goods {
+                    let wrong = match key.as_str() {
+                        "quantity" | "goods_num" => {
+                            (!is_decimal(value, 0)).then_some("must be a whole number")
+                        }
+                        "price" => (!is_decimal(value, 2))
+                            .then_some("must be an amount with at most two decimals"),
+                        _ => None,
+                    };
+                    if let Some(wrong) = wrong {
+                        return Err(GatewayError::invalid_param(
+                            format!("{name}[{i}][{key}]"),
+                            format!("Parameter {name}[{i}][{key}] {wrong}."),
+                        ));
+                    }
+                }
             }
             Ok(())
         }
     }
+}
+
+/// A non-negative number (a JSON number or its text) with at most `decimals` decimals, as the
+/// channels take quantities and prices in goods lists.
+fn is_decimal(value: &Value, decimals: usize) -> bool {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        _ => return false,
+    };
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    !whole.is_empty()
+        && whole.len() <= 12
+        && digits(whole)
+        && digits(fraction)
+        && fraction.trim_end_matches('0').len() <= decimals
 }
 
 #[cfg(test)]
@@ -419,6 +452,33 @@ mod tests {
         assert!(Channel::IsvQr.validate_extra(extra(bad)).is_err());
         let bad = json!({"terminal_id": "T1", "pay_channel": "upacp"});
         assert!(Channel::IsvQr.validate_extra(extra(bad)).is_err());
+    }
+
+    #[test]
+    fn goods_quantities_are_whole_and_prices_have_two_decimals_at_most() {
+        let good = json!({"scan_code": "286648048691290423", "terminal_id": "T1", "goods_list": [
+            {"goods_id": "g1", "goods_name": "tea", "quantity": 2, "price": "12.50"},
+            {"goods_id": "g2", "goods_name": "cup", "quantity": "1", "price": 3}]});
+        assert!(Channel::AlipayScan.validate_extra(extra(good)).is_ok());
+        for (key, bad) in [
+            ("quantity", json!("1.5")),
+            ("quantity", json!(-1)),
+            ("price", json!("1.234")),
+            ("price", json!("abc")),
+        ] {
+            let mut line =
+                json!({"goods_id": "g1", "goods_name": "tea", "quantity": 1, "price": "1"});
+            line[key] = bad.clone();
+            let body = json!({"scan_code": "286648048691290423", "terminal_id": "T1", "goods_list": [line]});
+            let error = Channel::AlipayScan
+                .validate_extra(extra(body))
+                .expect_err("refused");
+            assert_eq!(
+                error.param.as_deref(),
+                Some(format!("extra[goods_list][0][{key}]").as_str()),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -102,14 +102,18 @@ pub struct TradeSnapshot {
     pub terminal_id: Option<String>,
     pub operator_id: Option<String>,
     pub store_id: Option<String>,
+    /// `goods_detail` as sent: what was sold, line by line.
+    pub goods_detail: Vec<Value>,
 }
 
-/// Where an order was taken: the merchant's terminal, cashier and store, as sent.
+/// Where an order was taken (the merchant's terminal, cashier and store) and what was sold
+/// there, as sent.
 #[derive(Default)]
 pub(super) struct Place {
     terminal_id: Option<String>,
     operator_id: Option<String>,
     store_id: Option<String>,
+    goods_detail: Vec<Value>,
 }
 
 pub(super) struct Order {
@@ -784,6 +788,7 @@ impl State {
             terminal_id: order.place.terminal_id.clone(),
             operator_id: order.place.operator_id.clone(),
             store_id: order.place.store_id.clone(),
+            goods_detail: order.place.goods_detail.clone(),
             gmt_create: trade.map(|t| dashed(t.created_ms)),
             gmt_payment: trade.and_then(|t| t.paid_ms).map(dashed),
             gmt_close: trade.and_then(|t| t.closed_ms).map(dashed),
@@ -853,8 +858,35 @@ impl Place {
             terminal_id: c.biz.text("terminal_id")?,
             operator_id: c.biz.text("operator_id")?,
             store_id: c.biz.text("store_id")?,
+            goods_detail: goods_detail(&c.biz)?,
         })
     }
+}
+
+/// `goods_detail`: an array of goods, each with `goods_id`, `goods_name`, `quantity` (a whole
+/// number) and `price` (yuan, at most two decimals), as Alipay requires of every line.
+fn goods_detail(biz: &Biz<'_>) -> BizResult<Vec<Value>> {
+    let Some(value) = biz.0.get("goods_detail") else {
+        return Ok(Vec::new());
+    };
+    let bad = || invalid_parameter("goods_detail");
+    let lines = value.as_array().ok_or_else(bad)?;
+    for line in lines {
+        let line = Biz(line.as_object().ok_or_else(bad)?);
+        line.required("goods_id").map_err(|_| bad())?;
+        line.required("goods_name").map_err(|_| bad())?;
+        let quantity = line.required("quantity").map_err(|_| bad())?;
+        if quantity.parse::<u64>().is_err() {
+            return Err(bad());
+        }
+        let price = line.required("price").map_err(|_| bad())?;
+        let (whole, cents) = price.split_once('.').unwrap_or((&price, ""));
+        let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || cents.len() > 2 || !digits(cents) {
+            return Err(bad());
+        }
+    }
+    Ok(lines.clone())
 }
 
 /// Which script an `auth_code` selects (see [`super::auth_codes`]).

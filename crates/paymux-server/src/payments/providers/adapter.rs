@@ -403,6 +403,10 @@ fn alipay_order<'a>(charge: &'a Charge, notify_url: &'a str) -> alipay::Order<'a
         operator_id: extra("operator_id"),
         store_id: extra("store_id"),
         sys_service_provider_id: extra("sys_service_provider_id"),
+        // Only alipay_scan's goods_list has Alipay's shape; the ISV channels' lines differ.
+        goods: (charge.channel == Channel::AlipayScan)
+            .then(|| charge.extra.get("goods_list").and_then(Value::as_array))
+            .flatten(),
     }
 }
 
