@@ -262,6 +262,13 @@ async fn requests_that_unionpay_would_refuse_are_refused() {
     assert_eq!(code(&h.send("backTransReq.do", query).await), "32");
     let front = h.base("01", "01", "ORDER0001", &time).with("txnAmt", "100");
     assert_eq!(code(&h.send("backTransReq.do", front).await), "32");
+    // Not a QR payment (bizType), not a direct merchant (accessType), no such channelType.
+    let gateway_pay = qr(&h).with("bizType", "000201");
+    assert_eq!(code(&h.send("backTransReq.do", gateway_pay).await), "32");
+    let acquirer = qr(&h).with("accessType", "1");
+    assert_eq!(code(&h.send("backTransReq.do", acquirer).await), "10");
+    let channel = qr(&h).with("channelType", "99");
+    assert_eq!(code(&h.send("backTransReq.do", channel).await), "10");
     // Nothing was created by any of it.
     assert!(h.sim.txn(MER_ID, "ORDER0001").is_none());
     // And the well-formed request goes through, answering the echoed fields.
@@ -277,8 +284,15 @@ async fn requests_that_unionpay_would_refuse_are_refused() {
 async fn a_qr_order_is_no_transaction_until_paid_then_notified_and_queryable() {
     let h = Harness::start().await;
     let time = h.txn_time();
-    let answer = h.apply_qr("QRORDER01", "250").await;
+    let params = h
+        .base("01", "07", "QRORDER01", &time)
+        .with("txnAmt", "250")
+        .with("currencyCode", "156")
+        .with("backUrl", &h.back_url)
+        .with("reqReserved", "cart=42");
+    let answer = h.send("backTransReq.do", params).await;
     assert_eq!(code(&answer), "00");
+    assert_eq!(answer.get("reqReserved"), Some("cart=42"), "echoed");
     let qr_code = answer.get("qrCode").expect("qrCode");
     assert!(qr_code.starts_with("https://qr.95516.com/"), "{qr_code}");
     assert!(answer.get("queryId").is_none(), "no transaction yet");
@@ -300,6 +314,7 @@ async fn a_qr_order_is_no_transaction_until_paid_then_notified_and_queryable() {
     assert_eq!(note.get("txnType"), Some("01"));
     assert_eq!(note.get("orderId"), Some("QRORDER01"));
     assert_eq!(note.get("txnAmt"), Some("250"));
+    assert_eq!(note.get("reqReserved"), Some("cart=42"), "handed back");
     let query_id = note.get("queryId").expect("queryId");
     assert_eq!(query_id.len(), 21);
 

@@ -122,6 +122,16 @@ fn answer(inner: &Inner, endpoint: Endpoint, p: &Params) -> (Option<String>, Vec
     if !required.iter().all(|name| present(name)) {
         return refuse(MISSING);
     }
+    // A merchant connected directly (accessType 0) for QR payments (bizType 000000), from a
+    // PC or a phone (channelType 07 or 08), as UnionPay opens these transactions to.
+    if field("accessType") != "0"
+        || (required.contains(&"channelType") && !matches!(field("channelType"), "07" | "08"))
+    {
+        return refuse(FORMAT);
+    }
+    if field("bizType") != "000000" {
+        return refuse(NOT_PERMITTED);
+    }
 
     let mut deliveries = state.sweep(inner, now);
     let knobs = &mut state.knobs;

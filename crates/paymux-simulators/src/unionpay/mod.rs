@@ -32,11 +32,11 @@
 //!
 //! | `respCode` | When |
 //! |---|---|
-//! | `10` 报文格式错误 | the body is not a form; `version` is not `5.1.0`; `signMethod` not `01`; `encoding` not `UTF-8`; `txnTime` not `yyyyMMddHHmmss`; `orderId` not 8–40 letters or digits; `txnAmt` not a positive integer (fen); `currencyCode` not `156`; a malformed `qrNo` or `payTimeout` |
+//! | `10` 报文格式错误 | the body is not a form; `version` is not `5.1.0`; `signMethod` not `01`; `encoding` not `UTF-8`; `txnTime` not `yyyyMMddHHmmss`; `orderId` not 8–40 letters or digits; `accessType` not `0`; `channelType` not `07`/`08`; `txnAmt` not a positive integer (fen); `currencyCode` not `156`; a malformed `qrNo` or `payTimeout` |
 //! | `13` 报文交易要素缺失 | a required field is missing or blank (common ones, then those of the `txnType`) |
 //! | `31` 商户状态不正确 | unknown `merId` |
 //! | `11` 验证签名失败 | `signature` missing or wrong under the merchant's key, or `certId` not the one registered for the merchant |
-//! | `32` 无此交易权限 | a `txnType/txnSubType` this simulator does not offer, or sent to the wrong endpoint (only `00/00` goes to `queryTrans.do`) |
+//! | `32` 无此交易权限 | `bizType` not `000000` (QR payments); a `txnType/txnSubType` this simulator does not offer, or sent to the wrong endpoint (only `00/00` goes to `queryTrans.do`) |
 //! | `12` 重复交易 | an `orderId` this merchant already used for a transaction |
 //! | `34` 查无此交易 | query: no transaction with this `orderId` **and** `txnTime` (an unpaid merchant-presented QR is not a transaction yet) |
 //! | `35` 原交易不存在或状态不正确 | refund/cancel: unknown `origQryId`, or the payment is not successful (or was cancelled or reversed); cancel after the day of the payment; reversal after the day of the payment or of a non-`01/06` transaction |
@@ -81,7 +81,8 @@
 //! and every refund or cancel that settles is POSTed to its `backUrl` as a signed form
 //! (URL-encoded, unlike the synchronous answers): the transaction's `txnType`/`txnSubType`,
 //! `orderId`, `txnTime`, `txnAmt`, `queryId`, `respCode`/`respMsg`, `traceNo`, `traceTime`,
-//! `settleDate`, `settleAmt`, and for refunds and cancels `origQryId`. Any HTTP 200
+//! `settleDate`, `settleAmt`, the request's `reqReserved` when it had one, and for refunds and
+//! cancels `origQryId`. Any HTTP 200
 //! acknowledges it; otherwise it is redelivered after each delay of
 //! [`UnionpayConfig::notify_schedule`] (1, 2, 4, 8, 16 minutes: 6 attempts; the real schedule
 //! is unverified), multiplied by [`Knobs::notify_time_scale`].

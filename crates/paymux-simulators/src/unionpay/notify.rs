@@ -99,6 +99,9 @@ pub(super) fn params(inner: &Inner, txn: &Txn) -> Params {
     if let Some(orig) = &txn.orig_qry_id {
         params.insert("origQryId", orig);
     }
+    if let Some(reserved) = &txn.req_reserved {
+        params.insert("reqReserved", reserved);
+    }
     unionpay::sign(&params, &inner.cert_id, &inner.key).unwrap_or(params)
 }
 

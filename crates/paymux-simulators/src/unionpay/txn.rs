@@ -75,6 +75,8 @@ pub(super) struct Txn {
     refunded: i64,
     pub(super) trace_no: String,
     pub(super) settled_ms: Option<i64>,
+    /// The merchant's `reqReserved`, handed back in the transaction's notification.
+    pub(super) req_reserved: Option<String>,
 }
 
 impl Txn {
@@ -272,6 +274,10 @@ impl State {
             refunded: 0,
             trace_no: format!("{:06}", seq % 1_000_000),
             settled_ms: None,
+            req_reserved: p
+                .get("reqReserved")
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
         }
     }
 
