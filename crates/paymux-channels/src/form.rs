@@ -17,10 +17,16 @@ const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC
 /// Decodes a UTF-8 form body (`+` is a space, `%XX` a byte). A pair without `=` is a name with
 /// an empty value; empty pairs (`a=1&&b=2`) are skipped.
 pub fn parse(body: &[u8]) -> Result<Params> {
+    parse_with(body, |bytes| String::from_utf8(bytes).ok())
+}
+
+/// [`parse`] for a body in another character set: `text` turns each name's and value's bytes
+/// (once percent-decoded) into text, or `None` when they are not in that set.
+pub fn parse_with(body: &[u8], text: fn(Vec<u8>) -> Option<String>) -> Result<Params> {
     let mut params = Params::new();
     for pair in body.split(|&b| b == b'&').filter(|pair| !pair.is_empty()) {
         let mut parts = pair.splitn(2, |&b| b == b'=');
-        let name = decode(parts.next().unwrap_or_default())?;
+        let name = decode(parts.next().unwrap_or_default(), text)?;
         let value = parts.next().unwrap_or_default();
         if name.is_empty() {
             return Err(Error::Form("a pair has no name".to_owned()));
@@ -28,19 +34,19 @@ pub fn parse(body: &[u8]) -> Result<Params> {
         if params.contains(&name) {
             return Err(Error::DuplicateField(name));
         }
-        let value = decode(value)?;
+        let value = decode(value, text)?;
         params.insert(name, value);
     }
     Ok(params)
 }
 
-fn decode(raw: &[u8]) -> Result<String> {
+fn decode(raw: &[u8], text: fn(Vec<u8>) -> Option<String>) -> Result<String> {
     let plus_as_space: Vec<u8> = raw
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let bytes: Vec<u8> = percent_decode(&plus_as_space).collect();
-    String::from_utf8(bytes).map_err(|_| Error::Form("a value is not UTF-8".to_owned()))
+    text(bytes).ok_or_else(|| Error::Form("a value is not in the form's character set".to_owned()))
 }
 
 /// Encodes `params` in name order, escaping everything but unreserved characters (spaces become

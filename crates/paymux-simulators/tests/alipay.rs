@@ -348,7 +348,7 @@ async fn gateway_refuses_what_alipay_refuses() {
         ("timestamp", "2024/01/01 10:00:00", "isv.invalid-timestamp"),
         ("timestamp", "2014-07-24 03:07:50", "isv.invalid-timestamp"),
         ("method", "alipay.trade.nonsense", "isv.invalid-method"),
-        ("charset", "GBK", "isv.invalid-charset"),
+        ("charset", "ISO-8859-1", "isv.invalid-charset"),
         ("format", "XML", "isv.invalid-format"),
         ("version", "2.0", "isv.invalid-version"),
     ] {
@@ -1179,4 +1179,92 @@ async fn escaped_slashes_still_verify_byte_for_byte() {
             .as_str()
             .is_some_and(|q| q.starts_with("https://qr.alipay.com/"))
     );
+}
+
+/// Alipay takes requests in GBK as well as UTF-8 (`charset=GBK`): the form is GBK bytes
+/// percent-encoded, the signature is over the GBK bytes of the sign content, and the answer
+/// comes back in GBK, signed over its GBK bytes.
+#[tokio::test]
+async fn a_request_in_gbk_is_answered_in_gbk() {
+    let h = Harness::start().await;
+    let gbk = |text: &str| encoding_rs::GBK.encode(text).0.into_owned();
+    let biz = json!({"out_trade_no": "GBK0001", "total_amount": "9.90", "subject": "乌龙茶 一盒"});
+    let mut params = h
+        .common("alipay.trade.precreate")
+        .with("charset", "GBK")
+        .with("sign_type", "RSA2")
+        .with("biz_content", biz.to_string());
+    let content = paymux_channels::alipay::request_sign_content(&params);
+    params.insert("sign", h.app_key.sign_base64(&gbk(&content)));
+    let encoded: Vec<String> = params
+        .iter()
+        .map(|(name, value)| {
+            let value: String = gbk(value).iter().map(|b| format!("%{b:02X}")).collect();
+            format!("{name}={value}")
+        })
+        .collect();
+    let response = h
+        .http
+        .post(format!("{}/gateway.do", h.base))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=GBK",
+        )
+        .body(encoded.join("&"))
+        .send()
+        .await
+        .expect("send");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .to_owned();
+    assert!(content_type.ends_with("charset=GBK"), "{content_type}");
+    let bytes = response.bytes().await.expect("body");
+    let (text, _, bad) = encoding_rs::GBK.decode(&bytes);
+    assert!(!bad, "the answer is GBK");
+    let answer: Value = serde_json::from_str(&text).expect("json");
+    let node = &answer["alipay_trade_precreate_response"];
+    assert_eq!(node["code"], "10000", "{text}");
+    // The signature covers the node's GBK bytes exactly as sent.
+    let start = text.find(":{").expect("node") + 1;
+    let end = text.rfind(",\"sign\"").expect("sign");
+    let signed = gbk(&text[start..end]);
+    let sign = answer["sign"].as_str().expect("sign");
+    assert!(
+        h.alipay_key.verify_base64(&signed, sign),
+        "signed over GBK bytes"
+    );
+    let trade = h.sim.trade(&h.app_id, "GBK0001").expect("order");
+    assert_eq!(trade.subject, "乌龙茶 一盒", "decoded from GBK");
+
+    // Signed over the UTF-8 bytes instead: the signature does not verify.
+    let mut wrong = h
+        .common("alipay.trade.precreate")
+        .with("charset", "GBK")
+        .with("sign_type", "RSA2")
+        .with(
+            "biz_content",
+            json!({"out_trade_no": "GBK0002", "total_amount": "1.00", "subject": "茶"}).to_string(),
+        );
+    let content = paymux_channels::alipay::request_sign_content(&wrong);
+    wrong.insert("sign", h.app_key.sign_base64(content.as_bytes()));
+    let encoded: Vec<String> = wrong
+        .iter()
+        .map(|(name, value)| {
+            let value: String = gbk(value).iter().map(|b| format!("%{b:02X}")).collect();
+            format!("{name}={value}")
+        })
+        .collect();
+    let bytes = h
+        .http
+        .post(format!("{}/gateway.do", h.base))
+        .body(encoded.join("&"))
+        .send()
+        .await
+        .expect("send")
+        .bytes()
+        .await
+        .expect("body");
+    let (text, _, _) = encoding_rs::GBK.decode(&bytes);
+    assert!(text.contains("isv.invalid-signature"), "{text}");
 }

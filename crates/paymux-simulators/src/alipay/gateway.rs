@@ -49,22 +49,85 @@ pub(super) async fn handle(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     let inner = &simulator.inner;
-    let answer = answer(inner, query.as_deref().unwrap_or(""), &body);
+    let query = query.as_deref().unwrap_or("");
+    let charset = Charset::declared(query, &body);
+    let answer = answer(inner, query, &body, charset);
     notify::spawn(inner, answer.deliveries);
     let mut content = serde_json::to_string(&answer.content).unwrap_or_else(|_| "{}".to_owned());
     if inner.settings.escape_slashes {
         content = content.replace('/', "\\/");
     }
+    // Alipay answers in the request's character set, and signs the bytes it sends.
+    let charset = charset.unwrap_or(Charset::Utf8);
     let text = if answer.signed {
-        paymux_channels::alipay::sign_response(&answer.node, &content, &inner.key)
+        let sign = inner.key.sign_base64(&charset.encode(&content));
+        format!("{{\"{}\":{content},\"sign\":\"{sign}\"}}", answer.node)
     } else {
         format!("{{\"{}\":{content}}}", answer.node)
     };
-    ([(header::CONTENT_TYPE, "text/html;charset=utf-8")], text).into_response()
+    let content_type = format!("text/html;charset={}", charset.name());
+    (
+        [(header::CONTENT_TYPE, content_type)],
+        charset.encode(&text),
+    )
+        .into_response()
 }
 
-fn answer(inner: &Inner, query: &str, body: &[u8]) -> Answer {
-    let params = match merge(query, body) {
+/// The character sets Alipay takes a request in (`charset`): its answer comes in the same one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Charset {
+    Utf8,
+    Gbk,
+}
+
+impl Charset {
+    /// The `charset` a request names, read from its raw pairs (the name and the values that
+    /// matter are ASCII, so it can be read before anything is decoded). `None`: none named, or
+    /// one Alipay does not take.
+    fn declared(query: &str, body: &[u8]) -> Option<Charset> {
+        let pairs = query
+            .as_bytes()
+            .split(|&b| b == b'&')
+            .chain(body.split(|&b| b == b'&'));
+        let named = pairs
+            .filter(|pair| pair.starts_with(b"charset="))
+            .find_map(|pair| form::parse(pair).ok()?.get("charset").map(str::to_owned))
+            .unwrap_or_else(|| "utf-8".to_owned());
+        match named.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Some(Charset::Utf8),
+            "gbk" => Some(Charset::Gbk),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Charset::Utf8 => "utf-8",
+            Charset::Gbk => "GBK",
+        }
+    }
+
+    fn encode(self, text: &str) -> Vec<u8> {
+        match self {
+            Charset::Utf8 => text.as_bytes().to_vec(),
+            Charset::Gbk => encoding_rs::GBK.encode(text).0.into_owned(),
+        }
+    }
+
+    fn decode(self) -> fn(Vec<u8>) -> Option<String> {
+        match self {
+            Charset::Utf8 => |bytes| String::from_utf8(bytes).ok(),
+            Charset::Gbk => |bytes| {
+                encoding_rs::GBK
+                    .decode_without_bom_handling_and_without_replacement(&bytes)
+                    .map(|text| text.into_owned())
+            },
+        }
+    }
+}
+
+fn answer(inner: &Inner, query: &str, body: &[u8], charset: Option<Charset>) -> Answer {
+    let params = match merge(query, body, charset.unwrap_or(Charset::Utf8)) {
         Ok(params) => params,
         Err(reason) => {
             return Answer::gateway_error(INVALID, "isv.invalid-parameter", &reason, false);
@@ -88,11 +151,9 @@ fn answer(inner: &Inner, query: &str, body: &[u8]) -> Answer {
     // From here on Alipay knows whose call this is and signs even its refusals.
     let refuse =
         |error, sub_code, sub_msg: &str| Answer::gateway_error(error, sub_code, sub_msg, true);
-    if let Some(charset) = present(&params, "charset")
-        && !charset.eq_ignore_ascii_case("utf-8")
-    {
+    let Some(charset) = charset else {
         return refuse(INVALID, "isv.invalid-charset", "字符集错误");
-    }
+    };
     if let Some(format) = present(&params, "format")
         && !format.eq_ignore_ascii_case("json")
     {
@@ -131,7 +192,7 @@ fn answer(inner: &Inner, query: &str, body: &[u8]) -> Answer {
         );
     }
     let content = request_sign_content(&params);
-    if !app_key.verify_base64(content.as_bytes(), sign) {
+    if !app_key.verify_base64(&charset.encode(&content), sign) {
         let sub_msg = format!(
             "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
         );
@@ -174,9 +235,10 @@ fn present<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 
 /// The query-string and form-body parameters together, each decoded once. A name in both must
 /// carry the same value.
-fn merge(query: &str, body: &[u8]) -> Result<Params, String> {
-    let mut params = form::parse(query.as_bytes()).map_err(|e| e.to_string())?;
-    for (name, value) in form::parse(body).map_err(|e| e.to_string())? {
+fn merge(query: &str, body: &[u8], charset: Charset) -> Result<Params, String> {
+    let parse = |bytes: &[u8]| form::parse_with(bytes, charset.decode()).map_err(|e| e.to_string());
+    let mut params = parse(query.as_bytes())?;
+    for (name, value) in parse(body)? {
         match params.get(&name) {
             Some(existing) if existing != value => {
                 return Err(format!("参数{name}在URL和表单中的取值不一致"));

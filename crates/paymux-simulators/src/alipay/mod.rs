@@ -18,9 +18,12 @@
 //! # What it does like Alipay
 //!
 //! * Parameters come from the query string and/or the `application/x-www-form-urlencoded` body
-//!   (decoded once). The gateway checks answer in `error_response`: `40001 isv.missing-*` for a
+//!   (decoded once), in UTF-8 or, with `charset=GBK`, in GBK: then the signature covers the
+//!   GBK bytes of the sign content and the answer comes back in GBK, signed over its GBK
+//!   bytes, as Alipay does. The gateway checks answer in `error_response`: `40001 isv.missing-*` for a
 //!   missing `app_id`, `method`, `sign_type`, `sign`, `timestamp` or `version`; `40002` with
-//!   `isv.invalid-method`, `isv.invalid-app-id`, `isv.invalid-charset`, `isv.invalid-format`,
+//!   `isv.invalid-method`, `isv.invalid-app-id`, `isv.invalid-charset` (neither UTF-8 nor GBK),
+//!   `isv.invalid-format`,
 //!   `isv.invalid-signature-type` (anything but `RSA2`), `isv.invalid-timestamp` (not
 //!   `yyyy-MM-dd HH:mm:ss`, or further than [`AlipayConfig::timestamp_tolerance_secs`] from the
 //!   clock), `isv.invalid-version`, `isv.invalid-encrypt-type` (AES content encryption is not
