@@ -23,5 +23,5 @@ pub use notify::{NotifySignScope, notify_sign_content, sign_notify, verify_notif
 pub use request::{SIGN_TYPE, request_sign_content, sign_request, verify_request};
 pub use response::{
     ERROR_NODE, ResponseNode, SignedResponse, extract_response, response_node, sign_response,
-    verify_response,
+    sign_response_as, verify_response,
 };

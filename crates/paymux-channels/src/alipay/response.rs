@@ -95,7 +95,13 @@ pub fn verify_response<'a>(
 /// key. For simulators: `node` is [`response_node`] of the method or [`ERROR_NODE`], and
 /// `content` is the exact JSON text to sign and send.
 pub fn sign_response(node: &str, content: &str, key: &SigningKey) -> String {
-    let sign = key.sign_base64(content.as_bytes());
+    sign_response_as(node, content, content.as_bytes(), key)
+}
+
+/// [`sign_response`] for an answer sent in another character set than UTF-8 (the request's
+/// `charset`): `sent` is `content` in that set, the bytes the signature covers.
+pub fn sign_response_as(node: &str, content: &str, sent: &[u8], key: &SigningKey) -> String {
+    let sign = key.sign_base64(sent);
     // Node names are `[a-z_]` and base64 has nothing to escape, so no JSON escaping is needed.
     format!("{{\"{node}\":{content},\"sign\":\"{sign}\"}}")
 }

@@ -60,8 +60,8 @@ pub(super) async fn handle(
     // Alipay answers in the request's character set, and signs the bytes it sends.
     let charset = charset.unwrap_or(Charset::Utf8);
     let text = if answer.signed {
-        let sign = inner.key.sign_base64(&charset.encode(&content));
-        format!("{{\"{}\":{content},\"sign\":\"{sign}\"}}", answer.node)
+        let sent = charset.encode(&content);
+        paymux_channels::alipay::sign_response_as(&answer.node, &content, &sent, &inner.key)
     } else {
         format!("{{\"{}\":{content}}}", answer.node)
     };
