@@ -31,5 +31,5 @@ psql "$pg_url" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'paymux
         [[ -n "$name" ]] && psql "$pg_url" -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)"
     done
 PAYMUX_TEST_DATABASE_URL="$pg_url" cargo test --locked -p paymux --test api
-PAYMUX_TEST_DATABASE_URL="$pg_url" cargo test --locked -p paymux-server --test schema --test time_and_balances --test webhooks --test live_wechat --test live_alipay --test live_unionpay
+PAYMUX_TEST_DATABASE_URL="$pg_url" cargo test --locked -p paymux-server --test schema --test time_and_balances --test webhooks --test console --test live_wechat --test live_alipay --test live_unionpay
 PAYMUX_SDK_DATABASE_URL="$pg_url" PAYMUX_BIN=target/debug/paymux scripts/test-sdk.sh

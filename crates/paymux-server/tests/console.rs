@@ -316,6 +316,34 @@ async fn finance_resolves_an_abnormal_refund_once_it_paid_the_payer_by_hand() {
         .await
         .expect("abnormal");
 
+    // Every page of an admin answers with this money in it, on either engine.
+    let (_, admin, _) = console.login("ada", PASSWORD).await;
+    let admin = admin.expect("session");
+    for page in [
+        "/dashboard/",
+        "/dashboard/charges",
+        "/dashboard/charges?status=refunded&channel=alipay_scan",
+        &format!("/dashboard/charges/{charge_id}"),
+        "/dashboard/refunds",
+        "/dashboard/events",
+        "/dashboard/deliveries",
+        "/dashboard/recharges",
+        "/dashboard/webhooks",
+        "/dashboard/developers",
+        "/dashboard/channels",
+        "/dashboard/apps",
+        "/dashboard/operators",
+        "/dashboard/audit",
+    ] {
+        let (status, body) = console.get(page, &admin).await;
+        assert_eq!(status, StatusCode::OK, "{page}: {body}");
+    }
+    let (_, overview) = console.get("/dashboard/", &admin).await;
+    assert!(
+        overview.contains("¥5.00"),
+        "the paid volume of today: {overview}"
+    );
+
     let path = format!("/dashboard/refunds/{refund_id}/resolve");
     let (_, support, _) = console.login("sam", PASSWORD).await;
     let support = support.expect("session");
