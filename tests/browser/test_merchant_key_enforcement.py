@@ -65,3 +65,29 @@ def test_merchant_key_enforcement(server, page_for, console, sdk, rsa_keypair, m
     actions = [(e["actor"], e["action"]) for e in server.audit()]
     assert ("admin", "merchant_key.set") in actions, actions
     assert ("admin", "signature.require") in actions, actions
+
+
+def test_the_public_key_can_be_uploaded_as_a_file(server, page_for, console, rsa_keypair, tmp_path,
+                                                  screenshot):
+    _, public_pem = rsa_keypair
+    pem_file = tmp_path / "merchant_public_key.pem"
+    pem_file.write_text(public_pem)
+    admin = page_for("admin")
+    console.goto(admin, "/dashboard/developers")
+    admin.locator('input[type="file"][data-fill="merchant_public_key"]').set_input_files(
+        str(pem_file))
+    area = admin.locator('textarea[name="merchant_public_key"]')
+    expect(area).to_have_value(public_pem)        # read into the text area by the page
+    screenshot(admin, "public-key-uploaded")
+    console.submit(admin, console.button(admin, "Save public key"))
+    expect(admin.locator('textarea[name="merchant_public_key"]')).to_contain_text(
+        "BEGIN PUBLIC KEY")
+    # Not a key: refused with the reason, nothing stored.
+    console.goto(admin, "/dashboard/developers")
+    admin.locator('textarea[name="merchant_public_key"]').fill("not a key")
+    with admin.expect_navigation():
+        console.button(admin, "Save public key").click()
+    expect(admin.locator("body")).to_contain_text("not an RSA public key")
+    console.goto(admin, "/dashboard/developers")
+    expect(admin.locator('textarea[name="merchant_public_key"]')).to_contain_text(
+        "BEGIN PUBLIC KEY")
