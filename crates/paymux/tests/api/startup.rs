@@ -384,3 +384,112 @@ async fn settings_come_from_the_config_file_and_a_flag_beats_it() {
     assert!(stderr.contains("body_limit_byte"), "{stderr}");
     assert!(!data.exists());
 }
+
+/// `paymux serve` on a fresh data directory with `extra`: the lines it printed up to and
+/// including the one that says where it listens, and the process.
+async fn serve_printing(dir: &Path, extra: &[&str]) -> (Vec<String>, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut printed = Vec::new();
+    // Up to where it listens; then what it prints at once after that.
+    let listening = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("line") {
+            let done = line.starts_with("paymux listening on ");
+            printed.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("serve exited: {printed:?}");
+    });
+    listening.await.expect("serve listens");
+    let pause = std::time::Duration::from_millis(500);
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(pause, lines.next_line()).await {
+        printed.push(line);
+    }
+    (printed, child)
+}
+
+fn address_after(lines: &[String], prefix: &str) -> Option<String> {
+    lines.iter().find_map(|l| {
+        l.trim_start()
+            .strip_prefix(prefix)
+            .map(|rest| rest.trim_end_matches("/dashboard/").to_owned())
+    })
+}
+
+#[tokio::test]
+async fn the_console_is_served_with_the_api_on_its_own_address_or_not_at_all() {
+    let http = reqwest::Client::new();
+    // By default, on the API's address; the first start says how to create an operator.
+    let dir = tempfile::tempdir().expect("dir");
+    let (lines, _server) = serve_printing(dir.path(), &[]).await;
+    let api = address_after(&lines, "paymux listening on ").expect("api address");
+    let console = address_after(&lines, "management console: ").expect("console address");
+    assert_eq!(api, console, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("paymux operators add admin --role admin --password-stdin")),
+        "{lines:?}"
+    );
+    let page = http
+        .get(format!("{api}/dashboard/login"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp")
+            .contains("frame-ancestors 'none'")
+    );
+
+    // On an address of its own: not on the API's, and the API is not on its.
+    let dir = tempfile::tempdir().expect("dir");
+    let (lines, _server) = serve_printing(dir.path(), &["--dashboard-listen", "127.0.0.1:0"]).await;
+    let api = address_after(&lines, "paymux listening on ").expect("api address");
+    let console = address_after(&lines, "management console: ").expect("console address");
+    assert_ne!(api, console, "{lines:?}");
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.expect("get").status() }
+    };
+    assert_eq!(
+        status(format!("{console}/dashboard/login")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(format!("{api}/dashboard/login")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(format!("{console}/v1/charges")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(status(format!("{api}/healthz")).await, StatusCode::OK);
+
+    // Turned off.
+    let dir = tempfile::tempdir().expect("dir");
+    let (lines, _server) = serve_printing(dir.path(), &["--dashboard", "false"]).await;
+    let api = address_after(&lines, "paymux listening on ").expect("api address");
+    assert!(
+        address_after(&lines, "management console: ").is_none(),
+        "{lines:?}"
+    );
+    assert_eq!(
+        status(format!("{api}/dashboard/login")).await,
+        StatusCode::NOT_FOUND
+    );
+}
