@@ -26,15 +26,28 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The version and the commit the binary was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PAYMUX_COMMIT"), ")");
+
 #[derive(Parser)]
 #[command(
     name = "paymux",
-    version,
+    version = VERSION,
     about = "A self-hosted, Ping++-compatible payment gateway"
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines (on stderr) are written: text for people, json for a log collector (one
+    /// object a line: time, level, message, request or job id, route)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "PAYMUX_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -259,6 +272,23 @@ fn secrets_key(config: &Config) -> anyhow::Result<Option<paymux_server::secrets:
 }
 
 /// An error of the gateway, for a command's error message.
+/// The version and every effective setting, at start; a database URL without its password
+/// (the secrets key is only ever named by its file).
+fn log_start(config: &Config) {
+    let mut settings = serde_json::to_value(config).unwrap_or_default();
+    if let Some(url) = settings.get_mut("database_url").filter(|u| u.is_string()) {
+        let shown = url.as_str().map(paymux_server::store::db::redact_url);
+        *url = serde_json::Value::from(shown);
+    }
+    tracing::info!(version = VERSION, settings = %settings, "starting");
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 fn cli_error(error: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("{error}")
 }
@@ -266,15 +296,24 @@ fn cli_error(error: impl std::fmt::Display) -> anyhow::Error {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        // The request's or job's span (its id, the route) goes with every line.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
         // Colours only for a person at a terminal, not in log files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     if let Err(error) = run(cli).await {
         eprintln!("paymux: {error:#}");
         std::process::exit(1);
@@ -286,6 +325,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = settings(&args.storage, Some(&args))?;
+            log_start(&config);
             let storage = Storage::resolve(&config)?;
             let secrets_key = secrets_key(&config)?;
             let limits = ConnectionLimits {

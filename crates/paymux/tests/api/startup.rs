@@ -493,3 +493,50 @@ async fn the_console_is_served_with_the_api_on_its_own_address_or_not_at_all() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn version_names_the_commit_and_json_logs_are_one_object_a_line() {
+    let (ok, out, _) = cli(&["--version"]);
+    assert!(ok);
+    let version = out.trim();
+    assert!(
+        version.starts_with(&format!("paymux {} (", env!("CARGO_PKG_VERSION")))
+            && version.ends_with(')'),
+        "{version}"
+    );
+
+    let server = TestServer::start_full(&["--log-format", "json"], Some("info")).await;
+    let (status, _) = server.get("/v1/charges?app[id]=nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let log = server.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let start = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "starting")
+        .expect("a start line");
+    assert!(
+        start["fields"]["version"]
+            .as_str()
+            .is_some_and(|v| v.contains('(')),
+        "{start}"
+    );
+    let request = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request" && l["fields"]["route"] == "/v1/charges")
+        .unwrap_or_else(|| panic!("a request line: {log}"));
+    assert_eq!(request["fields"]["status"], 404);
+    assert!(
+        request["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("iar_")),
+        "{request}"
+    );
+    assert!(
+        request["timestamp"].is_string() && request["level"] == "INFO",
+        "{request}"
+    );
+}
