@@ -115,6 +115,23 @@ enum Command {
         #[command(subcommand)]
         command: simulate_cli::SimulateCommand,
     },
+    /// Copy a running SQLite store, consistently, into a new directory (with credentials.json
+    /// and a note on restoring). PostgreSQL: use pg_dump.
+    Backup {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The new directory the backup goes to
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup into a new data directory (--data-dir), which must hold no store yet.
+    Restore {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// The backup's directory
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Apply database migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -491,6 +508,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             operators_cli::audit(&storage, limit.clamp(1, 10_000), json).await
         }
         Command::Simulate { command } => simulate_cli::run(command).await,
+        Command::Backup { storage: args, to } => {
+            let (storage, _) = storage(&args)?;
+            if storage.database_url.is_some() {
+                bail!(
+                    "paymux backup copies the embedded SQLite store; back up PostgreSQL with pg_dump (see the README)"
+                );
+            }
+            paymux_server::store::backup::backup(&storage.data_dir, &to).await?;
+            eprintln!("backed up to {}", to.display());
+            Ok(())
+        }
+        Command::Restore {
+            storage: args,
+            from,
+        } => {
+            let (storage, _) = storage(&args)?;
+            if storage.database_url.is_some() {
+                bail!(
+                    "paymux restore puts a backup into an SQLite data directory (--data-dir); restore PostgreSQL with pg_restore"
+                );
+            }
+            paymux_server::store::backup::restore(&from, &storage.data_dir)?;
+            eprintln!(
+                "restored into {}; start it with paymux serve --data-dir {}",
+                storage.data_dir.display(),
+                storage.data_dir.display()
+            );
+            Ok(())
+        }
         Command::Migrate { storage: args } => {
             let (storage, _) = storage(&args)?;
             storage.open().await?;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backup;
 pub mod channel_configs;
 pub mod channel_notifications;
 pub mod charges;

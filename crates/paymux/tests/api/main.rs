@@ -3,6 +3,7 @@
 
 mod apps;
 mod auth;
+mod backup;
 mod channels;
 mod charges;
 mod conformance;
