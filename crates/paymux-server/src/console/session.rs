@@ -353,8 +353,9 @@ pub async fn login(State(state): State<AppState>, request: Request) -> PageResul
         },
         now_ms: now,
     };
+    let named = operator.as_ref().map(|o| o.id.clone());
     let Some(operator) = operator.filter(|_| matches) else {
-        if let Some(operator) = operator_of_failure(&state, &name, &audit).await? {
+        if let Some(operator) = named {
             let failed = failed + 1;
             let locked_until = if failed >= FREE_FAILURES {
                 now + (60_000_i64 << (failed - FREE_FAILURES).min(10)).min(MAX_LOCK_MS)
@@ -421,18 +422,6 @@ pub async fn login(State(state): State<AppState>, request: Request) -> PageResul
         set_cookie(COOKIE, &token, LIFETIME_MS / 1000, secure, true),
     );
     Ok(response)
-}
-
-/// The id of the operator a failed sign-in named, if there is one.
-async fn operator_of_failure(
-    state: &AppState,
-    name: &str,
-    audit: &Audit,
-) -> Result<Option<String>, Failure> {
-    let mut conn = state.db.reader().acquire().await?;
-    Ok(store::operators::get(&mut conn, &audit.account_id, name)
-        .await?
-        .map(|o| o.id))
 }
 
 pub async fn logout(
