@@ -50,4 +50,25 @@ assert re.search(r"CMD curl -fsS http://127\.0\.0\.1:8080/readyz", docker)
 assert 'VOLUME ["/var/lib/paymux"]' in docker
 assert "--locked" in docker
 print("check-deploy: compose.yaml and Dockerfile hold what they promise")
+
+# The alert rules and the dashboard ask only for metrics the gateway exports.
+source = open("crates/paymux-server/src/metrics.rs").read()
+exported = set(re.findall(r'"(paymux_[a-z_]+)"', source))
+histograms = set(re.findall(r'histogram!\(\s*"(paymux_[a-z_]+)"', source))
+known = exported | {h + s for h in histograms for s in ("_bucket", "_count", "_sum")}
+def check(expr, where):
+    for name in re.findall(r"\b(paymux_[a-z_]+)", expr):
+        assert name in known, f"{where}: {name} is not a metric paymux exports"
+rules = yaml.safe_load(open("deploy/prometheus/alerts.yml"))
+alerts = [r for g in rules["groups"] for r in g["rules"]]
+assert len(alerts) >= 5 and all({"alert", "expr"} <= set(r) for r in alerts)
+for rule in alerts:
+    check(rule["expr"], rule["alert"])
+import json
+dashboard = json.load(open("deploy/grafana/paymux.json"))
+targets = [t for p in dashboard["panels"] for t in p["targets"]]
+assert targets
+for target in targets:
+    check(target["expr"], dashboard["title"])
+print(f"check-deploy: {len(alerts)} alert rules and {len(targets)} dashboard queries use exported metrics")
 PY

@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod metrics;
 pub mod operators;
 pub mod outbound;
 pub mod payments;

@@ -20,6 +20,8 @@ pub struct ServeOptions {
     pub listener: TcpListener,
     /// The management console's own listener, when it is not served with the API.
     pub dashboard_listener: Option<TcpListener>,
+    /// `/metrics`'s own listener, when it is not served with the API.
+    pub metrics_listener: Option<TcpListener>,
     pub settings: Settings,
     /// The SQLite data directory's lock, held while serving (none on PostgreSQL).
     pub lock: Option<ServeLock>,
@@ -76,6 +78,16 @@ pub async fn serve(db: Db, options: ServeOptions, clock: SharedClock) -> anyhow:
                  paymux operators add admin --role admin --password-stdin   (same --data-dir / --database-url)"
             );
         }
+    }
+    crate::metrics::install();
+    if let Some(listener) = options.metrics_listener {
+        println!("  metrics: http://{}/metrics", listener.local_addr()?);
+        tokio::spawn(crate::http::serve(
+            listener,
+            crate::api::metrics_router(state.clone()),
+            options.limits.clone(),
+            shutdown_signal(),
+        ));
     }
     if let Some(listener) = options.dashboard_listener {
         tokio::spawn(crate::http::serve(

@@ -38,6 +38,8 @@ pub struct Settings {
     pub secrets_key: Option<crate::secrets::SecretsKey>,
     /// Serve the management console on the API's listener (it may have its own, or none).
     pub dashboard_on_api: bool,
+    /// Serve `/metrics` on the API's listener (it may have its own).
+    pub metrics_on_api: bool,
 }
 
 /// Checks `--public-url`: an absolute http(s) URL of a host, optionally with a path prefix, and
@@ -75,6 +77,7 @@ impl Default for Settings {
             webhook_deny_networks: Vec::new(),
             secrets_key: None,
             dashboard_on_api: true,
+            metrics_on_api: true,
         }
     }
 }

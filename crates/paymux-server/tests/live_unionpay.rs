@@ -578,3 +578,23 @@ async fn a6_answers_are_successes_confirmed_by_a_query() {
         "refunded once"
     );
 }
+
+#[tokio::test]
+async fn calls_to_the_channel_are_counted_for_the_metrics() {
+    paymux_server::metrics::install();
+    let live = live().await;
+    live.create(Channel::UpacpScan, "USCMET01", scan(qr_nos::SUCCESS))
+        .await;
+    let text = paymux_server::metrics::render(&live.state)
+        .await
+        .expect("render");
+    let answered =
+        r#"paymux_channel_calls_total{provider="unionpay",operation="01/06",outcome="answered"}"#;
+    assert!(text.contains(answered), "{text}");
+    assert!(
+        text.contains(
+            r#"paymux_channel_call_duration_seconds_count{provider="unionpay",operation="01/06"}"#
+        ),
+        "{text}"
+    );
+}

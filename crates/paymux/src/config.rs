@@ -41,6 +41,7 @@ pub struct Config {
     pub webhook_deny_networks: Vec<String>,
     pub dashboard: bool,
     pub dashboard_listen: Option<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -70,6 +71,7 @@ impl Default for Config {
             webhook_deny_networks: Vec::new(),
             dashboard: true,
             dashboard_listen: None,
+            metrics_listen: None,
         }
     }
 }

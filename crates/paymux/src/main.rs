@@ -258,6 +258,10 @@ struct ServeArgs {
     #[arg(long, env = "PAYMUX_DASHBOARD_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     dashboard_listen: Option<SocketAddr>,
+    /// Serve Prometheus metrics at /metrics on this address instead of the API's
+    #[arg(long, env = "PAYMUX_METRICS_LISTEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<SocketAddr>,
     /// Fault injection for tests: run as if this machine's clock were off by this much
     #[arg(long, hide = true)]
     #[serde(skip)]
@@ -343,6 +347,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = settings(&args.storage, Some(&args))?;
             log_start(&config);
+            paymux_server::metrics::build_info(env!("CARGO_PKG_VERSION"), env!("PAYMUX_COMMIT"));
             let storage = Storage::resolve(&config)?;
             let secrets_key = secrets_key(&config)?;
             let limits = ConnectionLimits {
@@ -382,6 +387,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 secrets_key,
                 // On its own address, the console is not on the API's.
                 dashboard_on_api: config.dashboard && config.dashboard_listen.is_none(),
+                metrics_on_api: config.metrics_listen.is_none(),
             };
             if settings.webhook_timeout_ms == 0 || settings.webhook_concurrency < 1 {
                 bail!("--webhook-timeout-ms and --webhook-concurrency must be at least 1");
@@ -399,6 +405,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(address) => Some(paymux_server::server::bind(address).await?),
                 None => None,
             };
+            let metrics_listener = match config.metrics_listen {
+                Some(address) => Some(paymux_server::server::bind(address).await?),
+                None => None,
+            };
             let lock = storage.lock_for_serve()?;
             let db = storage.open().await?;
             let clock: SharedClock = match args.test_clock_skew_ms {
@@ -411,6 +421,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir: storage.data_dir,
                     listener,
                     dashboard_listener,
+                    metrics_listener,
                     settings,
                     lock,
                     limits,

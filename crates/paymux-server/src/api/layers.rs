@@ -38,14 +38,16 @@ pub(super) async fn request_context(mut request: Request, next: Next) -> Respons
         .extensions_mut()
         .remove::<RouteName>()
         .map_or_else(|| "(no route)".to_owned(), |r| r.0);
+    let elapsed = started.elapsed();
     span.in_scope(|| {
         tracing::info!(
             %route,
             status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request"
         );
     });
+    crate::metrics::request(&route, method.as_str(), response.status().as_u16(), elapsed);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

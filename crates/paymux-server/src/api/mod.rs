@@ -188,6 +188,7 @@ pub fn router(state: AppState) -> Router {
             get(|| async { json_response(StatusCode::OK, &serde_json::json!({"ok": true})) }),
         )
         .route("/readyz", get(readiness))
+        .route("/metrics", get(metrics_page))
         .route("/mock/pay", get(mock_pay::page).post(mock_pay::submit))
         .route("/notify/wechat/{app}/{mode}", post(notify::wechat))
         .route("/notify/alipay/{app}/{mode}", post(notify::alipay))
@@ -214,6 +215,44 @@ pub fn router(state: AppState) -> Router {
             layers::read_body,
         ))
         .layer(middleware::from_fn(layers::request_context))
+        .with_state(state)
+}
+
+/// `/metrics` in Prometheus's text format (when not on a listen address of its own).
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    if !state.settings.metrics_on_api {
+        return not_found_response("/metrics");
+    }
+    metrics_answer(&state).await
+}
+
+async fn metrics_answer(state: &AppState) -> Response {
+    match crate::metrics::render(state).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => GatewayError::from(error).into_response(),
+    }
+}
+
+fn not_found_response(path: &str) -> Response {
+    GatewayError::invalid(format!("Unrecognized request URL (GET {path})."))
+        .with_reason(Reason::NotFound)
+        .into_response()
+}
+
+/// `/metrics` alone, for a listen address of its own (a scraper on an internal network).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { metrics_answer(&state).await }),
+        )
         .with_state(state)
 }
 

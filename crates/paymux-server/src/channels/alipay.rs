@@ -142,17 +142,15 @@ impl AlipayAdapter {
             params.insert("notify_url", url);
         }
         alipay::sign_request(&mut params, &self.app_key);
-        let response = self
+        let request = self
             .http
             .post(&self.gateway)
             .header(
                 "content-type",
                 "application/x-www-form-urlencoded;charset=utf-8",
             )
-            .body(form::encode(&params))
-            .send()
-            .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+            .body(form::encode(&params));
+        let response = super::send(super::Provider::Alipay, method, request).await?;
         let bytes = response
             .bytes()
             .await

@@ -51,6 +51,20 @@ impl Provider {
     }
 }
 
+/// Sends a request to a provider's API, timed and counted for the metrics by `operation` (a
+/// WeChat path, an Alipay method, a UnionPay `txnType/txnSubType`).
+pub(crate) async fn send(
+    provider: Provider,
+    operation: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, CallError> {
+    let started = std::time::Instant::now();
+    let result = request.send().await;
+    let answered = result.as_ref().is_ok_and(|r| r.status().is_success());
+    crate::metrics::channel_call(provider.as_str(), operation, answered, started.elapsed());
+    result.map_err(|e| CallError::Transport(e.to_string()))
+}
+
 /// The provider whose app shows a payer's payment code (付款码), by the code's published
 /// ranges: WeChat 18 digits from 10–15, Alipay 16–24 digits from 25–30, UnionPay 19 digits
 /// from 62. How `isv_scan`, which names no provider, finds its own.

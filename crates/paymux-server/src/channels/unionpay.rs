@@ -145,17 +145,20 @@ impl UnionpayAdapter {
         }
         let signed = unionpay::sign(&params, &self.cert_id, &self.key)
             .map_err(|_| CallError::NotConfigured("cannot sign the UnionPay request"))?;
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.gateway))
             .header(
                 "content-type",
                 "application/x-www-form-urlencoded;charset=UTF-8",
             )
-            .body(form::encode(&signed))
-            .send()
-            .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+            .body(form::encode(&signed));
+        let operation = format!(
+            "{}/{}",
+            signed.get("txnType").unwrap_or_default(),
+            signed.get("txnSubType").unwrap_or_default()
+        );
+        let response = super::send(super::Provider::Unionpay, &operation, request).await?;
         if !response.status().is_success() {
             return Err(CallError::Transport(format!("HTTP {}", response.status())));
         }

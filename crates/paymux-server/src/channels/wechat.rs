@@ -106,13 +106,11 @@ impl WechatV2 {
         } else {
             &self.http
         };
-        let response = client
+        let request = client
             .post(format!("{}{path}", self.gateway))
             .header("content-type", "text/xml; charset=utf-8")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| CallError::Transport(e.to_string()))?;
+            .body(body);
+        let response = super::send(super::Provider::Wechat, path, request).await?;
         let text = response
             .text()
             .await

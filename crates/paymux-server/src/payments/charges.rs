@@ -110,14 +110,17 @@ pub async fn create(
     base_url: String,
 ) -> GatewayResult<Value> {
     let route = Route::for_new(state, &caller, &new, &base_url).await?;
+    let (channel, livemode) = (new.channel, caller.livemode);
     let now = state.clock.now_secs();
     let charge = new.into_charge(&caller, route.carrier, now)?;
     let request_id = caller.request_id.clone();
-    route
+    let created = route
         .open(state, &request_id, charge, move |conn, charge| {
             Box::pin(async move { insert(conn, &caller, charge, now).await })
         })
-        .await
+        .await?;
+    crate::metrics::charge_created(channel.as_str(), livemode);
+    Ok(created)
 }
 
 /// What inserting a new charge came to.

@@ -126,6 +126,7 @@ pub async fn record_event(
         pending_webhooks: 0,
         request_id: cause.request_id.map(str::to_owned),
     };
+    crate::metrics::event(kind.as_str(), cause.livemode);
     let deliveries = webhooks::plan(conn, &event, now * 1000).await?;
     event.pending_webhooks = deliveries.len() as i64;
     let body = if deliveries.is_empty() {

@@ -332,6 +332,7 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
                 healthy = false;
             }
         }
+        let commit_started = std::time::Instant::now();
         let committed = healthy
             && match conn.execute("RELEASE request; COMMIT").await {
                 Ok(_) => true,
@@ -342,6 +343,7 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
             };
         if committed {
             failures.succeeded();
+            crate::metrics::write_batch(jobs, commit_started.elapsed());
         } else {
             let _ = conn.execute("ROLLBACK").await;
         }

@@ -196,6 +196,16 @@ impl Dispatcher {
                 None => AfterAttempt::Failed,
             }
         };
+        let outcome_name = match after {
+            AfterAttempt::Succeeded => "delivered",
+            AfterAttempt::RetryAt(_) => "retrying",
+            AfterAttempt::Failed => "failed",
+        };
+        crate::metrics::webhook_attempt(
+            outcome_name,
+            started_ms - claimed.due_ms,
+            outcome.latency_ms,
+        );
         match after {
             AfterAttempt::Failed => tracing::warn!(
                 delivery = %claimed.delivery_id, event = %claimed.event_id,

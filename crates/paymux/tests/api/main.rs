@@ -12,6 +12,7 @@ mod copy;
 mod helpers;
 mod hostile;
 mod lists;
+mod metrics;
 mod nodes;
 mod operators;
 mod recharges;
