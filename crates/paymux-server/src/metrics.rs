@@ -70,6 +70,12 @@ pub fn charge_created(channel: &str, livemode: bool) {
         .increment(1);
 }
 
+/// A charge paid (its `charge.succeeded` written).
+pub fn charge_paid(channel: &str, livemode: bool) {
+    counter!("paymux_charges_paid_total", "channel" => channel.to_owned(), "mode" => mode(livemode))
+        .increment(1);
+}
+
 /// An event written with the change it describes: `charge.succeeded` counts paid charges,
 /// `refund.succeeded` and `refund.failed` refunds by their final state. (Counted as the change
 /// is written; a write whose commit then fails, which only a failing disk causes, is counted

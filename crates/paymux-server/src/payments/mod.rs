@@ -127,6 +127,11 @@ pub async fn record_event(
         request_id: cause.request_id.map(str::to_owned),
     };
     crate::metrics::event(kind.as_str(), cause.livemode);
+    if kind == EventType::ChargeSucceeded
+        && let Some(channel) = event.object.get("channel").and_then(Value::as_str)
+    {
+        crate::metrics::charge_paid(channel, cause.livemode);
+    }
     let deliveries = webhooks::plan(conn, &event, now * 1000).await?;
     event.pending_webhooks = deliveries.len() as i64;
     let body = if deliveries.is_empty() {

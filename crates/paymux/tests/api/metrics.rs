@@ -117,6 +117,13 @@ async fn metrics_follow_payments_refunds_and_webhooks() {
     assert_eq!(
         sample(
             &text,
+            r#"paymux_charges_paid_total{channel="alipay_qr",mode="test"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
             r#"paymux_events_total{type="charge.succeeded",mode="test"}"#
         ),
         Some(1.0)
