@@ -132,8 +132,21 @@ impl Audit {
         target: &str,
         detail: Map<String, serde_json::Value>,
     ) -> GatewayResult<()> {
+        self.record_as(conn, ids::audit_entry(), action, target, detail)
+            .await
+    }
+
+    /// [`Audit::record`] under an entry id fixed in advance.
+    async fn record_as(
+        &self,
+        conn: &mut AnyConnection,
+        id: String,
+        action: &str,
+        target: &str,
+        detail: Map<String, serde_json::Value>,
+    ) -> GatewayResult<()> {
         let entry = AuditEntry {
-            id: ids::audit_entry(),
+            id,
             account_id: self.account_id.clone(),
             created_ms: self.now_ms,
             actor: self.actor.name.clone(),
@@ -171,17 +184,16 @@ pub async fn attribute(
         "mode".into(),
         json!(if caller.livemode { "live" } else { "test" }),
     );
-    let entry = AuditEntry {
-        id: operator.entry_id.clone().unwrap_or_else(ids::audit_entry),
+    let audit = Audit {
         account_id: caller.account_id.clone(),
-        created_ms: now_ms,
-        actor: operator.name.clone(),
-        action: action.to_owned(),
-        target: Some(target.to_owned()),
-        detail,
-        request_id: Some(caller.request_id.clone()),
+        actor: Actor {
+            name: operator.name.clone(),
+            request_id: Some(caller.request_id.clone()),
+        },
+        now_ms,
     };
-    Ok(store::audit::record(conn, &entry).await?)
+    let id = operator.entry_id.clone().unwrap_or_else(ids::audit_entry);
+    audit.record_as(conn, id, action, target, detail).await
 }
 
 /// Adds an operator to the account (the password hashed first, outside the write).

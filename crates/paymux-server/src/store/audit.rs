@@ -60,11 +60,7 @@ pub async fn newest(
     account_id: &str,
     limit: i64,
 ) -> StoreResult<Vec<AuditEntry>> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE account_id = $1 \
-         ORDER BY created_ms DESC, id DESC LIMIT $2"
-    );
-    super::all(conn, super::sql(sql).bind(account_id).bind(limit), from_row).await
+    page(conn, account_id, None, None, None, limit).await
 }
 
 pub async fn exists(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {

@@ -70,7 +70,8 @@ pub async fn list(
     let search = param(&query, "q").map(str::to_owned);
     let (charges, newer, older) = if let Some(q) = &search {
         // An id or an order number finds one charge.
-        let by_id = charge_of(&mut conn, &console, q).await.ok();
+        let account = &console.operator.account_id;
+        let by_id = store::charges::get(&mut conn, account, console.livemode, q).await?;
         let found = match by_id {
             Some(c) => Some(c),
             None => {
