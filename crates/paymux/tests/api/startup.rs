@@ -494,6 +494,119 @@ async fn the_console_is_served_with_the_api_on_its_own_address_or_not_at_all() {
     );
 }
 
+/// `paymux serve` on a fresh data directory with `extra`: the lines it printed up to and
+/// including the first that starts with `last` (after indentation), and the process.
+async fn serve_until(
+    dir: &Path,
+    extra: &[&str],
+    last: &str,
+) -> (Vec<String>, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut printed = Vec::new();
+    let reading = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.expect("line") {
+            let done = line.trim_start().starts_with(last);
+            printed.push(line);
+            if done {
+                return;
+            }
+        }
+        panic!("serve exited before printing {last:?}: {printed:?}");
+    });
+    reading.await.expect("serve prints it");
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (printed, child)
+}
+
+#[tokio::test]
+async fn metrics_on_their_own_address_are_no_longer_on_the_apis() {
+    let http = reqwest::Client::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let (lines, _server) = serve_until(
+        dir.path(),
+        &["--metrics-listen", "127.0.0.1:0"],
+        "metrics: ",
+    )
+    .await;
+    let api = address_after(&lines, "paymux listening on ").expect("api address");
+    let metrics = lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("metrics: "))
+        .expect("metrics URL")
+        .to_owned();
+    assert!(metrics.ends_with("/metrics"), "{lines:?}");
+    assert!(!metrics.starts_with(&api), "{lines:?}");
+    // The first start printed the app's keys: a charge on the API, to see it scraped.
+    let key = lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("test secret key: "))
+        .expect("test key");
+    let app = lines
+        .iter()
+        .find_map(|l| l.split(" with app ").nth(1))
+        .expect("app id");
+    let charge = http
+        .post(format!("{api}/v1/charges"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({
+            "order_no": "metrics1", "app": {"id": app}, "channel": "alipay_qr",
+            "amount": 100, "client_ip": "127.0.0.1", "currency": "cny",
+            "subject": "s", "body": "b", "extra": {},
+        }))
+        .send()
+        .await
+        .expect("charge");
+    assert_eq!(charge.status(), StatusCode::OK);
+
+    let scrape = http.get(&metrics).send().await.expect("scrape");
+    assert_eq!(scrape.status(), StatusCode::OK);
+    let kind = scrape.headers()["content-type"]
+        .to_str()
+        .expect("type")
+        .to_owned();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let text = scrape.text().await.expect("text");
+    assert!(text.contains("# TYPE paymux_ready gauge"), "{text}");
+    assert!(text.lines().any(|l| l == "paymux_ready 1"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == r#"paymux_charges_created_total{channel="alipay_qr",mode="test"} 1"#),
+        "the API's process, counted here: {text}"
+    );
+
+    // Only /metrics there; and no /metrics on the API's address any more.
+    let status = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.expect("get").status() }
+    };
+    let metrics_base = metrics.trim_end_matches("/metrics").to_owned();
+    assert_eq!(
+        status(format!("{metrics_base}/healthz")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(format!("{metrics_base}/v1/charges")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(format!("{api}/metrics")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(status(format!("{api}/healthz")).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn version_names_the_commit_and_json_logs_are_one_object_a_line() {
     let (ok, out, _) = cli(&["--version"]);
