@@ -1196,24 +1196,7 @@ async fn a_request_in_gbk_is_answered_in_gbk() {
         .with("biz_content", biz.to_string());
     let content = paymux_channels::alipay::request_sign_content(&params);
     params.insert("sign", h.app_key.sign_base64(&gbk(&content)));
-    let encoded: Vec<String> = params
-        .iter()
-        .map(|(name, value)| {
-            let value: String = gbk(value).iter().map(|b| format!("%{b:02X}")).collect();
-            format!("{name}={value}")
-        })
-        .collect();
-    let response = h
-        .http
-        .post(format!("{}/gateway.do", h.base))
-        .header(
-            "content-type",
-            "application/x-www-form-urlencoded;charset=GBK",
-        )
-        .body(encoded.join("&"))
-        .send()
-        .await
-        .expect("send");
+    let response = post_gbk(&h, &params).await;
     let content_type = response.headers()["content-type"]
         .to_str()
         .expect("type")
@@ -1248,23 +1231,89 @@ async fn a_request_in_gbk_is_answered_in_gbk() {
         );
     let content = paymux_channels::alipay::request_sign_content(&wrong);
     wrong.insert("sign", h.app_key.sign_base64(content.as_bytes()));
-    let encoded: Vec<String> = wrong
+    let bytes = post_gbk(&h, &wrong).await.bytes().await.expect("body");
+    let (text, _, _) = encoding_rs::GBK.decode(&bytes);
+    assert!(text.contains("isv.invalid-signature"), "{text}");
+}
+
+/// POSTs `params` as a form in GBK (every byte of every value percent-encoded).
+async fn post_gbk(h: &Harness, params: &Params) -> reqwest::Response {
+    let encoded: Vec<String> = params
         .iter()
         .map(|(name, value)| {
-            let value: String = gbk(value).iter().map(|b| format!("%{b:02X}")).collect();
+            let bytes = encoding_rs::GBK.encode(value).0;
+            let value: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
             format!("{name}={value}")
         })
         .collect();
-    let bytes = h
-        .http
+    h.http
         .post(format!("{}/gateway.do", h.base))
+        .header(
+            "content-type",
+            "application/x-www-form-urlencoded;charset=GBK",
+        )
         .body(encoded.join("&"))
         .send()
         .await
         .expect("send")
-        .bytes()
-        .await
-        .expect("body");
-    let (text, _, _) = encoding_rs::GBK.decode(&bytes);
-    assert!(text.contains("isv.invalid-signature"), "{text}");
+}
+
+/// Alipay notifies in the character set of the request that named `notify_url`: after a GBK
+/// precreate the notification says `charset=GBK`, its form is GBK bytes percent-encoded and
+/// its signature covers the GBK bytes of the sign content (a merchant configured for GBK, as
+/// Alipay's official SDKs are by their `charset`, decodes and verifies it in GBK).
+#[tokio::test]
+async fn a_request_in_gbk_is_notified_in_gbk() {
+    let h = Harness::start().await;
+    let rx = receiver(|_| "success").await;
+    let gbk = |text: &str| encoding_rs::GBK.encode(text).0.into_owned();
+    let biz = json!({"out_trade_no": "GBK0003", "total_amount": "9.90", "subject": "乌龙茶 一盒"});
+    let mut params = h
+        .common("alipay.trade.precreate")
+        .with("charset", "GBK")
+        .with("sign_type", "RSA2")
+        .with("notify_url", &rx.url)
+        .with("biz_content", biz.to_string());
+    let content = paymux_channels::alipay::request_sign_content(&params);
+    params.insert("sign", h.app_key.sign_base64(&gbk(&content)));
+    assert_eq!(post_gbk(&h, &params).await.status(), 200);
+    let (status, paid) = h
+        .control("/_sim/orders/GBK0003/pay", Some(json!({"app_id": APP_ID})))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+
+    eventually("the notification", || !rx.received().is_empty()).await;
+    let body = rx.received().remove(0);
+    let notify = form::parse_with(body.as_bytes(), |bytes| {
+        encoding_rs::GBK
+            .decode_without_bom_handling_and_without_replacement(&bytes)
+            .map(|text| text.into_owned())
+    })
+    .expect("a GBK form");
+    assert_eq!(notify.get("charset"), Some("GBK"));
+    assert_eq!(notify.get("subject"), Some("乌龙茶 一盒"));
+    let signed = paymux_channels::alipay::notify_sign_content(
+        &notify,
+        paymux_channels::alipay::NotifySignScope::ExcludeSignType,
+    );
+    let sign = notify.get("sign").expect("sign");
+    assert!(
+        h.alipay_key.verify_base64(&gbk(&signed), sign),
+        "signed over GBK bytes"
+    );
+    assert!(
+        !h.alipay_key.verify_base64(signed.as_bytes(), sign),
+        "not over UTF-8 bytes"
+    );
+    assert!(
+        form::parse(body.as_bytes()).is_err(),
+        "not a UTF-8 form: {body}"
+    );
+
+    // A UTF-8 request's notifications stay UTF-8.
+    h.pay_notified("UTF0001", auth_codes::SUCCESS, "1.00", Some(&rx.url))
+        .await;
+    eventually("the second notification", || rx.received().len() >= 2).await;
+    let notify = verified_notify(&rx.received()[1], &h.alipay_key);
+    assert_eq!(notify.get("charset"), Some("utf-8"));
 }

@@ -73,9 +73,10 @@ pub(super) async fn handle(
         .into_response()
 }
 
-/// The character sets Alipay takes a request in (`charset`): its answer comes in the same one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Charset {
+/// The character sets Alipay takes a request in (`charset`): its answer comes in the same one,
+/// and so do the notifications about the order the request names as their `notify_url`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Charset {
     Utf8,
     Gbk,
 }
@@ -100,14 +101,14 @@ impl Charset {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Charset::Utf8 => "utf-8",
             Charset::Gbk => "GBK",
         }
     }
 
-    fn encode(self, text: &str) -> Vec<u8> {
+    pub(super) fn encode(self, text: &str) -> Vec<u8> {
         match self {
             Charset::Utf8 => text.as_bytes().to_vec(),
             Charset::Gbk => encoding_rs::GBK.encode(text).0.into_owned(),
@@ -214,7 +215,7 @@ fn answer(inner: &Inner, query: &str, body: &[u8], charset: Option<Charset>) -> 
         Reply::new()
     };
     if !fail || knobs.fail_after_effect {
-        let reply = state.call(inner, app_id, method, &params, now);
+        let reply = state.call(inner, app_id, method, &params, charset, now);
         deliveries.extend(state.flush(inner, now));
         if !fail {
             content = reply;

@@ -20,10 +20,10 @@
 //! * Parameters come from the query string and/or the `application/x-www-form-urlencoded` body
 //!   (decoded once), in UTF-8 or, with `charset=GBK`, in GBK: then the signature covers the
 //!   GBK bytes of the sign content and the answer comes back in GBK, signed over its GBK
-//!   bytes, as Alipay does. The gateway checks answer in `error_response`: `40001 isv.missing-*` for a
-//!   missing `app_id`, `method`, `sign_type`, `sign`, `timestamp` or `version`; `40002` with
-//!   `isv.invalid-method`, `isv.invalid-app-id`, `isv.invalid-charset` (neither UTF-8 nor GBK),
-//!   `isv.invalid-format`,
+//!   bytes, as Alipay does (its notifications too, see below). The gateway checks answer in
+//!   `error_response`: `40001 isv.missing-*` for a missing `app_id`, `method`, `sign_type`,
+//!   `sign`, `timestamp` or `version`; `40002` with `isv.invalid-method`,
+//!   `isv.invalid-app-id`, `isv.invalid-charset` (neither UTF-8 nor GBK), `isv.invalid-format`,
 //!   `isv.invalid-signature-type` (anything but `RSA2`), `isv.invalid-timestamp` (not
 //!   `yyyy-MM-dd HH:mm:ss`, or further than [`AlipayConfig::timestamp_tolerance_secs`] from the
 //!   clock), `isv.invalid-version`, `isv.invalid-encrypt-type` (AES content encryption is not
@@ -67,7 +67,9 @@
 //!
 //! When the request carried `notify_url`, every change of a trade (paid, closed, refunded,
 //! finished) is POSTed there as a signed form (`trade_status_sync`, docs/channels/alipay.md, "Notifications"; refunds carry
-//! `refund_fee`, `gmt_refund` and `out_biz_no`) from a background tokio task with `reqwest`.
+//! `refund_fee`, `gmt_refund` and `out_biz_no`) from a background tokio task with `reqwest`,
+//! in the character set of the request that named `notify_url` (`charset=utf-8` or `GBK`: the
+//! form is that set's bytes percent-encoded, the signature covers them), as Alipay does.
 //! The attempt counts as acknowledged only for HTTP 200 with the body exactly `success`;
 //! otherwise it is retried after each delay of [`AlipayConfig::notify_schedule`] (4m, 10m, 10m,
 //! 1h, 2h, 6h, 15h: 8 attempts), multiplied by [`Knobs::notify_time_scale`], reusing the same

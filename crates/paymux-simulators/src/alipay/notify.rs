@@ -1,12 +1,15 @@
 //! `trade_status_sync` notifications (docs/channels/alipay.md): built and signed once, then POSTed by
 //! a background task until the receiver answers HTTP 200 with the body exactly `success`, on
-//! Alipay's redelivery schedule.
+//! Alipay's redelivery schedule. Like Alipay's answers they come in the character set of the
+//! merchant's request (the one that named `notify_url`): `charset` says which, the form is
+//! that set's bytes percent-encoded, and the signature covers those bytes.
 
 use super::Inner;
+use super::gateway::Charset;
 use super::trade::{Event, Order, Trade, TradeStatus, dashed, dashed_millis};
 use crate::delivery::{DeliveryAttempt, DeliveryState, after_attempt, post_form};
 use paymux_channels::Params;
-use paymux_channels::alipay::{format_yuan, sign_notify};
+use paymux_channels::alipay::{NotifySignScope, SIGN_TYPE, format_yuan, notify_sign_content};
 use paymux_channels::form;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -38,6 +41,7 @@ pub(crate) struct Notification {
     url: String,
     params: Params,
     body: String,
+    content_type: String,
     duplicated: bool,
     state: DeliveryState,
     attempts: Vec<DeliveryAttempt>,
@@ -59,7 +63,11 @@ impl Notification {
             out_trade_no: order.out_trade_no.clone(),
             trade_status,
             url,
-            body: form::encode(&params),
+            body: encode_form(&params, order.notify_charset),
+            content_type: format!(
+                "application/x-www-form-urlencoded; charset={}",
+                order.notify_charset.name()
+            ),
             params,
             duplicated,
             state: if dropped {
@@ -104,7 +112,7 @@ pub(super) fn trade_params(
         .with("notify_id", notify_id)
         .with("app_id", &order.app_id)
         .with("auth_app_id", &order.app_id)
-        .with("charset", "utf-8")
+        .with("charset", order.notify_charset.name())
         .with("version", "1.0")
         .with("trade_no", &trade.trade_no)
         .with("out_trade_no", &order.out_trade_no)
@@ -148,8 +156,40 @@ pub(super) fn trade_params(
     if let Some(closed_ms) = trade.closed_ms {
         params.insert("gmt_close", dashed(closed_ms));
     }
-    sign_notify(&mut params, &inner.key);
+    // Signed over the bytes of the content in the notification's character set.
+    params.insert("sign_type", SIGN_TYPE);
+    let content = notify_sign_content(&params, NotifySignScope::ExcludeSignType);
+    let sign = inner
+        .key
+        .sign_base64(&order.notify_charset.encode(&content));
+    params.insert("sign", sign);
     params
+}
+
+/// The form body in `charset`: each name and value as its bytes in that set, percent-encoded
+/// except the unreserved characters (as [`form::encode`], which is used for UTF-8).
+fn encode_form(params: &Params, charset: Charset) -> String {
+    if charset == Charset::Utf8 {
+        return form::encode(params);
+    }
+    let escape = |text: &str| -> String {
+        charset
+            .encode(text)
+            .into_iter()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    params
+        .iter()
+        .map(|(name, value)| format!("{}={}", escape(name), escape(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Starts one delivery task per notification. Without a tokio runtime (a hook called from
@@ -189,9 +229,14 @@ async fn deliver(simulator: Weak<Inner>, id: usize) {
         };
         let job = inner.lock().notifications.get(id).map(|n| {
             let copies = if attempt == 0 && n.duplicated { 2 } else { 1 };
-            (n.url.clone(), n.body.clone(), copies)
+            (
+                n.url.clone(),
+                n.body.clone(),
+                n.content_type.clone(),
+                copies,
+            )
         });
-        let Some((url, body, copies)) = job else {
+        let Some((url, body, content_type, copies)) = job else {
             return;
         };
         let mut acknowledged = false;
@@ -201,7 +246,7 @@ async fn deliver(simulator: Weak<Inner>, id: usize) {
                 (inner.clock)(),
                 &url,
                 &body,
-                "application/x-www-form-urlencoded; charset=utf-8",
+                &content_type,
                 |status, body| status == 200 && body == "success",
             )
             .await;

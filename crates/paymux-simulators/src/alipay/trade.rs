@@ -4,6 +4,7 @@
 //! error side lets `?` carry business failures out. State changes that Alipay notifies about are
 //! queued as events and turned into signed notifications by [`State::flush`].
 
+use super::gateway::Charset;
 use super::notify::{self, Notification};
 use super::{HookError, Inner, Knobs};
 use paymux_channels::Params;
@@ -123,6 +124,8 @@ pub(super) struct Order {
     pub(super) body: Option<String>,
     pub(super) total: i64,
     pub(super) notify_url: Option<String>,
+    /// The character set of the request that named `notify_url`: Alipay notifies in it.
+    pub(super) notify_charset: Charset,
     pub(super) qr_code: Option<String>,
     /// Until when the QR code can be scanned.
     qr_expires_ms: i64,
@@ -194,6 +197,7 @@ struct Call<'a> {
     inner: &'a Inner,
     app_id: &'a str,
     params: &'a Params,
+    charset: Charset,
     biz: Biz<'a>,
     now: i64,
 }
@@ -219,6 +223,7 @@ impl State {
         app_id: &str,
         method: &str,
         params: &Params,
+        charset: Charset,
         now: i64,
     ) -> Reply {
         let biz = match serde_json::from_str::<Value>(params.get("biz_content").unwrap_or("")) {
@@ -229,6 +234,7 @@ impl State {
             inner,
             app_id,
             params,
+            charset,
             biz: Biz(&biz),
             now,
         };
@@ -261,6 +267,7 @@ impl State {
             }
             if let Some(url) = c.notify_url() {
                 order.notify_url = Some(url);
+                order.notify_charset = c.charset;
             }
             let mut fields = echo;
             fields.insert("qr_code", text(order.qr_code.clone().unwrap_or_default()));
@@ -278,6 +285,7 @@ impl State {
                 body,
                 total,
                 notify_url: c.notify_url(),
+                notify_charset: c.charset,
                 qr_code: Some(qr_code.clone()),
                 qr_expires_ms: expires_ms.min(c.now.saturating_add(settings.qr_validity_ms)),
                 expires_ms,
@@ -333,6 +341,7 @@ impl State {
             body,
             total,
             notify_url: None,
+            notify_charset: c.charset,
             qr_code: None,
             qr_expires_ms: c.now,
             expires_ms,
@@ -343,6 +352,7 @@ impl State {
         });
         if let Some(url) = c.notify_url() {
             order.notify_url = Some(url);
+            order.notify_charset = c.charset;
         }
         if order.trade.is_none() {
             let trade = self.ids.trade(c.now);
@@ -411,6 +421,7 @@ impl State {
             body: None,
             total: 0,
             notify_url: None,
+            notify_charset: Charset::Utf8,
             qr_code: None,
             qr_expires_ms: now,
             expires_ms: now,
