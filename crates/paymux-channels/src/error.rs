@@ -55,6 +55,9 @@ pub enum Error {
     Amount(String),
     #[error("invalid time `{0}`")]
     Time(String),
+    /// A certificate is malformed, or is not one the configured chain vouches for.
+    #[error("certificate: {0}")]
+    Certificate(String),
     #[error(transparent)]
     Cipher(#[from] CipherError),
     #[error(transparent)]

@@ -6,7 +6,7 @@
 //! helpers normalise any of those into strict PEM and then use the ordinary loaders.
 
 use crate::error::{Error, Result};
-use paymux_crypto::{KeyError, SigningKey, VerifyingKey};
+use paymux_crypto::{Certificate, KeyError, SigningKey, VerifyingKey};
 
 /// A private key from PEM (any line width; `PRIVATE KEY` or `RSA PRIVATE KEY`) or from bare
 /// base64 DER, tried as PKCS#8 first and PKCS#1 second.
@@ -32,6 +32,22 @@ pub fn verifying_key(text: &str) -> Result<VerifyingKey> {
             &compact_base64(text)?,
         ))?),
     }
+}
+
+/// A certificate from PEM (any line width, CRLF line ends, as UnionPay's `.cer` files and
+/// `signPubKeyCert` carry it) or bare base64 DER.
+pub fn certificate(text: &str) -> Result<Certificate> {
+    let body = match split_pem(text) {
+        Some(("CERTIFICATE", body)) => body,
+        Some((label, _)) => {
+            return Err(Error::Certificate(format!(
+                "the PEM label is `{label}`, not `CERTIFICATE`"
+            )));
+        }
+        None => compact_base64(text)?,
+    };
+    Certificate::from_pem(&rewrap("CERTIFICATE", &body))
+        .map_err(|e| Error::Certificate(e.to_string()))
 }
 
 /// `(label, base64 body without whitespace)` when `text` has PEM armour.

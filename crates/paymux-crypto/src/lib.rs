@@ -8,9 +8,11 @@
 //! AES-ECB notifications); those live in [`digest`] and [`cipher`] so every crate uses one
 //! implementation of each.
 
+pub mod certificate;
 pub mod cipher;
 pub mod digest;
 
+pub use certificate::{Certificate, CertificateError};
 pub use cipher::CipherError;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -123,7 +125,12 @@ impl VerifyingKey {
         let spki: PublicKeyX509Der<'_> = public
             .as_der()
             .map_err(|e| KeyError::Rejected(e.to_string()))?;
-        let key = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, spki.as_ref())
+        Self::from_spki_der(spki.as_ref())
+    }
+
+    /// An RSA key in DER SubjectPublicKeyInfo, as certificates carry it.
+    pub fn from_spki_der(spki: &[u8]) -> Result<Self, KeyError> {
+        let key = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, spki)
             .map_err(|e| KeyError::Rejected(e.to_string()))?;
         Ok(Self { key })
     }
@@ -150,7 +157,7 @@ fn decode_base64_lenient(text: &str) -> Option<Vec<u8>> {
     B64.decode(compact.as_bytes()).ok()
 }
 
-fn decode_pem(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
+pub(crate) fn decode_pem(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
     // Keys pasted from Windows tools carry a BOM and CRLFs; pem-rfc7468 is strict about both.
     let cleaned = pem.trim_start_matches('\u{feff}').replace("\r\n", "\n");
     let (label, der) = pem_rfc7468::decode_vec(cleaned.trim().as_bytes())

@@ -7,6 +7,7 @@ use paymux_channels::{Params, unionpay};
 use paymux_crypto::SigningKey;
 use paymux_server::Clock;
 use paymux_server::channels::Provider;
+use paymux_server::channels::config::ProviderSettings;
 use paymux_server::domain::channel::Channel;
 use paymux_server::payments::refunds::{self, NewRefund};
 use paymux_simulators::unionpay::{
@@ -36,7 +37,7 @@ impl std::ops::Deref for Live {
 }
 
 /// The gateway and a simulator on the same manual clock, the app's UnionPay configured in live
-/// mode to point at the simulator.
+/// mode to point at the simulator and to trust its root and intermediate certificates.
 async fn live() -> Live {
     let gw = Gateway::start().await;
     let merchant_key = SigningKey::generate().expect("merchant key");
@@ -68,7 +69,8 @@ async fn live() -> Live {
         &[
             ("mer_id", MER_ID),
             ("cert_id", CERT_ID),
-            ("unionpay_public_key", sim.public_key_pem()),
+            ("unionpay_root_cert", sim.root_certificate_pem()),
+            ("unionpay_middle_cert", sim.middle_certificate_pem()),
             ("gateway_url", sim_url.as_str()),
             ("private_key", merchant_private.as_str()),
         ],
@@ -173,8 +175,10 @@ async fn a_forged_notification_changes_nothing() {
     let live = live().await;
     let created = live.create(Channel::UpacpQr, "UQR00002", json!({})).await;
     let id = created["id"].as_str().expect("id");
+    let certificate = live.sim.signing_certificate_pem();
     let fields = |mer_id: &str| {
         Params::new()
+            .with("signPubKeyCert", certificate.as_str())
             .with("version", "5.1.0")
             .with("encoding", "UTF-8")
             .with("signMethod", "01")
@@ -195,6 +199,17 @@ async fn a_forged_notification_changes_nothing() {
     let forged =
         unionpay::sign(&fields(MER_ID), "1", &SigningKey::generate().expect("key")).expect("sign");
     assert_eq!(live.notify(&forged).await, 400);
+    // Signed under a certificate that calls itself UnionPay's, from another authority.
+    let impostor_key = SigningKey::generate().expect("key");
+    let impostor = UnionpaySimulator::new(
+        UnionpayConfig::new()
+            .with_unionpay_key_pem(&impostor_key.to_pkcs8_pem().expect("pem"))
+            .expect("key"),
+    );
+    let mut claimed = fields(MER_ID);
+    claimed.insert("signPubKeyCert", impostor.signing_certificate_pem());
+    let claimed = unionpay::sign(&claimed, "1", &impostor_key).expect("sign");
+    assert_eq!(live.notify(&claimed).await, 400);
     // Signed by UnionPay, but for another merchant.
     let elsewhere =
         unionpay::sign(&fields("777290058119999"), "1", &live.unionpay_key).expect("sign");
@@ -482,6 +497,127 @@ async fn answers_signed_by_another_key_are_not_believed() {
     };
     assert_eq!(charge["paid"], false, "{charge}");
     assert!(charge["failure_code"].is_null(), "{charge}");
+}
+
+#[tokio::test]
+async fn a_new_signing_certificate_from_unionpay_needs_no_new_configuration() {
+    let live = live().await;
+    let created = live.create(Channel::UpacpQr, "UQR00020", json!({})).await;
+    let id = created["id"].as_str().expect("id");
+    let before = live.sim.cert_id();
+    live.sim.rotate_signing_certificate().expect("rotate");
+    assert_ne!(live.sim.cert_id(), before);
+    // The notification and every answer from now on carry the new certificate.
+    live.sim.pay(MER_ID, "UQR00020", false).expect("pay");
+    live.wait_paid(id).await;
+    let refund = live.refund(id, 30).await;
+    live.advance(1_000).await;
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    let created = live
+        .create(Channel::UpacpScan, "USC00020", scan(qr_nos::SUCCESS))
+        .await;
+    assert_eq!(created["paid"], true, "{created}");
+}
+
+#[tokio::test]
+async fn a_pinned_key_verifies_until_unionpay_replaces_its_certificate() {
+    let live = live().await;
+    let merchant = SigningKey::generate().expect("key");
+    live.sim.add_merchant(
+        UnionpayMerchant::from_pem(MER_ID, &merchant.public_key_pem().expect("pem"))
+            .expect("merchant")
+            .with_cert_id(CERT_ID),
+    );
+    let sim_url = serve(live.sim.router()).await;
+    live.configure(
+        Provider::Unionpay,
+        &[
+            ("mer_id", MER_ID),
+            ("cert_id", CERT_ID),
+            ("unionpay_public_key", live.sim.public_key_pem().as_str()),
+            ("gateway_url", sim_url.as_str()),
+            (
+                "private_key",
+                merchant.to_pkcs8_pem().expect("pem").as_str(),
+            ),
+        ],
+    )
+    .await;
+    let paid = live
+        .create(Channel::UpacpScan, "USC00021", scan(qr_nos::SUCCESS))
+        .await;
+    assert_eq!(paid["paid"], true, "{paid}");
+    live.sim.rotate_signing_certificate().expect("rotate");
+    let unverified = live
+        .create(Channel::UpacpScan, "USC00022", scan(qr_nos::SUCCESS))
+        .await;
+    assert_eq!(unverified["paid"], false, "{unverified}");
+    assert!(unverified["failure_code"].is_null(), "{unverified}");
+}
+
+#[test]
+fn unionpay_is_configured_with_its_certificate_chain_or_one_key() {
+    let sim = UnionpaySimulator::new(UnionpayConfig::new());
+    let other = UnionpaySimulator::new(UnionpayConfig::new());
+    let key = SigningKey::generate().expect("key");
+    let (private, public) = (
+        key.to_pkcs8_pem().expect("pem"),
+        key.public_key_pem().expect("pem"),
+    );
+    let check = |trust: &[(&str, &str)]| {
+        let mut given: std::collections::BTreeMap<String, String> = [
+            ("mer_id", MER_ID),
+            ("cert_id", CERT_ID),
+            ("private_key", private.as_str()),
+        ]
+        .iter()
+        .chain(trust)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        given.retain(|_, v| !v.is_empty());
+        ProviderSettings::check(Provider::Unionpay, &given)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let (root, middle) = (sim.root_certificate_pem(), sim.middle_certificate_pem());
+    assert_eq!(
+        check(&[
+            ("unionpay_root_cert", root),
+            ("unionpay_middle_cert", middle)
+        ]),
+        Ok(())
+    );
+    assert_eq!(check(&[("unionpay_public_key", public.as_str())]), Ok(()));
+    let refused = [
+        (vec![], "Missing required parameter: unionpay_root_cert"),
+        (vec![("unionpay_root_cert", root)], "go together"),
+        (
+            vec![
+                ("unionpay_root_cert", root),
+                ("unionpay_middle_cert", middle),
+                ("unionpay_public_key", public.as_str()),
+            ],
+            "not both",
+        ),
+        (
+            vec![
+                ("unionpay_root_cert", other.root_certificate_pem()),
+                ("unionpay_middle_cert", middle),
+            ],
+            "does not go with unionpay_root_cert",
+        ),
+        (
+            vec![
+                ("unionpay_root_cert", public.as_str()),
+                ("unionpay_middle_cert", middle),
+            ],
+            "must be an X.509 certificate",
+        ),
+    ];
+    for (trust, why) in refused {
+        let error = check(&trust).expect_err(why);
+        assert!(error.contains(why), "{error}");
+    }
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use paymux_server::payments::charges;
 use paymux_simulators::wechat::{
     Knobs, RefundOutcome, TradeState, WechatConfig, WechatMerchant, WechatSimulator,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 mod common;
@@ -910,6 +910,47 @@ async fn what_the_merchant_asked_for_reaches_wechat() {
     assert_eq!(order.goods_tag.as_deref(), Some("WXG"));
     assert_eq!(order.refunds.len(), 1, "{refund}");
     assert_eq!(order.refunds[0].refund_desc.as_deref(), Some("back"));
+}
+
+#[tokio::test]
+async fn a_cross_border_goods_list_reaches_wechat_as_detail_when_it_can() {
+    let live = live().await;
+    let goods = json!([
+        {"goods_name": "奶粉", "goods_num": "2", "goods_id": "SKU-1", "price": "45.50"},
+        {"goods_name": "Vitamins", "goods_num": 1, "goods_id": "SKU-2", "price": 9},
+    ]);
+    live.create(
+        Channel::CbWxPubQr,
+        "LCB0001",
+        json!({"product_id": "P1", "goods_list": goods}),
+    )
+    .await;
+    let order = live.sim.order(MCH_ID, "LCB0001").expect("order");
+    let detail: Value =
+        serde_json::from_str(order.detail.as_deref().expect("detail sent")).expect("JSON");
+    assert_eq!(
+        detail,
+        json!({"goods_detail": [
+            {"goods_id": "SKU-1", "goods_name": "奶粉", "quantity": 2, "price": 4550},
+            {"goods_id": "SKU-2", "goods_name": "Vitamins", "quantity": 1, "price": 900},
+        ]})
+    );
+    // Lines without the ids and prices WeChat requires are not sent; the order goes through.
+    let created = live
+        .create(
+            Channel::CbWxPubQr,
+            "LCB0002",
+            json!({"product_id": "P1", "goods_list": [{"goods_name": "奶粉", "goods_num": "2"}]}),
+        )
+        .await;
+    assert!(
+        created["credential"]["cb_wx_pub_qr"].is_string(),
+        "{created}"
+    );
+    assert_eq!(
+        live.sim.order(MCH_ID, "LCB0002").expect("order").detail,
+        None
+    );
 }
 
 /// WeChat's own SDK signs values trimmed; a subject with spaces around it is sent as signed,

@@ -4,8 +4,9 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use paymux_channels::unionpay::CertificateChain;
 use paymux_channels::{Params, form, unionpay};
-use paymux_crypto::{SigningKey, VerifyingKey};
+use paymux_crypto::SigningKey;
 use paymux_simulators::unionpay::{
     DeliveryState, FailMode, Knobs, TxnStatus, UnionpayConfig, UnionpayMerchant, UnionpaySimulator,
     qr_nos,
@@ -54,7 +55,8 @@ struct Harness {
     base: String,
     http: reqwest::Client,
     key: SigningKey,
-    sim_key: VerifyingKey,
+    /// The simulator's root and intermediate, trusted as a merchant trusts UnionPay's.
+    chain: CertificateChain,
     clock: Arc<AtomicI64>,
     receiver: Receiver,
     back_url: String,
@@ -78,7 +80,12 @@ impl Harness {
                     ..Knobs::default()
                 }),
         );
-        let sim_key = paymux_channels::keys::verifying_key(sim.public_key_pem()).expect("sim key");
+        let chain = CertificateChain::new(
+            sim.root_certificate_pem(),
+            sim.middle_certificate_pem(),
+            false,
+        )
+        .expect("the simulator's chain");
         let base = serve(sim.router()).await;
         let receiver = Receiver::default();
         let back_url = serve(
@@ -92,11 +99,15 @@ impl Harness {
             base,
             http: reqwest::Client::new(),
             key,
-            sim_key,
+            chain,
             clock,
             receiver,
             back_url: format!("{back_url}/notify"),
         }
+    }
+
+    fn now_secs(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst) / 1000
     }
 
     fn advance(&self, ms: i64) {
@@ -142,8 +153,14 @@ impl Harness {
             .await
             .expect("text");
         let answer = unionpay::parse_response(&text).expect("k=v&…");
-        unionpay::verify(&answer, &self.sim_key).expect("signed by the simulator");
-        assert_eq!(answer.get("certId"), Some(self.sim.cert_id()));
+        self.chain
+            .verify(&answer, self.now_secs())
+            .expect("signed under the simulator's certificate");
+        assert_eq!(answer.get("certId"), Some(self.sim.cert_id().as_str()));
+        assert_eq!(
+            answer.get("signPubKeyCert"),
+            Some(self.sim.signing_certificate_pem().as_str())
+        );
         answer
     }
 
@@ -197,7 +214,7 @@ impl Harness {
                     .iter()
                     .map(|body| {
                         let params = form::parse(body).expect("a URL-encoded form");
-                        unionpay::verify(&params, &self.sim_key).expect("signed");
+                        self.chain.verify(&params, self.now_secs()).expect("signed");
                         params
                     })
                     .collect();
@@ -327,6 +344,45 @@ async fn a_qr_order_is_no_transaction_until_paid_then_notified_and_queryable() {
     assert_eq!(code(&h.query("QRORDER99", &time).await), "34");
     let sent = h.sim.notifications();
     assert_eq!(sent[0].state, DeliveryState::Delivered);
+}
+
+#[tokio::test]
+async fn the_signing_certificate_is_replaced_under_the_same_chain() {
+    let h = Harness::start().await;
+    let certificates = |path: &'static str| {
+        let request = if path.ends_with("rotate") {
+            h.http.post(format!("{}{path}", h.base))
+        } else {
+            h.http.get(format!("{}{path}", h.base))
+        };
+        async move {
+            let response = request.send().await.expect("control");
+            assert_eq!(response.status(), 200);
+            response.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let before = certificates("/_sim/certificates").await;
+    assert_eq!(before["root"], h.sim.root_certificate_pem());
+    assert_eq!(before["middle"], h.sim.middle_certificate_pem());
+    assert_eq!(before["cert_id"], "69629715588");
+    let old_key = h.sim.public_key_pem();
+
+    let after = certificates("/_sim/certificates/rotate").await;
+    assert_eq!(after["root"], before["root"]);
+    assert_eq!(after["middle"], before["middle"]);
+    assert_eq!(after["cert_id"], "69629715589", "the next serial");
+    assert_ne!(after["signing"], before["signing"]);
+    assert_ne!(h.sim.public_key_pem(), old_key, "a new key");
+    // Answers and notifications now carry the new certificate and verify under the same chain
+    // (`send` checks both), and no longer under the old key.
+    let answer = h.apply_qr("ROTATED01", "100").await;
+    assert_eq!(code(&answer), "00");
+    assert_eq!(answer.get("certId"), Some("69629715589"));
+    let old = paymux_channels::keys::verifying_key(&old_key).expect("key");
+    assert!(unionpay::verify(&answer, &old).is_err());
+    h.sim.pay(MER_ID, "ROTATED01", false).expect("pay");
+    let notes = h.notifications(1).await;
+    assert_eq!(notes[0].get("certId"), Some("69629715589"));
 }
 
 #[tokio::test]

@@ -438,6 +438,24 @@ async fn envelope_failures_are_answered_as_wechat_does() {
     let mut bad_no = order.clone();
     bad_no.insert("out_trade_no", "has space");
     assert_err(&h.call("/pay/unifiedorder", bad_no).await, "PARAM_ERROR");
+    // `detail` lines need an id, a whole quantity and a price in fen.
+    for detail in [
+        "not json",
+        r#"{"goods_detail":[]}"#,
+        r#"{"goods_detail":[{"goods_name":"a","quantity":1,"price":100}]}"#,
+        r#"{"goods_detail":[{"goods_id":"1","quantity":1,"price":"1.00"}]}"#,
+        r#"{"goods_detail":[{"goods_id":"1","quantity":0,"price":100}]}"#,
+    ] {
+        let mut bad_detail = order.clone();
+        bad_detail.insert("detail", detail);
+        let answer = h.call("/pay/unifiedorder", bad_detail).await;
+        assert_err(&answer, "PARAM_ERROR");
+        assert_eq!(
+            get(&answer, "err_code_des"),
+            "detail参数格式错误",
+            "{detail}"
+        );
+    }
     assert!(h.sim.orders().is_empty());
 
     // The answer is signed in the request's algorithm.

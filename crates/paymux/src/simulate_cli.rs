@@ -146,8 +146,12 @@ pub async fn run(command: SimulateCommand) -> anyhow::Result<()> {
             let simulator =
                 unionpay::UnionpaySimulator::try_new(config).map_err(|e| anyhow::anyhow!("{e}"))?;
             eprint!(
-                "unionpay public key (configure the gateway's unionpay_public_key with it):\n{}",
-                simulator.public_key_pem()
+                "unionpay root certificate (the gateway's unionpay_root_cert):\n{}\
+                 unionpay intermediate certificate (the gateway's unionpay_middle_cert):\n{}\
+                 (GET /_sim/certificates gives both; POST /_sim/certificates/rotate replaces the \
+                 signing certificate as UnionPay does)\n",
+                simulator.root_certificate_pem(),
+                simulator.middle_certificate_pem(),
             );
             serve("unionpay", listen, simulator.router()).await
         }

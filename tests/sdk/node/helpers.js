@@ -433,7 +433,7 @@ class LiveGateway extends PaymuxServer {
     const app = makeRsaKeypair(this.workdir, 'alipay_app');
     const merchant = makeRsaKeypair(this.workdir, 'unionpay_merchant');
     let alipayPublicKey;
-    let unionpayPublicKey;
+    let unionpayChain;
     try {
       this.wechat = await new Simulator(this.binary, 'wechat', this.workdir,
         ['--merchant', `${WECHAT_APPID}:${WECHAT_MCH_ID}:${this.wechatApiKey}`]).start();
@@ -443,7 +443,8 @@ class LiveGateway extends PaymuxServer {
         ['--merchant', `${UNIONPAY_MER_ID}=${merchant.pub}:${UNIONPAY_CERT_ID}`]).start();
       await this.wechat.controlOk('POST', '/_sim/knobs', { refund_settle_ms: WECHAT_REFUND_SETTLE_MS });
       alipayPublicKey = (await this.alipay.controlOk('GET', '/_sim/public_key')).text;
-      unionpayPublicKey = (await this.unionpay.controlOk('GET', '/_sim/public_key')).text;
+      // UnionPay is trusted by its certificate chain, as the acp SDK trusts it.
+      unionpayChain = JSON.parse((await this.unionpay.controlOk('GET', '/_sim/certificates')).text);
     } catch (e) {
       await this.stop();
       throw new Error(`simulators did not start: ${e.message}\n${this.logs()}`);
@@ -470,7 +471,8 @@ class LiveGateway extends PaymuxServer {
     await this.configure('unionpay', {
       mer_id: UNIONPAY_MER_ID,
       cert_id: UNIONPAY_CERT_ID,
-      unionpay_public_key: unionpayPublicKey,
+      unionpay_root_cert: unionpayChain.root,
+      unionpay_middle_cert: unionpayChain.middle,
       gateway_url: this.unionpay.url,
       private_key: fs.readFileSync(merchant.priv, 'utf8'),
     });

@@ -468,9 +468,10 @@ class LiveGateway(PaymuxServer):
             resp = self.alipay.control("GET", "/_sim/public_key")
             assert resp.status_code == 200, (resp.status_code, resp.text)
             alipay_public_key = resp.text
-            resp = self.unionpay.control("GET", "/_sim/public_key")
+            # UnionPay is trusted by its certificate chain, as the acp SDK trusts it.
+            resp = self.unionpay.control("GET", "/_sim/certificates")
             assert resp.status_code == 200, (resp.status_code, resp.text)
-            unionpay_public_key = resp.text
+            unionpay_chain = resp.json()
         except (RuntimeError, OSError, subprocess.SubprocessError, AssertionError,
                 requests.RequestException) as e:
             self.stop()
@@ -498,7 +499,8 @@ class LiveGateway(PaymuxServer):
         # gateway_url is UnionPay's host; the gateway appends /gateway/api/….do itself.
         self.configure("unionpay", {
             "mer_id": UNIONPAY_MER_ID, "cert_id": UNIONPAY_CERT_ID,
-            "unionpay_public_key": unionpay_public_key, "gateway_url": self.unionpay.url,
+            "unionpay_root_cert": unionpay_chain["root"],
+            "unionpay_middle_cert": unionpay_chain["middle"], "gateway_url": self.unionpay.url,
             "private_key": merchant_private_key,
         })
         return self

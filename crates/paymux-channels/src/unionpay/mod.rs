@@ -4,10 +4,13 @@
 //! The signature is a double hash: RSA-SHA256 over the *lower-case hex* of SHA-256 of the sorted
 //! `k=v&…` content, not over the content itself.
 //!
-//! Not covered here: extracting UnionPay's verification key from the `signPubKeyCert` a response
-//! carries and validating that certificate's chain and owner (docs/channels/unionpay.md, "Signing"). That needs an X.509
-//! parser and UnionPay's root and intermediate certificates; the caller must obtain a trusted
-//! [`VerifyingKey`] and pass it to [`verify`].
+//! Answers and notifications are verified under the key of the signing certificate they carry
+//! (`signPubKeyCert`) once [`CertificateChain`] has shown it to be UnionPay's, or under a
+//! fixed key the caller trusts ([`verify`]).
+
+mod certificates;
+
+pub use certificates::{CertificateChain, OWNER, TEST_OWNER};
 
 use crate::Params;
 use crate::encoding::{hex_lower, join_pairs};

@@ -81,6 +81,12 @@ fn private_key(value: &str) -> Result<(), String> {
         .map_err(|_| "must be an RSA private key (PEM PKCS#8/PKCS#1, or base64 DER)".into())
 }
 
+fn certificate(value: &str) -> Result<(), String> {
+    paymux_channels::keys::certificate(value)
+        .map(|_| ())
+        .map_err(|e| format!("must be an X.509 certificate (PEM or base64 DER): {e}"))
+}
+
 fn pem_certificate(value: &str) -> Result<(), String> {
     if value.contains("-----BEGIN CERTIFICATE-----") {
         Ok(())
@@ -152,9 +158,21 @@ fn fields(provider: Provider) -> Vec<Field> {
         Provider::Unionpay => vec![
             field("mer_id", true, false),
             field("cert_id", true, false),
+            // UnionPay's root and intermediate certificates (acp_prod_root.cer and
+            // acp_prod_middle.cer): every answer's own signing certificate is checked against
+            // them, so UnionPay can replace that certificate without a change here.
+            Field {
+                check: certificate,
+                ..field("unionpay_root_cert", false, false)
+            },
+            Field {
+                check: certificate,
+                ..field("unionpay_middle_cert", false, false)
+            },
+            // Or one fixed key, which stops verifying when UnionPay changes its certificate.
             Field {
                 check: public_key,
-                ..field("unionpay_public_key", true, false)
+                ..field("unionpay_public_key", false, false)
             },
             Field {
                 check: http_url,
@@ -252,6 +270,9 @@ impl ProviderSettings {
                 "Parameters client_cert_pem and client_key_pem go together (WeChat's apiclient_cert.pem and apiclient_key.pem).",
             ));
         }
+        if provider == Provider::Unionpay {
+            check_unionpay_trust(&settings.public)?;
+        }
         Ok(settings)
     }
 
@@ -266,6 +287,41 @@ impl ProviderSettings {
             secrets_set: self.secrets.keys().cloned().collect(),
             updated,
         })
+    }
+}
+
+/// UnionPay's answers are verified under the chain (root and intermediate together) or a fixed
+/// key, exactly one of the two.
+fn check_unionpay_trust(public: &BTreeMap<String, String>) -> GatewayResult<()> {
+    let (root, middle, key) = (
+        public.get("unionpay_root_cert"),
+        public.get("unionpay_middle_cert"),
+        public.get("unionpay_public_key"),
+    );
+    match (root, middle, key) {
+        (Some(root), Some(middle), None) => paymux_channels::unionpay::CertificateChain::new(
+            root, middle, false,
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            GatewayError::invalid_param(
+                "unionpay_middle_cert",
+                format!("Parameter unionpay_middle_cert does not go with unionpay_root_cert: {e}."),
+            )
+        }),
+        (None, None, Some(_)) => Ok(()),
+        (Some(_), None, _) | (None, Some(_), _) => Err(GatewayError::invalid_param(
+            "unionpay_middle_cert",
+            "Parameters unionpay_root_cert and unionpay_middle_cert go together (UnionPay's root and intermediate certificates).",
+        )),
+        (Some(_), Some(_), Some(_)) => Err(GatewayError::invalid_param(
+            "unionpay_public_key",
+            "Set either unionpay_root_cert and unionpay_middle_cert (answers are verified by the certificate they carry) or unionpay_public_key (one fixed key), not both.",
+        )),
+        (None, None, None) => Err(GatewayError::invalid_param(
+            "unionpay_root_cert",
+            "Missing required parameter: unionpay_root_cert and unionpay_middle_cert (UnionPay's root and intermediate certificates), or unionpay_public_key (unionpay cannot be configured without a way to verify its answers).",
+        )),
     }
 }
 

@@ -2,8 +2,8 @@
 //! operations into signed form calls (`paymux_channels::unionpay`) and the verified `k=v&…`
 //! answers into the normalized [`PaymentState`] and [`RefundState`].
 //!
-//! Every answer and notification is verified under the configured `unionpay_public_key` and
-//! must name our `merId`; anything else is [`CallError::Unverified`] (fail closed). Result codes
+//! Every answer and notification is verified ([`Trust`]) and must name our `merId`; anything
+//! else is [`CallError::Unverified`] (fail closed). Result codes
 //! as docs/channels/unionpay.md, "Result codes", says: `respCode=00` success; `03`/`04`/`05` unknown, so query; a query answers
 //! `respCode=00` and the transaction's own result in `origRespCode` (`00` success, `03/04/05`
 //! processing, anything else failed), or `34` when UnionPay has no such transaction (not yet).
@@ -17,7 +17,9 @@
 
 use super::config::ProviderSettings;
 use super::{CallError, PaymentState, RefundState, call_failed, http_client, setting};
+use crate::clock::SharedClock;
 use ipnet::IpNet;
+use paymux_channels::unionpay::CertificateChain;
 use paymux_channels::{Params, beijing_time, form, keys, unionpay};
 use paymux_crypto::{SigningKey, VerifyingKey};
 use std::sync::Arc;
@@ -58,13 +60,32 @@ pub enum Notice {
     Other,
 }
 
+/// What proves an answer is UnionPay's.
+enum Trust {
+    /// The signing certificate the answer carries (`signPubKeyCert`), vouched for by the
+    /// configured root and intermediate at the time of the answer, as the acp SDK checks it.
+    Chain(CertificateChain, SharedClock),
+    /// One configured key (`unionpay_public_key`); answers under any other key are refused.
+    Key(VerifyingKey),
+}
+
+impl Trust {
+    fn verify(&self, params: &Params) -> Result<(), CallError> {
+        match self {
+            Trust::Chain(chain, clock) => chain.verify(params, clock.now_secs()),
+            Trust::Key(key) => unionpay::verify(params, key),
+        }
+        .map_err(|e| CallError::Unverified(e.to_string()))
+    }
+}
+
 pub struct UnionpayAdapter {
     http: reqwest::Client,
     gateway: String,
     mer_id: String,
     cert_id: String,
     key: SigningKey,
-    unionpay_key: VerifyingKey,
+    trust: Trust,
 }
 
 impl std::fmt::Debug for UnionpayAdapter {
@@ -112,7 +133,33 @@ fn unknown_code(code: &str) -> bool {
 }
 
 impl UnionpayAdapter {
-    pub fn new(settings: &ProviderSettings, deny: &Arc<Vec<IpNet>>) -> Result<Self, CallError> {
+    /// `livemode`: only a test-mode configuration accepts the signing certificates of UnionPay's
+    /// test environment.
+    pub fn new(
+        settings: &ProviderSettings,
+        clock: SharedClock,
+        livemode: bool,
+        deny: &Arc<Vec<IpNet>>,
+    ) -> Result<Self, CallError> {
+        let trust = match settings.public.get("unionpay_public_key") {
+            Some(pem) => Trust::Key(
+                keys::verifying_key(pem)
+                    .map_err(|_| CallError::NotConfigured("the UnionPay public key is invalid"))?,
+            ),
+            None => Trust::Chain(
+                CertificateChain::new(
+                    setting(settings, "unionpay_root_cert")?,
+                    setting(settings, "unionpay_middle_cert")?,
+                    !livemode,
+                )
+                .map_err(|_| {
+                    CallError::NotConfigured(
+                        "the UnionPay root and intermediate certificates are invalid",
+                    )
+                })?,
+                clock,
+            ),
+        };
         let http = http_client(deny)
             .build()
             .map_err(|_| CallError::NotConfigured("cannot build the HTTP client for UnionPay"))?;
@@ -125,8 +172,7 @@ impl UnionpayAdapter {
             cert_id: setting(settings, "cert_id")?.to_owned(),
             key: keys::signing_key(setting(settings, "private_key")?)
                 .map_err(|_| CallError::NotConfigured("the UnionPay private key is invalid"))?,
-            unionpay_key: keys::verifying_key(setting(settings, "unionpay_public_key")?)
-                .map_err(|_| CallError::NotConfigured("the UnionPay public key is invalid"))?,
+            trust,
         })
     }
 
@@ -168,8 +214,7 @@ impl UnionpayAdapter {
             .map_err(|e| CallError::Transport(e.to_string()))?;
         let answer =
             unionpay::parse_response(&text).map_err(|e| CallError::Unverified(e.to_string()))?;
-        unionpay::verify(&answer, &self.unionpay_key)
-            .map_err(|e| CallError::Unverified(e.to_string()))?;
+        self.trust.verify(&answer)?;
         if answer
             .get("merId")
             .is_some_and(|mer_id| mer_id != self.mer_id)
@@ -368,12 +413,11 @@ impl UnionpayAdapter {
         }
     }
 
-    /// A backUrl notification (URL-encoded form): verified fail-closed under UnionPay's key
-    /// and for our `merId`, then what it is about.
+    /// A backUrl notification (URL-encoded form): verified fail-closed as UnionPay's and for
+    /// our `merId`, then what it is about.
     pub fn notification(&self, body: &[u8]) -> Result<Notice, CallError> {
         let params = form::parse(body).map_err(|e| CallError::Unverified(e.to_string()))?;
-        unionpay::verify(&params, &self.unionpay_key)
-            .map_err(|e| CallError::Unverified(e.to_string()))?;
+        self.trust.verify(&params)?;
         if params.get("merId") != Some(self.mer_id.as_str()) {
             return Err(CallError::Unverified("for another merId".into()));
         }

@@ -9,6 +9,7 @@ use paymux_channels::Params;
 use paymux_channels::wechat_v2::{self, ErrorClass, Outcome, SignType};
 use rand::RngExt;
 use rand::distr::Alphanumeric;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// A charge as WeChat needs it.
@@ -25,6 +26,44 @@ pub struct Order<'a> {
     /// `limit_pay` (`no_credit`) and `goods_tag`, as the merchant asked.
     pub limit_pay: Option<&'a str>,
     pub goods_tag: Option<&'a str>,
+    /// What was sold (the cross-border channels' `extra.goods_list`), sent as `detail` when
+    /// WeChat can take it (see [`detail`]).
+    pub goods: Option<&'a Vec<Value>>,
+}
+
+/// WeChat's `detail` from a goods list: every line must name what WeChat requires of one, a
+/// `goods_id` (at most 32 characters) and a `price` (yuan, as every price of the API) besides
+/// `goods_name` and `goods_num`. A list whose lines lack them is not sent (the field is
+/// optional at WeChat) and stays on the charge.
+pub fn detail(goods: &[Value]) -> Option<String> {
+    let text = |line: &Value, key: &str| match line.get(key)? {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    };
+    let lines = goods
+        .iter()
+        .map(|line| {
+            let goods_id =
+                text(line, "goods_id").filter(|id| (1..=32).contains(&id.chars().count()))?;
+            // Checked at create: a whole number, or a price with at most two decimals (zeros
+            // beyond those allowed).
+            let quantity: i64 = text(line, "goods_num")?.split('.').next()?.parse().ok()?;
+            let price = text(line, "price")?;
+            let price = match price.split_once('.') {
+                Some((whole, fraction)) => format!("{whole}.{}", fraction.trim_end_matches('0')),
+                None => price,
+            };
+            let price = paymux_channels::alipay::parse_yuan(price.trim_end_matches('.')).ok()?;
+            Some(json!({
+                "goods_id": goods_id,
+                "goods_name": text(line, "goods_name")?,
+                "quantity": quantity,
+                "price": price,
+            }))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (!lines.is_empty()).then(|| json!({ "goods_detail": lines }).to_string())
 }
 
 pub struct WechatV2 {
@@ -140,6 +179,9 @@ impl WechatV2 {
             if let Some(value) = value {
                 params.insert(name, value);
             }
+        }
+        if let Some(detail) = order.goods.and_then(|goods| detail(goods)) {
+            params.insert("detail", detail);
         }
         params
     }

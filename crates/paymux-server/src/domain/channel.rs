@@ -376,6 +376,11 @@ fn check_field(check: &Check, name: &str, value: &Value) -> GatewayResult<()> {
                         }
                         "price" => (!is_decimal(value, 2))
                             .then_some("must be an amount with at most two decimals"),
+                        // The channels take product ids of at most 32 characters.
+                        "goods_id" => (!value
+                            .as_str()
+                            .is_some_and(|id| (1..=32).contains(&id.chars().count())))
+                        .then_some("must be a text of 1 to 32 characters"),
                         _ => None,
                     };
                     if let Some(wrong) = wrong {
@@ -493,6 +498,17 @@ mod tests {
             error.param.as_deref(),
             Some("extra[goods_list][0][goods_num]")
         );
+        // The channels take product ids of 1 to 32 characters.
+        for id in [json!("X".repeat(33)), json!(""), json!(7)] {
+            let line = json!({"goods_name": "a", "goods_num": "1", "goods_id": id, "price": "1"});
+            let error = Channel::CbWxPubQr
+                .validate_extra(extra(json!({"product_id": "p1", "goods_list": [line]})))
+                .expect_err("goods_id");
+            assert_eq!(
+                error.param.as_deref(),
+                Some("extra[goods_list][0][goods_id]")
+            );
+        }
     }
 
     #[test]

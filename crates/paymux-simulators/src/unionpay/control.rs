@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use paymux_channels::form;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub(super) fn routes() -> Router<UnionpaySimulator> {
     Router::new()
@@ -19,6 +19,8 @@ pub(super) fn routes() -> Router<UnionpaySimulator> {
         .route("/_sim/orders/{order_id}/pay", post(pay))
         .route("/_sim/notifications", get(notifications))
         .route("/_sim/public_key", get(public_key))
+        .route("/_sim/certificates", get(certificates))
+        .route("/_sim/certificates/rotate", post(rotate))
 }
 
 async fn get_knobs(State(simulator): State<UnionpaySimulator>) -> Json<Knobs> {
@@ -102,7 +104,23 @@ async fn notifications(
 async fn public_key(State(simulator): State<UnionpaySimulator>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        simulator.public_key_pem().to_owned(),
+        simulator.public_key_pem(),
     )
         .into_response()
+}
+
+async fn certificates(State(simulator): State<UnionpaySimulator>) -> Json<Value> {
+    Json(json!({
+        "root": simulator.root_certificate_pem(),
+        "middle": simulator.middle_certificate_pem(),
+        "signing": simulator.signing_certificate_pem(),
+        "cert_id": simulator.cert_id(),
+    }))
+}
+
+async fn rotate(State(simulator): State<UnionpaySimulator>) -> Response {
+    match simulator.rotate_signing_certificate() {
+        Ok(()) => certificates(State(simulator)).await.into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
 }

@@ -182,8 +182,9 @@ fn render(inner: &Inner, request: &Params, answer: Answer) -> String {
     for (name, value) in answer.fields.iter() {
         params.insert(name, value);
     }
-    let signed = unionpay::sign(&params, &inner.cert_id, &inner.key).unwrap_or(params);
-    signed
+    inner
+        .signer()
+        .sign(params)
         .iter()
         .map(|(name, value)| format!("{name}={value}"))
         .collect::<Vec<_>>()

@@ -12,8 +12,9 @@
 //!     .with_cert_id("68759663125");
 //! let sim = UnionpaySimulator::new(UnionpayConfig::new().with_merchant(merchant));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! // Configure the gateway with `sim.public_key_pem()` as `unionpay_public_key` and
-//! // `http://<addr>` as `gateway_url`.
+//! // Configure the gateway with `sim.root_certificate_pem()` as `unionpay_root_cert`,
+//! // `sim.middle_certificate_pem()` as `unionpay_middle_cert` and `http://<addr>` as
+//! // `gateway_url`.
 //! axum::serve(listener, sim.router()).await?;
 //! # Ok(()) }
 //! ```
@@ -23,8 +24,13 @@
 //! Requests are `application/x-www-form-urlencoded`; answers are `k=v&…` strings, **not**
 //! URL-encoded (read them with `paymux_channels::unionpay::parse_response`), always carrying
 //! `version=5.1.0`, `encoding=UTF-8`, `signMethod=01`, the simulator's `certId` and a
-//! `signature` (the double hash of docs/channels/unionpay.md, "Signing"). Real UnionPay sends its signing certificate as
-//! `signPubKeyCert`; the simulator sends none: its public key is configured out of band.
+//! `signature` (the double hash of docs/channels/unionpay.md, "Signing"), and, as UnionPay does,
+//! the signing certificate as `signPubKeyCert`. The simulator is its own certificate authority:
+//! a root and an intermediate certificate ([`UnionpaySimulator::root_certificate_pem`],
+//! [`UnionpaySimulator::middle_certificate_pem`]) vouch for the signing certificate, whose
+//! serial number is the answers' `certId`. [`UnionpaySimulator::rotate_signing_certificate`]
+//! replaces the signing key and certificate as UnionPay routinely does; a client that trusts the
+//! chain (as the acp SDK does) is not affected, one that pinned the public key is.
 //!
 //! Refusals (`respCode`, with a Chinese `respMsg`). The checks run in this order: the common
 //! fields present (`13`), their format (`10`), the merchant (`31`), the signature (`11`), the
@@ -96,10 +102,13 @@
 //! | `POST /_sim/orders/{orderId}/pay` | the payer pays a QR order (`{"merId": …, "card": true}` optional) |
 //! | `GET /_sim/orders/{orderId}` | the transaction's [`TxnSnapshot`] |
 //! | `GET /_sim/notifications[?orderId=…]` | [`NotificationSnapshot`]s, oldest first |
-//! | `GET /_sim/public_key` | the simulator's public key (PEM) |
+//! | `GET /_sim/public_key` | the current signing key's public key (PEM) |
+//! | `GET /_sim/certificates` | `{"root", "middle", "signing", "cert_id"}`: the chain (PEM) and the signing certificate's `certId` |
+//! | `POST /_sim/certificates/rotate` | a new signing key and certificate; answers as `GET /_sim/certificates` |
 //!
 //! `merId` may be left out (query string or JSON body) when only one merchant is registered.
 
+mod certificates;
 mod control;
 mod gateway;
 mod notify;
@@ -255,8 +264,9 @@ pub struct UnionpayConfig {
     pub merchants: Vec<UnionpayMerchant>,
     /// "UnionPay's" private key, signing answers and notifications; generated when `None`.
     pub unionpay_private_key: Option<Arc<SigningKey>>,
-    /// The `certId` of that key in answers.
-    pub cert_id: String,
+    /// The serial number of the first signing certificate, its `certId` in answers (each
+    /// rotation adds one).
+    pub cert_id: u64,
     pub now_ms: Clock,
     /// [`qr_nos::WAIT_THEN_SUCCESS`]: how long the payer takes to confirm (10 s).
     pub scan_wait_secs: i64,
@@ -276,7 +286,7 @@ impl Default for UnionpayConfig {
         Self {
             merchants: Vec::new(),
             unionpay_private_key: None,
-            cert_id: "69629715588".to_owned(),
+            cert_id: 69_629_715_588,
             now_ms: system_clock(),
             scan_wait_secs: 10,
             qr_validity_secs: 3600,
@@ -339,6 +349,8 @@ pub enum SimulatorError {
     Key(#[from] KeyError),
     #[error("HTTP client for notifications: {0}")]
     Http(String),
+    #[error("certificates: {0}")]
+    Certificate(String),
 }
 
 /// Why a test hook refused.
@@ -367,9 +379,9 @@ impl fmt::Debug for UnionpaySimulator {
 }
 
 pub(crate) struct Inner {
-    key: Arc<SigningKey>,
-    cert_id: String,
-    public_key_pem: String,
+    authority: certificates::Authority,
+    /// Replaced whole on rotation; answers take the current one.
+    signer: Mutex<Arc<certificates::Signer>>,
     settings: Settings,
     clock: Clock,
     http: reqwest::Client,
@@ -399,7 +411,9 @@ impl UnionpaySimulator {
             Some(key) => key,
             None => Arc::new(SigningKey::generate()?),
         };
-        let public_key_pem = key.public_key_pem()?;
+        let now_secs = (config.now_ms)().div_euclid(1000);
+        let authority = certificates::Authority::new(now_secs)?;
+        let signer = authority.issue(key, config.cert_id, now_secs)?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -421,9 +435,8 @@ impl UnionpaySimulator {
             .collect::<HashMap<_, _>>();
         Ok(Self {
             inner: Arc::new(Inner {
-                key,
-                cert_id: config.cert_id,
-                public_key_pem,
+                authority,
+                signer: Mutex::new(Arc::new(signer)),
                 settings,
                 clock: config.now_ms,
                 http,
@@ -432,14 +445,47 @@ impl UnionpaySimulator {
         })
     }
 
-    /// The simulator's public key (SPKI PEM), to configure as `unionpay_public_key`.
-    pub fn public_key_pem(&self) -> &str {
-        &self.inner.public_key_pem
+    /// The current signing key's public key (SPKI PEM), for a gateway that pins it as
+    /// `unionpay_public_key` (it stops verifying at the next rotation).
+    pub fn public_key_pem(&self) -> String {
+        self.inner.signer().public_key_pem.clone()
     }
 
-    /// The `certId` the simulator's answers carry.
-    pub fn cert_id(&self) -> &str {
-        &self.inner.cert_id
+    /// The `certId` the simulator's answers carry now.
+    pub fn cert_id(&self) -> String {
+        self.inner.signer().cert_id.clone()
+    }
+
+    /// The root certificate (PEM), to configure as `unionpay_root_cert`.
+    pub fn root_certificate_pem(&self) -> &str {
+        &self.inner.authority.root_pem
+    }
+
+    /// The intermediate certificate (PEM), to configure as `unionpay_middle_cert`.
+    pub fn middle_certificate_pem(&self) -> &str {
+        &self.inner.authority.middle_pem
+    }
+
+    /// The signing certificate (PEM) answers carry now as `signPubKeyCert`.
+    pub fn signing_certificate_pem(&self) -> String {
+        self.inner.signer().cert_pem.clone()
+    }
+
+    /// Replaces the signing key and certificate (the next serial number), as UnionPay does
+    /// before its certificate expires. Notifications already built keep the old signature.
+    pub fn rotate_signing_certificate(&self) -> Result<(), SimulatorError> {
+        let next = self.inner.signer().cert_id.parse::<u64>().unwrap_or(0) + 1;
+        let key = Arc::new(SigningKey::generate()?);
+        let signer = self
+            .inner
+            .authority
+            .issue(key, next, self.now_ms().div_euclid(1000))?;
+        *self
+            .inner
+            .signer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(signer);
+        Ok(())
     }
 
     /// The two gateway endpoints and the `/_sim/…` control endpoints.
@@ -523,6 +569,13 @@ impl UnionpaySimulator {
 }
 
 impl Inner {
+    fn signer(&self) -> Arc<certificates::Signer> {
+        self.signer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, txn::State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -102,7 +102,7 @@ pub(super) fn params(inner: &Inner, txn: &Txn) -> Params {
     if let Some(reserved) = &txn.req_reserved {
         params.insert("reqReserved", reserved);
     }
-    unionpay::sign(&params, &inner.cert_id, &inner.key).unwrap_or(params)
+    inner.signer().sign(params)
 }
 
 /// Starts one delivery task per notification. Without a tokio runtime the notifications are

@@ -320,7 +320,40 @@ fn check_order_fields(req: &Params, required: &[&str]) -> Result<i64, Params> {
             return Err(param_error(format!("{name}参数格式错误")));
         }
     }
+    if let Some(detail) = req.get("detail").filter(|v| !v.is_empty())
+        && !valid_detail(detail)
+    {
+        return Err(param_error("detail参数格式错误"));
+    }
     Ok(total_fee)
+}
+
+/// `detail` (单品优惠): JSON whose `goods_detail` lines each have a `goods_id` (at most 32
+/// characters), a whole `quantity` of at least one and a `price` in whole fen.
+fn valid_detail(detail: &str) -> bool {
+    let Ok(detail) = serde_json::from_str::<serde_json::Value>(detail) else {
+        return false;
+    };
+    let Some(lines) = detail.get("goods_detail").and_then(|g| g.as_array()) else {
+        return false;
+    };
+    !lines.is_empty()
+        && lines.iter().all(|line| {
+            let id = line
+                .get("goods_id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            !id.is_empty()
+                && id.chars().count() <= 32
+                && line
+                    .get("quantity")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some_and(|q| q >= 1)
+                && line
+                    .get("price")
+                    .and_then(serde_json::Value::as_i64)
+                    .is_some()
+        })
 }
 
 fn new_order(ctx: &Ctx<'_>, req: &Params, trade_type: TradeType, total_fee: i64) -> Order {

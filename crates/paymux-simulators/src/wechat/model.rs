@@ -565,9 +565,10 @@ pub struct OrderView {
     /// Reversed after payment: the whole amount went back.
     pub refunded_by_reverse: bool,
     pub refunds: Vec<RefundView>,
-    /// `limit_pay` and `goods_tag` as the creating request sent them.
+    /// `limit_pay`, `goods_tag` and `detail` as the creating request sent them.
     pub limit_pay: Option<String>,
     pub goods_tag: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// A refund as the test hooks show it.
@@ -624,6 +625,7 @@ impl OrderView {
                 .collect(),
             limit_pay: order.fingerprint.get("limit_pay").map(str::to_owned),
             goods_tag: order.fingerprint.get("goods_tag").map(str::to_owned),
+            detail: order.fingerprint.get("detail").map(str::to_owned),
         }
     }
 }

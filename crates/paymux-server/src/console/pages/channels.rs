@@ -59,7 +59,7 @@ pub async fn page(State(state): State<AppState>, console: Console) -> PageResult
                                 }
                             } @else {
                                 @let value = current.as_ref().and_then(|(s, _)| s.public.get(name).cloned()).unwrap_or_default();
-                                @if name.contains("public_key") {
+                                @if name.contains("public_key") || name.ends_with("_cert") {
                                     textarea name=(name) rows="3" spellcheck="false" { (value) }
                                 } @else {
                                     input name=(name) value=(value);

@@ -341,7 +341,7 @@ pub(super) async fn adapter(
         return Ok(Some(adapter));
     }
     let settings = config::open(key, &stored)?;
-    let adapter = Arc::new(build(state, &settings, provider)?);
+    let adapter = Arc::new(build(state, &settings, livemode, provider)?);
     state.adapters.put(cache_key, stored, adapter.clone());
     Ok(Some(adapter))
 }
@@ -349,6 +349,7 @@ pub(super) async fn adapter(
 fn build(
     state: &AppState,
     settings: &ProviderSettings,
+    livemode: bool,
     provider: Provider,
 ) -> GatewayResult<Adapter> {
     let not_configured =
@@ -371,7 +372,8 @@ fn build(
         Provider::Alipay => {
             AlipayAdapter::new(settings, state.clock.clone(), &deny).map(Adapter::Alipay)
         }
-        Provider::Unionpay => UnionpayAdapter::new(settings, &deny).map(Adapter::Unionpay),
+        Provider::Unionpay => UnionpayAdapter::new(settings, state.clock.clone(), livemode, &deny)
+            .map(Adapter::Unionpay),
     }
     .map_err(|e| not_configured(e.to_string()))
 }
@@ -387,6 +389,11 @@ fn order<'a>(charge: &'a Charge, notify_url: &'a str) -> Order<'a> {
         product_id: charge.extra.get("product_id").and_then(Value::as_str),
         limit_pay: charge.extra.get("limit_pay").and_then(Value::as_str),
         goods_tag: charge.extra.get("goods_tag").and_then(Value::as_str),
+        // The cross-border channels' goods lists (WeChat's customs-facing products); the ISV
+        // channels' lines are for the ISV, not WeChat.
+        goods: matches!(charge.channel, Channel::CbWxPubQr | Channel::CbWxPubScan)
+            .then(|| charge.extra.get("goods_list").and_then(Value::as_array))
+            .flatten(),
     }
 }
 
