@@ -56,10 +56,8 @@ fn parse(der: &[u8]) -> Result<X509Certificate<'_>, CertificateError> {
 impl Certificate {
     /// One `CERTIFICATE` in strict PEM (RFC 7468); a BOM and CRLF line ends are tolerated.
     pub fn from_pem(pem: &str) -> Result<Self, CertificateError> {
-        let (label, der) = crate::decode_pem(pem).map_err(|e| match e {
-            KeyError::NotPem(why) => CertificateError::NotPem(why),
-            other => CertificateError::NotPem(other.to_string()),
-        })?;
+        let (label, der) =
+            crate::decode_pem(pem).map_err(|e| CertificateError::NotPem(e.to_string()))?;
         if label != "CERTIFICATE" {
             return Err(CertificateError::NotPem(format!(
                 "the PEM label is `{label}`, not `CERTIFICATE`"

@@ -385,9 +385,16 @@ async fn settings_come_from_the_config_file_and_a_flag_beats_it() {
     assert!(!data.exists());
 }
 
+type Stdout = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>;
+
 /// `paymux serve` on a fresh data directory with `extra`: the lines it printed up to and
-/// including the one that says where it listens, and the process.
-async fn serve_printing(dir: &Path, extra: &[&str]) -> (Vec<String>, tokio::process::Child) {
+/// including the first that starts with `last` (after indentation), the process, and the rest
+/// of its output.
+async fn spawn_until(
+    dir: &Path,
+    extra: &[&str],
+    last: &str,
+) -> (Vec<String>, tokio::process::Child, Stdout) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -401,18 +408,24 @@ async fn serve_printing(dir: &Path, extra: &[&str]) -> (Vec<String>, tokio::proc
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let mut printed = Vec::new();
-    // Up to where it listens; then what it prints at once after that.
-    let listening = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+    let reading = tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.expect("line") {
-            let done = line.starts_with("paymux listening on ");
+            let done = line.trim_start().starts_with(last);
             printed.push(line);
             if done {
                 return;
             }
         }
-        panic!("serve exited: {printed:?}");
+        panic!("serve exited before printing {last:?}: {printed:?}");
     });
-    listening.await.expect("serve listens");
+    reading.await.expect("serve prints it");
+    (printed, child, lines)
+}
+
+/// `paymux serve` on a fresh data directory with `extra`: the lines it printed up to where it
+/// listens and at once after that, and the process.
+async fn serve_printing(dir: &Path, extra: &[&str]) -> (Vec<String>, tokio::process::Child) {
+    let (mut printed, child, mut lines) = spawn_until(dir, extra, "paymux listening on ").await;
     let pause = std::time::Duration::from_millis(500);
     while let Ok(Ok(Some(line))) = tokio::time::timeout(pause, lines.next_line()).await {
         printed.push(line);
@@ -494,38 +507,13 @@ async fn the_console_is_served_with_the_api_on_its_own_address_or_not_at_all() {
     );
 }
 
-/// `paymux serve` on a fresh data directory with `extra`: the lines it printed up to and
-/// including the first that starts with `last` (after indentation), and the process.
+/// As [`spawn_until`], its later output drained so the server never blocks on a full pipe.
 async fn serve_until(
     dir: &Path,
     extra: &[&str],
     last: &str,
 ) -> (Vec<String>, tokio::process::Child) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let mut printed = Vec::new();
-    let reading = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("line") {
-            let done = line.trim_start().starts_with(last);
-            printed.push(line);
-            if done {
-                return;
-            }
-        }
-        panic!("serve exited before printing {last:?}: {printed:?}");
-    });
-    reading.await.expect("serve prints it");
-    // Keep draining stdout so the server never blocks on a full pipe.
+    let (printed, child, mut lines) = spawn_until(dir, extra, last).await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (printed, child)
 }
