@@ -863,6 +863,35 @@ async fn a_micropay_answered_orderpaid_is_asked_about_not_failed() {
 }
 
 #[tokio::test]
+async fn a_refund_whose_answer_stays_unknown_is_asked_again_less_and_less_often() {
+    let live = live().await;
+    let charge = live.paid("LRF0010").await;
+    // WeChat answers SYSTEMERROR to the first four submissions (and does nothing).
+    live.sim.update_knobs(|k| {
+        k.fail_next = 4;
+        k.fail_path = Some("/secapi/pay/refund".into());
+    });
+    let refund = live.refund(&charge, 40).await;
+    let failures_left = || live.sim.knobs().fail_next;
+    live.advance(0).await;
+    assert_eq!(failures_left(), 3, "submitted at once");
+    // Again after 30 s, then 60 s, then 120 s: each wait is longer than the one before.
+    for (wait, early, left) in [(30_000, 0, 2), (60_000, 30_000, 1), (120_000, 60_000, 0)] {
+        if early > 0 {
+            live.advance(early).await;
+            assert_eq!(failures_left(), left + 1, "not before {wait} ms");
+        }
+        live.advance(wait - early).await;
+        assert_eq!(failures_left(), left, "again after {wait} ms");
+    }
+    live.advance(300_000).await; // the fifth submission is accepted
+    live.clock.advance_ms(5_000);
+    assert_eq!(live.wait_refund(&refund).await, "succeeded");
+    let order = live.sim.order(MCH_ID, "LRF0010").expect("order");
+    assert_eq!(order.refunds.len(), 1, "refunded once");
+}
+
+#[tokio::test]
 async fn a_refund_answered_frequency_limited_is_sent_again_with_the_same_number() {
     let live = live().await;
     let created = live

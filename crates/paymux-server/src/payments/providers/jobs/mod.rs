@@ -139,10 +139,16 @@ async fn pending_refund(state: &AppState, job: &Job) -> GatewayResult<Option<(Re
     Ok(Some((refund, charge)))
 }
 
+/// When a refund job whose answer was unknown runs again, by its run so far (1: the first):
+/// soon at first, then backing off to every half hour, so a provider that cannot answer for a
+/// while is not asked twice a minute all along.
+const UNKNOWN_AGAIN: Schedule = Schedule(&[30, 60, 120, 300, 600, 1800]);
+
 /// What a refund job does with the provider's answer, but for `Pending`, which each kind
 /// handles its own way.
 async fn settle_refund(
     state: &AppState,
+    job: &Job,
     refund: &Refund,
     answer: RefundState,
 ) -> GatewayResult<Option<JobOutcome>> {
@@ -154,10 +160,10 @@ async fn settle_refund(
             Ok(Some(JobOutcome::Done))
         }
         RefundState::Unknown(reason) => {
-            tracing::info!(refund = %refund.id, %reason, "refund outcome unknown; asking again");
-            Ok(Some(JobOutcome::RetryAt(
-                state.clock.now_ms() + refund_submit::RESUBMIT_AFTER_MS,
-            )))
+            let run = usize::try_from(job.attempts.saturating_sub(1)).unwrap_or(0);
+            let delay_ms = UNKNOWN_AGAIN.delay_ms(run);
+            tracing::info!(refund = %refund.id, %reason, delay_ms, "refund outcome unknown; asking again");
+            Ok(Some(JobOutcome::RetryAt(state.clock.now_ms() + delay_ms)))
         }
         RefundState::Pending => Ok(None),
     }

@@ -20,7 +20,7 @@ pub(super) async fn run(
     adapter: &Adapter,
 ) -> GatewayResult<JobOutcome> {
     let answer = adapter.refund_query(charge, refund).await;
-    if let Some(outcome) = settle_refund(state, refund, answer).await? {
+    if let Some(outcome) = settle_refund(state, job, refund, answer).await? {
         return Ok(outcome);
     }
     let look = usize::try_from(job.attempts).unwrap_or(0);

@@ -10,9 +10,6 @@ use crate::payments::providers::notify_url;
 use crate::state::AppState;
 use crate::store::jobs::{Job, JobKind};
 
-/// A submission whose answer was unknown is repeated (the same number) after this.
-pub(super) const RESUBMIT_AFTER_MS: i64 = 30_000;
-
 pub(super) async fn run(
     state: &AppState,
     job: &Job,
@@ -29,7 +26,7 @@ pub(super) async fn run(
         .as_deref()
         .map(|base| notify_url(state, base, carrier, &charge.app_id, charge.livemode));
     let answer = adapter.refund(charge, refund, notify.as_deref()).await;
-    if let Some(outcome) = settle_refund(state, refund, answer).await? {
+    if let Some(outcome) = settle_refund(state, job, refund, answer).await? {
         return Ok(outcome);
     }
     // Accepted: from now on ask about it (a job of its own, due after the first delay).
