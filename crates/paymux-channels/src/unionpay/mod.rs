@@ -23,11 +23,12 @@ pub const VERSION: &str = "5.1.0";
 pub const SIGN_METHOD_RSA: &str = "01";
 
 /// The SDK's `filterBlank`: values trimmed, blank ones dropped. Applied to a request before it
-/// is signed and sent.
+/// is signed and sent. Trimmed as Java's `String.trim` trims (spaces and control characters, not
+/// other Unicode spaces such as U+3000), so a value keeps what UnionPay's side would keep.
 pub fn filter_blank(params: &Params) -> Params {
     params
         .iter()
-        .map(|(name, value)| (name, value.trim()))
+        .map(|(name, value)| (name, value.trim_matches(|c: char| c <= ' ')))
         .filter(|(_, value)| !value.is_empty())
         .collect()
 }
@@ -153,6 +154,16 @@ mod tests {
         let filtered = filter_blank(&base());
         assert_eq!(filtered.get("txnAmt"), Some("100"));
         assert!(!filtered.contains("reqReserved"));
+        // As Java's String.trim: spaces and control characters, not an ideographic space.
+        let filtered = filter_blank(
+            &Params::new()
+                .with("a", " \t x \r\n")
+                .with("b", "\u{3000}note\u{3000}")
+                .with("c", "\u{1}"),
+        );
+        assert_eq!(filtered.get("a"), Some("x"));
+        assert_eq!(filtered.get("b"), Some("\u{3000}note\u{3000}"));
+        assert!(!filtered.contains("c"));
     }
 
     #[test]
