@@ -74,6 +74,31 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// TLS protects nothing on a loopback connection and costs every round trip (a handshake per
+/// new connection, encryption of every statement): a URL naming a loopback host gets
+/// `sslmode=disable` unless it asks for a mode of its own.
+fn without_tls_on_loopback(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    // `postgres:` is no special scheme to the URL parser: its host is text, addresses too.
+    let loopback = parsed.host_str().is_some_and(|host| {
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    let asked = parsed
+        .query_pairs()
+        .any(|(name, _)| name == "sslmode" || name == "ssl-mode");
+    if !loopback || asked {
+        return url.to_owned();
+    }
+    parsed.query_pairs_mut().append_pair("sslmode", "disable");
+    parsed.into()
+}
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
@@ -135,7 +160,7 @@ impl Db {
         statement_timeout_ms: u64,
     ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
-        let options = connect_options(url)?;
+        let options = connect_options(&without_tls_on_loopback(url))?;
         // One plain connection first: its error says why (refused, no such database, bad
         // password), where the pool would only say that it timed out.
         options
@@ -379,6 +404,34 @@ impl FailureLog {
                 repeats = self.repeats,
                 "the database takes writes again after the failure above"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_tls_on_loopback as url;
+
+    #[test]
+    fn loopback_connections_go_without_tls_unless_asked() {
+        assert_eq!(
+            url("postgres://postgres@127.0.0.1:5432/test"),
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+        );
+        assert_eq!(
+            url("postgresql://u:p@localhost/db?application_name=x"),
+            "postgresql://u:p@localhost/db?application_name=x&sslmode=disable"
+        );
+        assert_eq!(
+            url("postgres://u@[::1]/db"),
+            "postgres://u@[::1]/db?sslmode=disable"
+        );
+        for unchanged in [
+            "postgres://u@127.0.0.1/db?sslmode=require",
+            "postgres://u@db.internal:5432/db",
+            "postgres://u@10.0.0.5/db",
+        ] {
+            assert_eq!(url(unchanged), unchanged);
         }
     }
 }
