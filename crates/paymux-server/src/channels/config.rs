@@ -311,7 +311,11 @@ fn check_unionpay_trust(public: &BTreeMap<String, String>) -> GatewayResult<()> 
         }),
         (None, None, Some(_)) => Ok(()),
         (Some(_), None, _) | (None, Some(_), _) => Err(GatewayError::invalid_param(
-            "unionpay_middle_cert",
+            if root.is_none() {
+                "unionpay_root_cert"
+            } else {
+                "unionpay_middle_cert"
+            },
             "Parameters unionpay_root_cert and unionpay_middle_cert go together (UnionPay's root and intermediate certificates).",
         )),
         (Some(_), Some(_), Some(_)) => Err(GatewayError::invalid_param(
