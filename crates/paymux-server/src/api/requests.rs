@@ -143,9 +143,10 @@ pub struct Resend {
     pub endpoint: Option<String>,
 }
 
-/// A provider's settings: names and string values as the provider documents them (e.g.
-/// WeChat `appid`, `mch_id`, `key`; Alipay `app_id`, `private_key_pem`, `alipay_public_key_pem`;
-/// UnionPay `mer_id`, certificates). Secrets are sealed and never shown again.
+/// A provider's settings, names and string values (WeChat `appid`, `mch_id`, `api_key`, …;
+/// Alipay `app_id`, `alipay_public_key`, `app_private_key`, …; UnionPay `mer_id`, `cert_id`,
+/// `unionpay_root_cert` and `unionpay_middle_cert` or `unionpay_public_key`, `private_key`, …:
+/// the README lists them all). Secrets are sealed and never shown again.
 #[derive(Deserialize, ToSchema)]
 pub struct ChannelSettingsParams(pub std::collections::BTreeMap<String, String>);
 
