@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests (they start the real server), then the
 # official Ping++ SDK conformance suite (Python pingpp 2.7.2, Node pingpp 2.1.6) and the
-# property-based API tests generated from /openapi.json (scripts/fuzz-api.sh), and the management
-# console's browser tests (scripts/test-browser.sh: Playwright driving Debian's chromium); then the
+# property-based API tests generated from /openapi.json (scripts/fuzz-api.sh), the management
+# console's browser tests (scripts/test-browser.sh: Playwright driving Debian's chromium), and the
+# channel cross-checks (scripts/test-crosscheck.sh: wechatpy, Alipay's official SDK and
+# python-alipay-sdk, and an acp client of our own on `cryptography`, against the simulators and
+# the adapters); then the
 # integration and SDK suites again on PostgreSQL, when one is reachable at
 # PAYMUX_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test; under CI it must be).
 # Installs what the SDK suite needs (a venv under tests/sdk/.venv, npm ci) by itself.
@@ -14,6 +17,7 @@ cargo test --locked --workspace
 PAYMUX_BIN=target/debug/paymux scripts/test-sdk.sh
 PAYMUX_BIN=target/debug/paymux scripts/fuzz-api.sh
 PAYMUX_BIN=target/debug/paymux scripts/test-browser.sh
+PAYMUX_BIN=target/debug/paymux scripts/test-crosscheck.sh
 
 pg_url="${PAYMUX_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 if ! command -v psql >/dev/null || ! psql "$pg_url" -qtAc 'select 1' >/dev/null 2>&1; then

@@ -8,7 +8,7 @@ with ``start_server()``.
 import pingpp
 import pytest
 
-from paymux_harness import charge_params, finish_server, start_server
+from paymux_harness import charge_params, finish_server, point_sdk, start_server
 
 
 @pytest.fixture(scope="session")
@@ -21,10 +21,7 @@ def server(request):
 @pytest.fixture(autouse=True)
 def sdk(server):
     """Configure the official SDK for the active server; unsigned by default."""
-    pingpp.api_base = server.base_url
-    pingpp.api_key = server.test_key
-    pingpp.private_key = None
-    pingpp.private_key_path = None
+    point_sdk(server, server.test_key)
     yield pingpp
     # private_key_path is read lazily into private_key, so reset both
     pingpp.private_key = None

@@ -26,6 +26,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import pingpp
 import pytest
 import requests
 
@@ -96,6 +97,15 @@ def charge_params(app_id, channel, amount=1000, **overrides):
     }
     params.update(overrides)
     return params
+
+
+def point_sdk(server, api_key):
+    """The official SDK aimed at `server` with `api_key`, its requests unsigned (both
+    private_key and private_key_path cleared: the SDK reads the path lazily into the key)."""
+    pingpp.api_base = server.base_url
+    pingpp.api_key = api_key
+    pingpp.private_key = None
+    pingpp.private_key_path = None
 
 
 def wait_for(fetch, done, timeout=5.0, interval=0.05, what="condition"):

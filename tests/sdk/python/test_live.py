@@ -13,8 +13,8 @@ import time
 import pingpp
 import pytest
 
-from paymux_harness import (CHANNEL_EXTRAS, charge_params, finish_server, start_live_gateway,
-                            wait_for)
+from paymux_harness import (CHANNEL_EXTRAS, charge_params, finish_server, point_sdk,
+                            start_live_gateway, wait_for)
 
 # How long a merchant may have to wait for what the channel says (notifications over
 # loopback take milliseconds; the scan poll runs every 5 s).
@@ -71,10 +71,7 @@ def server(request):
 @pytest.fixture(autouse=True)
 def sdk(server):
     """The official SDK with the live secret key, unsigned."""
-    pingpp.api_base = server.base_url
-    pingpp.api_key = server.live_key
-    pingpp.private_key = None
-    pingpp.private_key_path = None
+    point_sdk(server, server.live_key)
     yield pingpp
     pingpp.api_key = server.test_key
 
