@@ -601,6 +601,7 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
 
     let log = dir.path().join("server.log");
     let mut server = paymux.serve(&log, args.sign_responses, &[]).await?;
+    let idle_memory = server::resident_memory(server.pid);
     eprintln!(
         "server pid {} at {} on {}; {} clients, {}, warm-up {:?}, run {:?}",
         server.pid,
@@ -646,6 +647,7 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
         () = shared.stopped.notified() => {}
     }
     let after = cpu_sample(server.pid, db.is_some());
+    let loaded_memory = server::resident_memory(server.pid);
     let connections = match &db {
         Some(db) => server::postgres_connections(&db.url)
             .await
@@ -732,6 +734,15 @@ async fn charges(mut args: ChargesArgs, db: Option<Database>) -> anyhow::Result<
     println!("  throughput {} req/s", thousands(throughput));
     println!("  latency    p50 {p50:.2} ms  p90 {p90:.2} ms  p99 {p99:.2} ms  max {max:.2} ms");
     print_cpu(&cpu, cpu_window, measured, "request", None);
+    if let (Some((idle, _)), Some((loaded, peak))) = (idle_memory, loaded_memory) {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        println!(
+            "  server memory (resident) {:.1} MiB idle after start, {:.1} MiB at the end of the run, peak {:.1} MiB",
+            mib(idle),
+            mib(loaded),
+            mib(peak)
+        );
+    }
     if let Some((all, tls)) = connections {
         println!(
             "  PostgreSQL connections of the server: {all}, {tls} of them with TLS \

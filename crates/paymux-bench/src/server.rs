@@ -250,6 +250,23 @@ fn parse_stat(stat: &str) -> Option<(String, f64)> {
     Some((comm, (utime + stime) / TICKS_PER_SEC))
 }
 
+/// A process's resident memory now and at its peak so far, in KiB (`VmRSS`, `VmHWM` of
+/// `/proc/<pid>/status`), if `/proc` is there.
+pub fn resident_memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<u64>()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 /// CPU seconds used so far by a process (`"self"` or a pid), if `/proc` is there.
 pub fn process_cpu(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
