@@ -15,9 +15,11 @@
 //! run. If they run out early, the run ends there and says so.
 //!
 //! `paymux-bench webhooks` (module [`webhooks`]) measures webhook delivery: a backlog's
-//! deliveries per second and the first-attempt delay at a fixed event rate.
+//! deliveries per second and the first-attempt delay at a fixed event rate. `paymux-bench
+//! growth` (module [`growth`]) measures creates and lists as the store grows.
 
 mod ceilings;
+mod growth;
 mod server;
 mod webhooks;
 
@@ -47,6 +49,8 @@ enum Command {
     /// Deliver a backlog of webhooks to a local receiver, then measure the first-attempt delay
     /// of events created at a fixed rate; next to the RSA-2048 signing ceiling.
     Webhooks(webhooks::WebhooksArgs),
+    /// Creates and lists with 10k, 100k and 1M charges already stored.
+    Growth(growth::GrowthArgs),
     /// Only measure the ceilings (bare durable inserts, RSA-2048 sign/s).
     Ceilings {
         /// Seconds per insert and RSA measurement
@@ -132,6 +136,10 @@ async fn main() {
         Command::Webhooks(args) => {
             let database_url = args.database_url.clone();
             with_database(database_url.as_deref(), |db| webhooks::run(args, db)).await
+        }
+        Command::Growth(args) => {
+            let database_url = args.database_url.clone();
+            with_database(database_url.as_deref(), |db| growth::run(args, db)).await
         }
         Command::Ceilings {
             each,

@@ -39,7 +39,9 @@ pub async fn set_merchant_key(db: &Db, audit: Audit, pem: Option<String>) -> Gat
             audit.record(conn, action, &account, Map::new()).await
         })
     })
-    .await
+    .await?;
+    db.announce_settings_changed().await;
+    Ok(())
 }
 
 /// Starts or stops requiring signed requests in one mode; live applies to the next request.
@@ -75,7 +77,9 @@ pub async fn require_signatures(
             audit.record(conn, action, &account, detail).await
         })
     })
-    .await
+    .await?;
+    db.announce_settings_changed().await;
+    Ok(())
 }
 
 /// Longest grace period an old key keeps working after a roll.
@@ -113,6 +117,7 @@ pub async fn roll_key(
         })
     })
     .await?;
+    db.announce_settings_changed().await;
     Ok(key)
 }
 

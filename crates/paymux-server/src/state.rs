@@ -96,6 +96,8 @@ pub struct AppState {
     merchant_keys: Arc<Mutex<HashMap<String, Arc<VerifyingKey>>>>,
     /// Channel adapters built from the apps' configurations, reused until those change.
     pub(crate) adapters: crate::payments::providers::AdapterCache,
+    /// Who each secret key belongs to, kept until the keys or their settings change.
+    pub(crate) key_owners: crate::api::KeyOwners,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
             webhooks_wake: Arc::new(Notify::new()),
             merchant_keys: Arc::default(),
             adapters: Default::default(),
+            key_owners: Default::default(),
         }
     }
 

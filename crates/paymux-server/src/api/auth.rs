@@ -11,7 +11,6 @@ use crate::domain::Caller;
 use crate::error::{GatewayError, GatewayResult};
 use crate::ids;
 use crate::state::AppState;
-use crate::store;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, MatchedPath, OriginalUri, Request};
 use axum::http::header::AUTHORIZATION;
@@ -39,11 +38,11 @@ impl FromRequest<AppState> for ApiCall {
             .map(|pq| pq.as_str().to_owned())
             .unwrap_or_else(|| "/".to_owned());
         let key = secret_key(&parts.headers)?;
-        let owner = {
-            let mut conn = state.db.reader().acquire().await?;
-            store::accounts::find_key_owner(&mut conn, &key, state.clock.now_ms()).await?
-        }
-        .ok_or_else(|| invalid_key(&key))?;
+        let owner = state
+            .key_owners
+            .find(&state.db, &key, state.clock.now_ms())
+            .await?
+            .ok_or_else(|| invalid_key(&key))?;
 
         // Already read whole (and de-chunked) by the router's body reader, within its limits.
         let body = axum::body::to_bytes(body, usize::MAX)

@@ -11,6 +11,7 @@ use crate::domain::event::EventType;
 use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
+use crate::store::db::Changes;
 use crate::{ids, payments};
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
@@ -115,9 +116,14 @@ pub async fn create(
     let charge = new.into_charge(&caller, route.carrier, now)?;
     let request_id = caller.request_id.clone();
     let created = route
-        .open(state, &request_id, charge, move |conn, charge| {
-            Box::pin(async move { insert(conn, &caller, charge, now).await })
-        })
+        .open(
+            state,
+            &request_id,
+            charge,
+            (Changes::One, move |conn, charge| {
+                Box::pin(async move { insert(conn, &caller, charge, now).await })
+            }),
+        )
         .await?;
     crate::metrics::charge_created(channel.as_str(), livemode);
     Ok(created)

@@ -12,6 +12,7 @@ use crate::ids;
 use crate::payments::refunds::{self, NewRefund};
 use crate::state::AppState;
 use crate::store;
+use crate::store::db::Changes;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
@@ -55,50 +56,55 @@ pub async fn create(
     let (writer, id) = (caller.clone(), recharge_id.clone());
     // The provider's refusal is the answer; the recharge stays, unpaid, as its charge.
     route
-        .open(state, &request_id, charge, move |conn, charge| {
-            Box::pin(async move {
-                let caller = writer;
-                if !store::charges::insert_new(conn, &charge).await? {
-                    check_app_ownership(conn, &caller, &charge.app_id).await?;
-                    let existing = store::charges::find_by_order_no(
+        .open(
+            state,
+            &request_id,
+            charge,
+            (Changes::Several, move |conn, charge| {
+                Box::pin(async move {
+                    let caller = writer;
+                    if !store::charges::insert_new(conn, &charge).await? {
+                        check_app_ownership(conn, &caller, &charge.app_id).await?;
+                        let existing = store::charges::find_by_order_no(
+                            conn,
+                            &charge.app_id,
+                            charge.livemode,
+                            &charge.order_no,
+                        )
+                        .await?
+                        .ok_or_else(GatewayError::internal)?;
+                        return Err(order_no_used(&existing).nested_in("charge"));
+                    }
+                    store::recharges::ensure_user(
                         conn,
                         &charge.app_id,
-                        charge.livemode,
-                        &charge.order_no,
+                        caller.livemode,
+                        &new.user,
+                        now,
                     )
-                    .await?
-                    .ok_or_else(GatewayError::internal)?;
-                    return Err(order_no_used(&existing).nested_in("charge"));
-                }
-                store::recharges::ensure_user(
-                    conn,
-                    &charge.app_id,
-                    caller.livemode,
-                    &new.user,
-                    now,
-                )
-                .await?;
-                let recharge = Recharge {
-                    id,
-                    app_id: charge.app_id.clone(),
-                    livemode: caller.livemode,
-                    created: now,
-                    user_id: new.user,
-                    from_user: new.from_user,
-                    amount: charge.amount + new.balance_bonus - new.user_fee,
-                    user_fee: new.user_fee,
-                    balance_bonus: new.balance_bonus,
-                    charge_id: charge.id.clone(),
-                    succeeded: false,
-                    time_succeeded: None,
-                    refunded: false,
-                    description: new.description,
-                    metadata: new.metadata,
-                };
-                store::recharges::insert(conn, &recharge).await?;
-                Ok(Inserted::New(Box::new(charge)))
-            })
-        })
+                    .await?;
+                    let recharge = Recharge {
+                        id,
+                        app_id: charge.app_id.clone(),
+                        livemode: caller.livemode,
+                        created: now,
+                        user_id: new.user,
+                        from_user: new.from_user,
+                        amount: charge.amount + new.balance_bonus - new.user_fee,
+                        user_fee: new.user_fee,
+                        balance_bonus: new.balance_bonus,
+                        charge_id: charge.id.clone(),
+                        succeeded: false,
+                        time_succeeded: None,
+                        refunded: false,
+                        description: new.description,
+                        metadata: new.metadata,
+                    };
+                    store::recharges::insert(conn, &recharge).await?;
+                    Ok(Inserted::New(Box::new(charge)))
+                })
+            }),
+        )
         .await?;
     let mut conn = state.db.reader().acquire().await?;
     let recharge = store::recharges::get_by_id(&mut conn, &recharge_id)

@@ -10,6 +10,14 @@ pub struct KeyOwner {
     pub livemode: bool,
     pub merchant_public_key_pem: Option<String>,
     pub require_signature: bool,
+    /// When the key stops working (a rolled key's grace period), Unix ms.
+    pub expires_ms: Option<i64>,
+}
+
+impl KeyOwner {
+    pub fn works_at(&self, now_ms: i64) -> bool {
+        self.expires_ms.is_none_or(|expires| expires > now_ms)
+    }
 }
 
 pub fn hash_key(secret_key: &str) -> String {
@@ -23,7 +31,7 @@ pub async fn find_key_owner(
     now_ms: i64,
 ) -> StoreResult<Option<KeyOwner>> {
     let row = sqlx::query(
-        "SELECT k.account_id, k.livemode, a.merchant_public_key_pem, \
+        "SELECT k.account_id, k.livemode, k.expires_ms, a.merchant_public_key_pem, \
                 a.require_signature_test, a.require_signature_live \
          FROM api_keys k JOIN accounts a ON a.id = k.account_id \
          WHERE k.key_hash = $1 AND (k.expires_ms IS NULL OR k.expires_ms > $2)",
@@ -44,6 +52,7 @@ pub async fn find_key_owner(
         livemode,
         merchant_public_key_pem: row.try_get("merchant_public_key_pem")?,
         require_signature: super::flag(&row, required_column)?,
+        expires_ms: row.try_get("expires_ms")?,
     }))
 }
 

@@ -9,7 +9,12 @@
 //! request's failure rolls back only its own changes), commits once, and only then answers every
 //! caller. Under load many requests share one fsync; an idle system commits each at once.
 //! A caller hears "ok" only after its change is durable (WAL, `synchronous=FULL`).
+//!
+//! Work whose one change is a single statement ([`Changes::One`], a new charge) needs no
+//! transaction of its own: a statement is atomic by itself. It skips the savepoint step on
+//! SQLite and BEGIN/COMMIT on PostgreSQL, which is a round trip fewer or two on the hottest path.
 
+use super::settings_watch::{self, SettingsWatch};
 use super::{StoreError, StoreResult};
 use crate::store::data_dir;
 use anyhow::Context;
@@ -26,9 +31,27 @@ const MAX_BATCH: usize = 512;
 /// A pooled PostgreSQL connection idle longer than this is pinged before use.
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// What a unit of work changes, which decides what it is wrapped in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changes {
+    /// Any number of statements: a transaction of its own (on SQLite, a savepoint).
+    Several,
+    /// At most one statement changes anything, and once it has succeeded the work does not
+    /// fail: a failed work changed nothing, so there is nothing to undo. On PostgreSQL it runs
+    /// without a transaction; a connection lost during its statement leaves unknown whether
+    /// the statement took effect, so use it only where a retry is safe (a create deduplicated
+    /// on its order_no).
+    One,
+}
+
 /// A unit of work for the writer. It returns whether to keep its changes, and a callback that
 /// answers the caller once the commit's fate is known.
-type WriteJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
+struct WriteJob {
+    changes: Changes,
+    run: RunJob,
+}
+
+type RunJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
 
 struct Outcome {
     keep: bool,
@@ -39,6 +62,7 @@ struct Outcome {
 pub struct Db {
     reader: AnyPool,
     writer: Writer,
+    settings: SettingsWatch,
 }
 
 /// Why the store cannot take writes now, for the readiness route.
@@ -148,6 +172,7 @@ impl Db {
                 jobs: tx,
                 data_dir: data_dir.into(),
             },
+            settings: SettingsWatch::file(data_dir),
         })
     }
 
@@ -160,14 +185,15 @@ impl Db {
         statement_timeout_ms: u64,
     ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
-        let options = connect_options(&without_tls_on_loopback(url))?;
+        let url = without_tls_on_loopback(url);
+        let options = connect_options(&url)?;
         // One plain connection first: its error says why (refused, no such database, bad
         // password), where the pool would only say that it timed out.
         options
             .connect()
             .await
             .map_err(|e| {
-                anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact_url(url))
+                anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact_url(&url))
             })?
             .close()
             .await?;
@@ -198,18 +224,41 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(|e| {
-                anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact_url(url))
+                anyhow::anyhow!("cannot connect to PostgreSQL at {}: {e}", redact_url(&url))
             })?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
             .map_err(|e| {
-                anyhow::anyhow!("cannot migrate PostgreSQL at {}: {e}", redact_url(url))
+                anyhow::anyhow!("cannot migrate PostgreSQL at {}: {e}", redact_url(&url))
             })?;
         Ok(Db {
             reader: pool.clone(),
             writer: Writer::Postgres(pool),
+            settings: SettingsWatch::notifications(url),
         })
+    }
+
+    /// Tells when the settings kept in memory changed (see [`SettingsWatch`]).
+    pub fn settings_watch(&self) -> &SettingsWatch {
+        &self.settings
+    }
+
+    /// Tells every server on this store that secret keys or signature settings changed; call
+    /// it once the change has committed. A failure is logged: servers then see the change
+    /// when what they keep in memory lapses.
+    pub async fn announce_settings_changed(&self) {
+        let announced = match &self.writer {
+            Writer::Sqlite { .. } => self.settings.append_change().map_err(|e| e.to_string()),
+            Writer::Postgres(pool) => pool
+                .execute(settings_watch::NOTIFY)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(error) = announced {
+            tracing::warn!(%error, "could not announce a change of keys or signature settings");
+        }
     }
 
     pub fn reader(&self) -> &AnyPool {
@@ -273,8 +322,30 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
+        self.write_with(Changes::Several, work).await
+    }
+
+    /// [`write`](Self::write) for work that changes what `changes` says.
+    pub async fn write_with<T, E, F>(&self, changes: Changes, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
         let sender = match &self.writer {
             Writer::Sqlite { jobs, .. } => jobs,
+            Writer::Postgres(pool) if changes == Changes::One => {
+                let mut conn = pool.acquire().await.map_err(StoreError::from)?;
+                let result = work(&mut conn).await;
+                // A failure that took the connection with it may have come after the
+                // statement took effect: say so rather than "nothing changed".
+                if result.is_err()
+                    && let Err(error) = conn.ping().await
+                {
+                    return Err(StoreError::CommitUnknown(error).into());
+                }
+                return result;
+            }
             Writer::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(StoreError::from)?;
                 let result = work(&mut tx).await;
@@ -295,22 +366,25 @@ impl Db {
             }
         };
         let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        let job: WriteJob = Box::new(move |conn| {
-            Box::pin(async move {
-                let result = work(conn).await;
-                Outcome {
-                    keep: result.is_ok(),
-                    answer: Box::new(move |committed| {
-                        let reply = if committed {
-                            result
-                        } else {
-                            Err(StoreError::NotCommitted.into())
-                        };
-                        let _ = tx.send(reply);
-                    }),
-                }
-            })
-        });
+        let job = WriteJob {
+            changes,
+            run: Box::new(move |conn| {
+                Box::pin(async move {
+                    let result = work(conn).await;
+                    Outcome {
+                        keep: result.is_ok(),
+                        answer: Box::new(move |committed| {
+                            let reply = if committed {
+                                result
+                            } else {
+                                Err(StoreError::NotCommitted.into())
+                            };
+                            let _ = tx.send(reply);
+                        }),
+                    }
+                })
+            }),
+        };
         sender
             .send(job)
             .await
@@ -322,59 +396,109 @@ impl Db {
 }
 
 async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut queued = Vec::with_capacity(MAX_BATCH);
     let mut failures = FailureLog::default();
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Every statement is a round trip to SQLite's thread, so the savepoint bookkeeping
-        // between two requests travels as one: `RELEASE request; SAVEPOINT request`.
-        // (After `ROLLBACK TO`, the savepoint is still open, so the same step follows.)
-        if let Err(error) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT request").await {
-            failures.failed("could not begin a write transaction", &error);
-            let _ = conn.execute("ROLLBACK").await;
-            batch.clear();
-            continue;
+    loop {
+        if queued.is_empty() {
+            if rx.recv_many(&mut queued, MAX_BATCH).await == 0 {
+                return;
+            }
+        } else {
+            // Jobs left over from the last batch go first; top up without waiting.
+            while queued.len() < MAX_BATCH
+                && let Ok(job) = rx.try_recv()
+            {
+                queued.push(job);
+            }
         }
-        let mut answers = Vec::with_capacity(batch.len());
-        let mut healthy = true;
-        let jobs = batch.len();
-        for (i, job) in batch.drain(..).enumerate() {
-            if !healthy {
-                continue;
+        let mut jobs = std::mem::take(&mut queued).into_iter();
+        run_batch(&mut conn, &mut jobs, &mut failures).await;
+        queued.extend(jobs);
+    }
+}
+
+/// Runs jobs from `jobs` in one transaction and answers them once its fate is known. Every
+/// statement is a round trip to SQLite's thread, so the savepoint bookkeeping travels with
+/// the statement before it (`RELEASE request; SAVEPOINT request`); after `ROLLBACK TO` the
+/// savepoint is still open. A failed [`Changes::One`] job ends the batch: its statement may
+/// have rolled back the whole transaction (a full disk, say), and the jobs after it must not
+/// run outside one, so they wait for the next batch.
+async fn run_batch(
+    conn: &mut AnyConnection,
+    jobs: &mut std::vec::IntoIter<WriteJob>,
+    failures: &mut FailureLog,
+) {
+    let Some(first) = jobs.next() else { return };
+    let begin = match first.changes {
+        Changes::Several => "BEGIN IMMEDIATE; SAVEPOINT request",
+        Changes::One => "BEGIN IMMEDIATE",
+    };
+    if let Err(error) = conn.execute(begin).await {
+        failures.failed("could not begin a write transaction", &error);
+        let _ = conn.execute("ROLLBACK").await;
+        // Dropped jobs answer "not committed"; so do those queued behind them.
+        jobs.for_each(drop);
+        return;
+    }
+    let mut savepoint = first.changes == Changes::Several;
+    let mut answers = Vec::with_capacity(jobs.len() + 1);
+    let mut healthy = true;
+    let mut next = Some(first);
+    while let Some(job) = next.take() {
+        let outcome = (job.run)(conn).await;
+        answers.push(outcome.answer);
+        if !outcome.keep {
+            match job.changes {
+                Changes::One => break,
+                Changes::Several => {
+                    if let Err(error) = conn.execute("ROLLBACK TO request").await {
+                        failures.failed("rollback to savepoint failed", &error);
+                        healthy = false;
+                        break;
+                    }
+                }
             }
-            let outcome = job(&mut conn).await;
-            if !outcome.keep
-                && let Err(error) = conn.execute("ROLLBACK TO request").await
-            {
-                failures.failed("rollback to savepoint failed", &error);
-                healthy = false;
-            }
-            answers.push(outcome.answer);
-            if healthy
-                && i + 1 < jobs
-                && let Err(error) = conn.execute("RELEASE request; SAVEPOINT request").await
-            {
+        }
+        next = jobs.next();
+        if let Some(following) = &next
+            && following.changes == Changes::Several
+        {
+            let step = if savepoint {
+                "RELEASE request; SAVEPOINT request"
+            } else {
+                "SAVEPOINT request"
+            };
+            if let Err(error) = conn.execute(step).await {
                 failures.failed("savepoint failed", &error);
                 healthy = false;
+                // `following` never runs: dropped, it answers "not committed".
+                break;
             }
+            savepoint = true;
         }
-        let commit_started = std::time::Instant::now();
-        let committed = healthy
-            && match conn.execute("RELEASE request; COMMIT").await {
-                Ok(_) => true,
-                Err(error) => {
-                    failures.failed("commit failed; the batch was rolled back", &error);
-                    false
-                }
-            };
-        if committed {
-            failures.succeeded();
-            crate::metrics::write_batch(jobs, commit_started.elapsed());
-        } else {
-            let _ = conn.execute("ROLLBACK").await;
-        }
-        for answer in answers {
-            answer(committed);
-        }
+    }
+    let commit_started = std::time::Instant::now();
+    let commit = if savepoint {
+        "RELEASE request; COMMIT"
+    } else {
+        "COMMIT"
+    };
+    let committed = healthy
+        && match conn.execute(commit).await {
+            Ok(_) => true,
+            Err(error) => {
+                failures.failed("commit failed; the batch was rolled back", &error);
+                false
+            }
+        };
+    if committed {
+        failures.succeeded();
+        crate::metrics::write_batch(answers.len(), commit_started.elapsed());
+    } else {
+        let _ = conn.execute("ROLLBACK").await;
+    }
+    for answer in answers {
+        answer(committed);
     }
 }
 
@@ -411,6 +535,72 @@ impl FailureLog {
 #[cfg(test)]
 mod tests {
     use super::without_tls_on_loopback as url;
+    use super::{Changes, Db, StoreError};
+    use sqlx::{Executor, Row};
+
+    /// Jobs queued together share batches: one-statement jobs without savepoints, the others
+    /// with. A failed job of either kind undoes exactly its own changes; a failed one-statement
+    /// job ends its batch and the jobs behind it run in the next.
+    #[tokio::test]
+    async fn one_statement_and_savepointed_jobs_share_batches_and_fail_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = Db::open_sqlite(dir.path()).await.expect("open");
+        db.write(|conn| {
+            Box::pin(async move {
+                conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                    .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .expect("table");
+        // Every fourth job fails by inserting the row that job 0 inserted.
+        let fails = |i: i64| i > 0 && i % 4 == 0;
+        let writes = (0..60_i64).map(|i| {
+            let db = db.clone();
+            let changes = if i % 3 == 0 {
+                Changes::Several
+            } else {
+                Changes::One
+            };
+            async move {
+                let result = db
+                    .write_with(changes, move |conn| {
+                        Box::pin(async move {
+                            if changes == Changes::Several {
+                                sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                                    .bind(1000 + i)
+                                    .execute(&mut *conn)
+                                    .await?;
+                            }
+                            let n = if fails(i) { 0 } else { i };
+                            sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                                .bind(n)
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await;
+                (i, result.is_ok())
+            }
+        });
+        for (i, ok) in futures_util::future::join_all(writes).await {
+            assert_eq!(ok, !fails(i), "job {i}");
+        }
+        let rows = sqlx::query("SELECT n FROM t ORDER BY n")
+            .fetch_all(db.reader())
+            .await
+            .expect("rows");
+        let stored: Vec<i64> = rows.iter().map(|row| row.get("n")).collect();
+        let mut expected: Vec<i64> = (0..60).filter(|&i| !fails(i)).collect();
+        expected.extend(
+            (0..60)
+                .filter(|&i| i % 3 == 0 && !fails(i))
+                .map(|i| 1000 + i),
+        );
+        assert_eq!(stored, expected);
+    }
 
     #[test]
     fn loopback_connections_go_without_tls_unless_asked() {

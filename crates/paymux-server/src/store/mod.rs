@@ -20,6 +20,7 @@ pub mod refunds;
 pub mod reports;
 pub mod request_outcomes;
 pub mod scratch;
+pub mod settings_watch;
 pub mod webhooks;
 
 pub use db::Db;

@@ -493,3 +493,36 @@ async fn a_used_order_no_is_refused_naming_what_used_it() {
         "{message}"
     );
 }
+
+/// The server keeps who each key belongs to in memory; a key rolled from the command line
+/// while it serves (another process, on SQLite or PostgreSQL) must stop on the next request.
+#[tokio::test]
+async fn a_key_rolled_from_the_command_line_while_serving_stops_at_once() {
+    let server = TestServer::start().await;
+    let list = format!("/v1/charges?app[id]={}", server.creds.app_id);
+    for _ in 0..2 {
+        let (status, _) = server.get(&list).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "the key works, and the server has seen it"
+        );
+    }
+    let mut args = vec!["keys", "roll", "--mode", "test", "--grace-minutes", "0"];
+    args.extend(server.storage_args());
+    let (ok, stdout, stderr) = cli(&args);
+    assert!(ok, "{stderr}");
+    let (status, error) = server.get(&list).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the rolled key: {error}");
+    assert_error(&error, "invalid_request_error");
+
+    let new_key = stdout.trim();
+    let (status, page) = TestServer::send(
+        server
+            .http
+            .get(format!("{}{list}", server.base))
+            .bearer_auth(new_key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "the new key: {page}");
+}

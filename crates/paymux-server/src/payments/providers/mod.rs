@@ -29,6 +29,7 @@ use crate::domain::charge::{Carrier, Charge};
 use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
+use crate::store::db::Changes;
 use crate::store::jobs::JobKind;
 use adapter::Adapter;
 use futures_util::future::BoxFuture;
@@ -116,13 +117,14 @@ impl Route {
 
     /// Writes a new charge with `insert` and has its provider start collecting it; returns the
     /// charge's wire object (for a repeated create, the first charge's), or the provider's
-    /// refusal, which is written too.
+    /// refusal, which is written too. `inserts` is what `insert` changes: a plain charge is one
+    /// statement, which can then skip a transaction of its own.
     pub async fn open<F>(
         self,
         state: &AppState,
         request_id: &str,
         charge: Charge,
-        insert: F,
+        (inserts, insert): (Changes, F),
     ) -> GatewayResult<Value>
     where
         F: for<'c> FnOnce(&'c mut AnyConnection, Charge) -> BoxFuture<'c, GatewayResult<Inserted>>
@@ -138,10 +140,15 @@ impl Route {
             if let Started::Qr(Ok(code_url)) = &started {
                 charge.credential = credential(charge.channel, code_url);
             }
+            // A shown QR code writes nothing beyond the charge; anything else writes more.
+            let changes = match started {
+                Started::Qr(Ok(_)) => inserts,
+                _ => Changes::Several,
+            };
             let (now, now_ms) = (state.clock.now_secs(), state.clock.now_ms());
             let answer = state
                 .db
-                .write(move |conn| {
+                .write_with(changes, move |conn| {
                     Box::pin(async move {
                         match insert(conn, charge).await? {
                             Inserted::Existing(value) => Ok(Ok(value)),
@@ -159,7 +166,10 @@ impl Route {
             }
             return answer;
         }
-        let charge = match state.db.write(move |conn| insert(conn, charge)).await? {
+        let inserted = state
+            .db
+            .write_with(inserts, move |conn| insert(conn, charge));
+        let charge = match inserted.await? {
             Inserted::New(charge) => *charge,
             Inserted::Existing(value) => return Ok(value),
         };
