@@ -61,7 +61,7 @@ pub struct WebhooksArgs {
     #[arg(long, default_value_t = 20_000)]
     events: usize,
     /// Part 2: charges created per second, open loop
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 1000.0)]
     rate: f64,
     /// Part 2: how long to create them (e.g. 10s, 500ms)
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -334,27 +334,30 @@ pub async fn run(mut args: WebhooksArgs, db: Option<Database>) -> anyhow::Result
     print_table(&[row]);
 
     println!();
+    // The targets: all of one core's signing rate on SQLite (the work can use both cores),
+    // 70% of it on PostgreSQL, which shares the machine with the server.
+    let goal = if on_postgres { 70.0 } else { 100.0 };
     match (percent, openssl) {
         (Some(percent), Some(openssl)) => println!(
-            "target: deliveries/s ≥ 80% of openssl's single-core rsa2048 sign/s: {}/s = {percent:.0}% \
-             of {}/s: {}",
+            "target: deliveries/s ≥ {goal:.0}% of openssl's single-core rsa2048 sign/s: {}/s = \
+             {percent:.0}% of {}/s: {}",
             thousands(throughput.per_sec),
             thousands(openssl),
-            if percent >= 80.0 { "met" } else { "NOT met" }
+            if percent >= goal { "met" } else { "NOT met" }
         ),
         _ => println!(
-            "target: deliveries/s ≥ 80% of openssl's single-core rsa2048 sign/s: {}/s \
+            "target: deliveries/s ≥ {goal:.0}% of openssl's single-core rsa2048 sign/s: {}/s \
              (openssl not measured)",
             thousands(throughput.per_sec)
         ),
     }
     let p99 = delay.quantile(0.99);
     println!(
-        "target: p99 first-attempt delay < 100 ms at 500 events/s: {p99:.2} ms at {}/s: {}",
+        "target: p99 first-attempt delay ≤ 50 ms at 1,000 events/s: {p99:.2} ms at {}/s: {}",
         args.rate,
-        if args.rate < 500.0 {
-            "not measured at 500/s"
-        } else if p99 < 100.0 {
+        if args.rate < 1000.0 {
+            "not measured at 1,000/s"
+        } else if p99 <= 50.0 {
             "met"
         } else {
             "NOT met"

@@ -26,7 +26,7 @@ pub async fn set_merchant_key(db: &Db, audit: Audit, pem: Option<String>) -> Gat
             )
         })?;
     }
-    db.write(move |conn| {
+    db.write_settings(move |conn| {
         Box::pin(async move {
             let account = audit.account_id.clone();
             let require = pem.is_none().then_some((false, false));
@@ -40,7 +40,6 @@ pub async fn set_merchant_key(db: &Db, audit: Audit, pem: Option<String>) -> Gat
         })
     })
     .await?;
-    db.announce_settings_changed().await;
     Ok(())
 }
 
@@ -51,7 +50,7 @@ pub async fn require_signatures(
     livemode: bool,
     required: bool,
 ) -> GatewayResult<()> {
-    db.write(move |conn| {
+    db.write_settings(move |conn| {
         Box::pin(async move {
             let account = audit.account_id.clone();
             let (pem, mut test, mut live) =
@@ -78,7 +77,6 @@ pub async fn require_signatures(
         })
     })
     .await?;
-    db.announce_settings_changed().await;
     Ok(())
 }
 
@@ -101,7 +99,7 @@ pub async fn roll_key(
     }
     let key = ids::secret_key(livemode);
     let new_key = key.clone();
-    db.write(move |conn| {
+    db.write_settings(move |conn| {
         Box::pin(async move {
             let account = audit.account_id.clone();
             let expires_ms = audit.now_ms + grace_minutes * 60_000;
@@ -117,7 +115,6 @@ pub async fn roll_key(
         })
     })
     .await?;
-    db.announce_settings_changed().await;
     Ok(key)
 }
 

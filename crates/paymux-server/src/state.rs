@@ -4,7 +4,7 @@ use crate::clock::SharedClock;
 use crate::store::Db;
 use paymux_crypto::{SigningKey, VerifyingKey};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
 
 /// Tunables with their defaults; the binary fills them from flags, environment and config file.
@@ -82,6 +82,29 @@ impl Default for Settings {
     }
 }
 
+/// What tasks share behind one lock (caches, a request's notes to itself). A task that
+/// panicked while holding it does not make it unusable: every change to what it guards is
+/// complete once made, so the next holder finds it whole.
+pub struct Shared<T>(Arc<Mutex<T>>);
+
+impl<T> Shared<T> {
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: Default> Default for Shared<T> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
@@ -93,7 +116,7 @@ pub struct AppState {
     pub jobs_wake: Arc<Notify>,
     /// Wakes the webhook dispatcher when events are written.
     pub webhooks_wake: Arc<Notify>,
-    merchant_keys: Arc<Mutex<HashMap<String, Arc<VerifyingKey>>>>,
+    merchant_keys: Shared<HashMap<String, Arc<VerifyingKey>>>,
     /// Channel adapters built from the apps' configurations, reused until those change.
     pub(crate) adapters: crate::payments::providers::AdapterCache,
     /// Who each secret key belongs to, kept until the keys or their settings change.
@@ -109,7 +132,7 @@ impl AppState {
             platform_key: Arc::new(platform_key),
             jobs_wake: Arc::new(Notify::new()),
             webhooks_wake: Arc::new(Notify::new()),
-            merchant_keys: Arc::default(),
+            merchant_keys: Shared::default(),
             adapters: Default::default(),
             key_owners: Default::default(),
         }
@@ -124,10 +147,7 @@ impl AppState {
 
     /// Parses a merchant public key once per distinct PEM (verification happens per request).
     pub fn merchant_key(&self, pem: &str) -> Option<Arc<VerifyingKey>> {
-        let mut cache = self
-            .merchant_keys
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut cache = self.merchant_keys.lock();
         if let Some(key) = cache.get(pem) {
             return Some(key.clone());
         }

@@ -8,11 +8,12 @@
 //! unknown key is looked up every time, so guessing cannot fill memory); a rolled key's
 //! grace period ends on time; and every entry is read again after [`FRESH_FOR`], which bounds
 //! what a change made behind the gateway's back (SQL by hand) can go unseen.
+//!
+//! [`SettingsWatch`]: crate::store::settings_watch::SettingsWatch
 
-use crate::store::settings_watch::SettingsWatch;
+use crate::state::Shared;
 use crate::store::{self, Db, StoreResult, accounts::KeyOwner};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 const FRESH_FOR: Duration = Duration::from_secs(10);
@@ -20,7 +21,7 @@ const FRESH_FOR: Duration = Duration::from_secs(10);
 const MOST_ENTRIES: usize = 4096;
 
 #[derive(Clone, Default)]
-pub struct KeyOwners(Arc<Mutex<Kept>>);
+pub struct KeyOwners(Shared<Kept>);
 
 #[derive(Default)]
 struct Kept {
@@ -30,10 +31,6 @@ struct Kept {
 }
 
 impl KeyOwners {
-    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The owner of `secret_key`, unless it is unknown or no longer works at `now_ms`.
     pub async fn find(
         &self,
@@ -41,11 +38,11 @@ impl KeyOwners {
         secret_key: &str,
         now_ms: i64,
     ) -> StoreResult<Option<KeyOwner>> {
-        let watch: &SettingsWatch = db.settings_watch();
+        let watch = db.settings_watch();
         let hash = store::accounts::hash_key(secret_key);
         let version = watch.version();
         if let Some(version) = version {
-            let mut kept = self.kept();
+            let mut kept = self.0.lock();
             if kept.version != Some(version) {
                 kept.owners.clear();
                 kept.version = Some(version);
@@ -61,12 +58,13 @@ impl KeyOwners {
             let mut conn = db.reader().acquire().await?;
             store::accounts::find_key_owner(&mut conn, secret_key, now_ms).await?
         };
-        // Kept only if nothing changed while it was read: a change announced meanwhile may
-        // be one the read did not see.
+        // The version is read again (a second stat on SQLite, on a miss only): the owner is
+        // kept only if nothing changed while it was read, since a change announced meanwhile
+        // may be one the read did not see.
         if let (Some(owner), Some(version)) = (&owner, version)
             && watch.version() == Some(version)
         {
-            let mut kept = self.kept();
+            let mut kept = self.0.lock();
             if kept.version == Some(version) {
                 if kept.owners.len() >= MOST_ENTRIES {
                     kept.owners.clear();

@@ -15,14 +15,13 @@
 
 use super::json_response;
 use crate::error::{GatewayError, GatewayResult};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::store::request_outcomes::{self, Seen, Token};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::sync::{Arc, Mutex};
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const IDEMPOTENCY_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -31,21 +30,13 @@ const ABANDONED_AFTER_MS: i64 = 60_000;
 
 /// What one request has claimed, and the stored answer to send instead of running it.
 #[derive(Clone, Default)]
-pub struct Repeats(Arc<Mutex<Claims>>);
+pub struct Repeats(Shared<Claims>);
 
 #[derive(Default)]
 struct Claims {
     /// Tokens whose answer this request is to store once it has one.
     to_record: Vec<Token>,
     replay: Option<(u16, String)>,
-}
-
-impl Repeats {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Claims> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// What authentication knows about a request, for [`claim`].
@@ -135,7 +126,7 @@ pub async fn claim(
         match claimed {
             None => {
                 if record {
-                    repeats.lock().to_record.push(token);
+                    repeats.0.lock().to_record.push(token);
                 }
             }
             Some(seen) => repeated(repeats, &token, seen, &fingerprint, read)?,
@@ -171,7 +162,7 @@ fn repeated(
     }
     match seen.outcome {
         Some(outcome) => {
-            repeats.lock().replay = Some(outcome);
+            repeats.0.lock().replay = Some(outcome);
             // Replaced by the stored answer in `remember`.
             Err(GatewayError::conflict("replayed"))
         }
@@ -188,7 +179,7 @@ pub async fn remember(State(state): State<AppState>, mut request: Request, next:
     request.extensions_mut().insert(repeats.clone());
     let response = next.run(request).await;
     let (to_record, replay) = {
-        let mut claims = repeats.lock();
+        let mut claims = repeats.0.lock();
         (std::mem::take(&mut claims.to_record), claims.replay.take())
     };
     if let Some((status, body)) = replay {

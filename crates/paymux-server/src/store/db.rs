@@ -244,10 +244,9 @@ impl Db {
         &self.settings
     }
 
-    /// Tells every server on this store that secret keys or signature settings changed; call
-    /// it once the change has committed. A failure is logged: servers then see the change
-    /// when what they keep in memory lapses.
-    pub async fn announce_settings_changed(&self) {
+    /// Tells every server on this store that secret keys or signature settings changed. A
+    /// failure is logged: servers then see the change when what they keep in memory lapses.
+    async fn announce_settings_changed(&self) {
         let announced = match &self.writer {
             Writer::Sqlite { .. } => self.settings.append_change().map_err(|e| e.to_string()),
             Writer::Postgres(pool) => pool
@@ -323,6 +322,21 @@ impl Db {
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
         self.write_with(Changes::Several, work).await
+    }
+
+    /// [`write`](Self::write) for a change of secret keys or signature settings: every server
+    /// on this store is told afterwards, so none goes on using what it remembered. Told after a
+    /// failed write too, whose outcome may be unknown: a needless announcement only costs each
+    /// server one read.
+    pub async fn write_settings<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+    {
+        let written = self.write(work).await;
+        self.announce_settings_changed().await;
+        written
     }
 
     /// [`write`](Self::write) for work that changes what `changes` says.

@@ -231,19 +231,17 @@ pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -
     Ok(())
 }
 
-/// Endpoints with deliveries due now (read through the due index: one entry per due delivery,
-/// so this is the one query whose cost grows with a backlog; it runs only on full passes).
+/// Endpoints with deliveries due now: one probe of the due index per endpoint, which stops at
+/// the endpoint's first due delivery, so a pass costs the same with a backlog of any size.
 pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> StoreResult<Vec<String>> {
     let rows = sqlx::query(
-        "SELECT DISTINCT endpoint_id FROM webhook_deliveries \
-         WHERE status = 'pending' AND next_attempt_ms <= $1",
+        "SELECT w.id FROM webhook_endpoints w WHERE EXISTS (SELECT 1 FROM webhook_deliveries d \
+         WHERE d.endpoint_id = w.id AND d.status = 'pending' AND d.next_attempt_ms <= $1)",
     )
     .bind(now_ms)
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get("endpoint_id")?))
-        .collect()
+    rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
 }
 
 /// Gives up every delivery lease; see `jobs::release_all_leases`.
@@ -258,10 +256,13 @@ pub async fn release_all_leases(conn: &mut AnyConnection) -> StoreResult<u64> {
 }
 
 /// How many of an endpoint's deliveries are leased now: its attempts in flight, on any node.
+/// (`lease_until_ms > 0` is implied by the other condition but spelled out: it is what lets
+/// both engines read the leased-deliveries index, whose own condition it is.)
 pub async fn busy(conn: &mut AnyConnection, endpoint_id: &str, now_ms: i64) -> StoreResult<i64> {
     let row = sqlx::query(
         "SELECT COUNT(*) AS n FROM webhook_deliveries \
-         WHERE endpoint_id = $1 AND status = 'pending' AND lease_until_ms > $2",
+         WHERE endpoint_id = $1 AND status = 'pending' AND lease_until_ms > 0 \
+         AND lease_until_ms > $2",
     )
     .bind(endpoint_id)
     .bind(now_ms)
@@ -358,12 +359,13 @@ pub enum AfterAttempt {
 /// Records an attempt and its consequence for the delivery. The delivery is changed only if
 /// this worker still holds its lease and it is still pending (an endpoint removed meanwhile
 /// cancelled it), so an event's `pending_webhooks` drops exactly once per delivery.
+/// `new_signature` is the event's Ping++ signature when the claim found none stored yet.
 pub async fn record_attempt(
     conn: &mut AnyConnection,
     attempt: &Attempt,
     lease_until_ms: i64,
     after: AfterAttempt,
-    signature: &str,
+    new_signature: Option<&str>,
 ) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO webhook_attempts (id, delivery_id, event_id, endpoint_id, number, due_ms, \
@@ -385,13 +387,6 @@ pub async fn record_attempt(
     .bind(i64::from(attempt.succeeded))
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE events SET webhook_signature = $1 WHERE id = $2 AND webhook_signature IS NULL",
-    )
-    .bind(signature)
-    .bind(&attempt.event_id)
-    .execute(&mut *conn)
-    .await?;
     let (status, next_ms, finished_ms) = match after {
         AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, 0, Some(attempt.started_ms)),
         AfterAttempt::RetryAt(due) => (DeliveryStatus::Pending, due, None),
@@ -411,8 +406,18 @@ pub async fn record_attempt(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if changed == 1 && finished_ms.is_some() {
-        add_pending(conn, &attempt.event_id, -1).await?;
+    let no_longer_pending = i64::from(changed == 1 && finished_ms.is_some());
+    if no_longer_pending == 1 || new_signature.is_some() {
+        // One statement for both changes to the event: this runs once per delivery.
+        sqlx::query(
+            "UPDATE events SET webhook_signature = COALESCE(webhook_signature, $1), \
+             pending_webhooks = pending_webhooks - $2 WHERE id = $3",
+        )
+        .bind(new_signature)
+        .bind(no_longer_pending)
+        .bind(&attempt.event_id)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The delivery worker: claims due deliveries, attempts them concurrently, records each attempt.
 //!
 //! Each endpoint gets at most `webhook_concurrency` attempts at a time (counted through the
-//! leases, so across all nodes), and every attempt runs in its own task: a slow or dead endpoint
-//! holds only its own slots and never delays deliveries to others.
+//! leases, so across all nodes), and every slot runs in its own task: a slow or dead endpoint
+//! holds only its own slots and never delays deliveries to others. A slot whose attempt ended
+//! claims its endpoint's next due delivery in the same write that records the attempt, so a
+//! backlog costs one write per delivery.
 
 use super::sender::{Outcome, Sender};
 use crate::domain::webhook::{Attempt, next_attempt_ms};
@@ -25,13 +27,6 @@ use tracing::Instrument;
 /// are seen then).
 const IDLE_POLL_MS: i64 = 1000;
 
-/// What a claim pass looks at.
-enum Pass {
-    Full,
-    /// One endpoint, after one of its attempts ended.
-    Endpoint(String),
-}
-
 #[derive(Clone)]
 pub struct Dispatcher {
     state: AppState,
@@ -49,23 +44,18 @@ impl Dispatcher {
         })
     }
 
-    /// Runs forever. A full pass (at start, when woken because deliveries were written, and at
-    /// least every second for other nodes' work and lapsed leases) claims what is due for every
-    /// endpoint; when an attempt ends, only its endpoint is looked at again, for its freed slot.
+    /// Runs forever. A pass (at start, when woken because deliveries were written, and at least
+    /// every second for other nodes' work and lapsed leases) fills every endpoint's free slots
+    /// with what is due; each slot then goes on with its endpoint's next delivery by itself.
     pub async fn run(self) {
-        let mut running: JoinSet<String> = JoinSet::new();
-        let mut pass = Pass::Full;
+        let mut slots: JoinSet<()> = JoinSet::new();
         loop {
             let now = self.state.clock.now_ms();
-            let next_due = match self.claim(&pass).await {
+            let next_due = match self.claim().await {
                 Ok((claimed, next_due)) => {
                     for delivery in claimed {
                         let this = self.clone();
-                        running.spawn(async move {
-                            let endpoint = delivery.endpoint_id.clone();
-                            this.attempt(delivery).await;
-                            endpoint
-                        });
+                        slots.spawn(async move { this.work_slot(delivery).await });
                     }
                     next_due
                 }
@@ -74,21 +64,23 @@ impl Dispatcher {
                     None
                 }
             };
-            // Something due already but not claimed waits for a free slot (an attempt ending)
-            // or another node; so sleep until the next due time only when it lies ahead.
+            // Something due already but not claimed is left to the endpoint's busy slots (or
+            // another node's) and the next poll; so sleep until the next due time only when it
+            // lies ahead.
             let wait = match next_due {
                 Some(due) if due > now => (due - now).min(IDLE_POLL_MS),
                 _ => IDLE_POLL_MS,
             };
-            let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
-            pass = tokio::select! {
-                () = tokio::time::sleep(wait) => Pass::Full,
-                () = self.state.webhooks_wake.notified() => Pass::Full,
-                Some(done) = running.join_next(), if !running.is_empty() => match done {
-                    Ok(endpoint) => Pass::Endpoint(endpoint),
-                    Err(_) => Pass::Full,
-                },
-            };
+            let sleep = tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap_or(0)));
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    () = self.state.webhooks_wake.notified() => break,
+                    // A slot ends when its endpoint had nothing more due: no pass needed.
+                    Some(_) = slots.join_next(), if !slots.is_empty() => {}
+                }
+            }
         }
     }
 
@@ -96,44 +88,40 @@ impl Dispatcher {
     /// falls due. Tests with a manual clock call this directly.
     pub async fn run_due(&self) -> StoreResult<Option<i64>> {
         loop {
-            let (claimed, next_due) = self.claim(&Pass::Full).await?;
+            let (claimed, next_due) = self.claim().await?;
             if claimed.is_empty() {
                 return Ok(next_due);
             }
-            let mut running = JoinSet::new();
+            let mut slots = JoinSet::new();
             for delivery in claimed {
                 let this = self.clone();
-                running.spawn(async move { this.attempt(delivery).await });
+                slots.spawn(async move { this.work_slot(delivery).await });
             }
-            while running.join_next().await.is_some() {}
+            while slots.join_next().await.is_some() {}
         }
     }
 
-    /// Leases what is due within each endpoint's free slots (every endpoint with due work, or
-    /// one); also says when the earliest pending delivery falls due.
-    async fn claim(&self, pass: &Pass) -> StoreResult<(Vec<Claimed>, Option<i64>)> {
-        let now_ms = self.state.clock.now_ms();
+    /// Until when a claim made now holds: the attempt's timeout plus the job lease, so a slow
+    /// database write after the attempt does not let another node attempt it again.
+    fn lease_until(&self, now_ms: i64) -> i64 {
         let settings = &self.state.settings;
-        // Leased for the attempt's timeout plus the job lease, so a slow database write after
-        // the attempt does not let another node attempt it again.
-        let lease_until = now_ms
+        now_ms
             + i64::try_from(settings.webhook_timeout_ms).unwrap_or(i64::MAX / 4)
-            + settings.job_lease_ms;
-        let concurrency = settings.webhook_concurrency;
-        let only = match pass {
-            Pass::Full => None,
-            Pass::Endpoint(id) => Some(id.clone()),
-        };
+            + settings.job_lease_ms
+    }
+
+    /// Leases what is due within every endpoint's free slots; also says when the earliest
+    /// pending delivery falls due.
+    async fn claim(&self) -> StoreResult<(Vec<Claimed>, Option<i64>)> {
+        let now_ms = self.state.clock.now_ms();
+        let lease_until = self.lease_until(now_ms);
+        let concurrency = self.state.settings.webhook_concurrency;
         self.state
             .db
             .write(move |conn| {
                 Box::pin(async move {
-                    let endpoints = match only {
-                        Some(id) => vec![id],
-                        None => store::webhooks::due_endpoints(conn, now_ms).await?,
-                    };
                     let mut claimed = Vec::new();
-                    for endpoint_id in endpoints {
+                    for endpoint_id in store::webhooks::due_endpoints(conn, now_ms).await? {
                         let free =
                             concurrency - store::webhooks::busy(conn, &endpoint_id, now_ms).await?;
                         if free > 0 {
@@ -156,22 +144,32 @@ impl Dispatcher {
             .await
     }
 
-    async fn attempt(&self, claimed: Claimed) {
-        let span = tracing::info_span!(
-            "webhook",
-            delivery_id = %claimed.delivery_id,
-            event_id = %claimed.event_id
-        );
-        self.attempt_in_span(claimed).instrument(span).await;
+    /// One slot of an endpoint: attempts the delivery it was given, then each next one its
+    /// endpoint has due, until there is none.
+    async fn work_slot(&self, first: Claimed) {
+        let mut next = Some(first);
+        while let Some(claimed) = next {
+            let span = tracing::info_span!(
+                "webhook",
+                delivery_id = %claimed.delivery_id,
+                event_id = %claimed.event_id
+            );
+            next = self.attempt(claimed).instrument(span).await;
+        }
     }
 
-    async fn attempt_in_span(&self, claimed: Claimed) {
+    /// Makes one attempt and records it; returns the endpoint's next due delivery, claimed in
+    /// the same write (none if the write failed: its lease lapses and a pass takes it up).
+    async fn attempt(&self, claimed: Claimed) -> Option<Claimed> {
         let state = &self.state;
         // PKCS#1 v1.5 signatures are deterministic: signing again after a crash gives the same
         // bytes, so "signed once" holds even before the signature is stored.
-        let signature = match &claimed.signature {
-            Some(signature) => signature.clone(),
-            None => state.platform_key.sign_base64(claimed.body.as_bytes()),
+        let (signature, new_signature) = match &claimed.signature {
+            Some(signature) => (signature.clone(), None),
+            None => {
+                let made = state.platform_key.sign_base64(claimed.body.as_bytes());
+                (made.clone(), Some(made))
+            }
         };
         let started_ms = state.clock.now_ms();
         let outcome = match self.headers(&claimed, &signature, started_ms / 1000) {
@@ -234,17 +232,34 @@ impl Dispatcher {
             succeeded: matches!(after, AfterAttempt::Succeeded),
         };
         let lease = claimed.lease_until_ms;
-        let recorded = state
+        let now_ms = state.clock.now_ms();
+        let next_lease = self.lease_until(now_ms);
+        let recorded: StoreResult<Option<Claimed>> = state
             .db
             .write(move |conn| {
                 Box::pin(async move {
-                    store::webhooks::record_attempt(conn, &attempt, lease, after, &signature).await
+                    store::webhooks::record_attempt(
+                        conn,
+                        &attempt,
+                        lease,
+                        after,
+                        new_signature.as_deref(),
+                    )
+                    .await?;
+                    let endpoint = &attempt.endpoint_id;
+                    let mut next =
+                        store::webhooks::claim(conn, endpoint, now_ms, next_lease, 1).await?;
+                    Ok(next.pop())
                 })
             })
             .await;
-        if let Err(error) = recorded {
-            // The lease runs out and the delivery is attempted again: at least once, not lost.
-            tracing::error!(%error, delivery = %claimed.delivery_id, "could not record a webhook attempt");
+        match recorded {
+            Ok(next) => next,
+            Err(error) => {
+                // The lease runs out and the delivery is attempted again: at least once, not lost.
+                tracing::error!(%error, delivery = %claimed.delivery_id, "could not record a webhook attempt");
+                None
+            }
         }
     }
 

@@ -12,11 +12,11 @@ use crate::domain::charge::{Carrier, Charge};
 use crate::domain::refund::Refund;
 use crate::error::{GatewayError, GatewayResult};
 use crate::outbound::{denied, literal_address};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::store::{self, channel_configs::StoredConfig};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// Which provider serves a charge: its channel's, for ISV channels the one `extra.pay_channel`
 /// names, and for `isv_scan` (which has none) the one whose payment code the payer showed.
@@ -294,7 +294,7 @@ pub(super) fn no_provider(channel: Channel) -> GatewayError {
 /// configuration saved again (on any node) is stored anew — its sealed secrets never repeat —
 /// so the next use rebuilds.
 #[derive(Clone, Default)]
-pub struct AdapterCache(Arc<Mutex<HashMap<AdapterKey, Built>>>);
+pub struct AdapterCache(Shared<HashMap<AdapterKey, Built>>);
 
 /// Whose adapter: app, mode (live or not), provider.
 type AdapterKey = (String, bool, Provider);
@@ -306,7 +306,7 @@ struct Built {
 
 impl AdapterCache {
     fn get(&self, key: &AdapterKey, stored: &StoredConfig) -> Option<Arc<Adapter>> {
-        let built = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let built = self.0.lock();
         built
             .get(key)
             .filter(|b| b.from == *stored)
@@ -314,7 +314,7 @@ impl AdapterCache {
     }
 
     fn put(&self, key: AdapterKey, from: StoredConfig, adapter: Arc<Adapter>) {
-        let mut built = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut built = self.0.lock();
         built.insert(key, Built { from, adapter });
     }
 }
