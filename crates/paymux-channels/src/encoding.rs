@@ -7,22 +7,7 @@ use base64::alphabet;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
-pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    hex(bytes, b"0123456789abcdef")
-}
-
-pub(crate) fn hex_upper(bytes: &[u8]) -> String {
-    hex(bytes, b"0123456789ABCDEF")
-}
-
-fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(digits[usize::from(byte >> 4)]));
-        out.push(char::from(digits[usize::from(byte & 0x0f)]));
-    }
-    out
-}
+pub(crate) use paymux_crypto::digest::{hex_lower, hex_upper};
 
 /// Standard base64 with padding, what every channel sends.
 pub(crate) fn b64_encode(bytes: &[u8]) -> String {

@@ -1,6 +1,6 @@
 //! Digests and MACs the payment channels use for their own signatures: MD5 and HMAC-SHA256 for
-//! WeChat Pay v2 `sign`, SHA-256 for UnionPay's double hash, and a constant-time comparison for
-//! checking any of them.
+//! WeChat Pay v2 `sign`, SHA-256 for UnionPay's double hash, a constant-time comparison for
+//! checking any of them, and hex to write them.
 //!
 //! MD5 comes from `md-5` because aws-lc-rs does not offer it; everything else is aws-lc-rs.
 
@@ -17,6 +17,25 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     let digest = digest::digest(&digest::SHA256, data);
     let mut out = [0; 32];
     out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    hex(bytes, b"0123456789abcdef")
+}
+
+/// Uppercase hex of `bytes`.
+pub fn hex_upper(bytes: &[u8]) -> String {
+    hex(bytes, b"0123456789ABCDEF")
+}
+
+fn hex(bytes: &[u8], digits: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(digits[usize::from(byte >> 4)]));
+        out.push(char::from(digits[usize::from(byte & 0x0f)]));
+    }
     out
 }
 
@@ -39,20 +58,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn md5_matches_rfc_1321() {
-        assert_eq!(hex(&md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(hex(&md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(hex_lower(&md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(hex_lower(&md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
     }
 
     #[test]
     fn sha256_matches_fips_180() {
         assert_eq!(
-            hex(&sha256(b"abc")),
+            hex_lower(&sha256(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
@@ -60,7 +75,7 @@ mod tests {
     #[test]
     fn hmac_sha256_matches_rfc_4231_case_2() {
         assert_eq!(
-            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            hex_lower(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

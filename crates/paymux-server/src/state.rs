@@ -105,8 +105,22 @@ impl<T: Default> Default for Shared<T> {
     }
 }
 
+/// What every request and background worker shares. It is one allocation, so handing it on
+/// (axum clones the state for every middleware and extractor of every request) costs one
+/// counter update rather than one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Services {
     pub db: Db,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
@@ -125,7 +139,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: Db, clock: SharedClock, settings: Settings, platform_key: SigningKey) -> Self {
-        Self {
+        Self(Arc::new(Services {
             db,
             clock,
             settings: Arc::new(settings),
@@ -135,7 +149,7 @@ impl AppState {
             merchant_keys: Shared::default(),
             adapters: Default::default(),
             key_owners: Default::default(),
-        }
+        }))
     }
 
     /// Tells the background workers that a write may have left work for them (a job, a

@@ -11,8 +11,8 @@ use crate::domain::event::EventType;
 use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
-use crate::store::db::Changes;
 use crate::{ids, payments};
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
@@ -116,14 +116,7 @@ pub async fn create(
     let charge = new.into_charge(&caller, route.carrier, now)?;
     let request_id = caller.request_id.clone();
     let created = route
-        .open(
-            state,
-            &request_id,
-            charge,
-            (Changes::One, move |conn, charge| {
-                Box::pin(async move { insert(conn, &caller, charge, now).await })
-            }),
-        )
+        .open(state, &request_id, charge, Insert::Charge { caller, now })
         .await?;
     crate::metrics::charge_created(channel.as_str(), livemode);
     Ok(created)
@@ -134,6 +127,38 @@ pub enum Inserted {
     New(Box<Charge>),
     /// The same create repeated within the channel's window: the first charge, rendered.
     Existing(Value),
+}
+
+/// How a new charge is written.
+pub enum Insert {
+    /// A charge alone: [`insert`], or in a write of its own [`insert_shared`].
+    Charge { caller: Caller, now: i64 },
+    /// The charge and more (a recharge with its charge).
+    With(InsertWork),
+}
+
+/// Writes a new charge and what goes with it, in the caller's write.
+pub type InsertWork = Box<
+    dyn for<'c> FnOnce(&'c mut AnyConnection, Charge) -> BoxFuture<'c, GatewayResult<Inserted>>
+        + Send,
+>;
+
+impl Insert {
+    /// Writes the charge in a write of its own.
+    pub async fn alone(self, state: &AppState, charge: Charge) -> GatewayResult<Inserted> {
+        match self {
+            Insert::Charge { caller, now } => insert_shared(state, &caller, charge, now).await,
+            Insert::With(work) => state.db.write(move |conn| work(conn, charge)).await,
+        }
+    }
+
+    /// Writes the charge within a write that records more.
+    pub async fn within(self, conn: &mut AnyConnection, charge: Charge) -> GatewayResult<Inserted> {
+        match self {
+            Insert::Charge { caller, now } => insert(conn, &caller, charge, now).await,
+            Insert::With(work) => work(conn, charge).await,
+        }
+    }
 }
 
 /// Inserts a new charge, unless its order_no is taken: then the first charge comes back for a
@@ -147,14 +172,44 @@ pub async fn insert(
     if store::charges::insert_new(conn, &charge).await? {
         return Ok(Inserted::New(Box::new(charge)));
     }
+    not_inserted(conn, caller, &charge, now)
+        .await
+        .map(Inserted::Existing)
+}
+
+/// [`insert`] in a statement shared with the other new charges written at the same time, the
+/// busiest write there is (see `store::new_charges`). What a charge that did not go in found
+/// in its way is read once that statement is durable.
+pub async fn insert_shared(
+    state: &AppState,
+    caller: &Caller,
+    charge: Charge,
+    now: i64,
+) -> GatewayResult<Inserted> {
+    let (charge, inserted) = state.db.insert_charge(Box::new(charge)).await?;
+    if inserted {
+        return Ok(Inserted::New(charge));
+    }
+    let mut conn = state.db.reader().acquire().await?;
+    not_inserted(&mut conn, caller, &charge, now)
+        .await
+        .map(Inserted::Existing)
+}
+
+/// A new charge did not go in: its app is not the caller's (refused, 404), or its order_no is
+/// taken (the first charge for a repeated create, refused otherwise).
+async fn not_inserted(
+    conn: &mut AnyConnection,
+    caller: &Caller,
+    charge: &Charge,
+    now: i64,
+) -> GatewayResult<Value> {
     check_app_ownership(conn, caller, &charge.app_id).await?;
     let existing =
         store::charges::find_by_order_no(conn, &charge.app_id, charge.livemode, &charge.order_no)
             .await?
             .ok_or_else(GatewayError::internal)?;
-    duplicate(conn, &charge, &existing, now)
-        .await
-        .map(Inserted::Existing)
+    duplicate(conn, charge, &existing, now).await
 }
 
 /// A create whose order_no this app already used: Ping++ returns the first charge when the

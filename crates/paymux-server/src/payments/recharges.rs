@@ -1,7 +1,7 @@
 //! Balance top-ups: the recharge's charge, once paid, credits the user's balance;
 //! a recharge refund debits the balance and refunds the charge, in one transaction.
 
-use super::charges::{Inserted, NewCharge, check_app_ownership, order_no_used, reload};
+use super::charges::{Insert, Inserted, NewCharge, check_app_ownership, order_no_used, reload};
 use super::providers::{self, Route};
 use super::{Cause, record_event, render_recharge};
 use crate::domain::Caller;
@@ -12,7 +12,6 @@ use crate::ids;
 use crate::payments::refunds::{self, NewRefund};
 use crate::state::AppState;
 use crate::store;
-use crate::store::db::Changes;
 use serde_json::{Map, Value};
 use sqlx::AnyConnection;
 
@@ -60,7 +59,7 @@ pub async fn create(
             state,
             &request_id,
             charge,
-            (Changes::Several, move |conn, charge| {
+            Insert::With(Box::new(move |conn, charge| {
                 Box::pin(async move {
                     let caller = writer;
                     if !store::charges::insert_new(conn, &charge).await? {
@@ -103,7 +102,7 @@ pub async fn create(
                     store::recharges::insert(conn, &recharge).await?;
                     Ok(Inserted::New(Box::new(charge)))
                 })
-            }),
+            })),
         )
         .await?;
     let mut conn = state.db.reader().acquire().await?;

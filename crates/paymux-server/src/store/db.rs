@@ -10,17 +10,20 @@
 //! caller. Under load many requests share one fsync; an idle system commits each at once.
 //! A caller hears "ok" only after its change is durable (WAL, `synchronous=FULL`).
 //!
-//! Work whose one change is a single statement ([`Changes::One`], a new charge) needs no
-//! transaction of its own: a statement is atomic by itself. It skips the savepoint step on
-//! SQLite and BEGIN/COMMIT on PostgreSQL, which is a round trip fewer or two on the hottest path.
+//! New charges, the busiest write, take a path of their own: concurrent ones share one
+//! statement, and that statement needs no savepoint or transaction of its own (see
+//! [`new_charges`]).
 
+use super::new_charges;
 use super::settings_watch::{self, SettingsWatch};
 use super::{StoreError, StoreResult};
+use crate::domain::charge::Charge;
 use crate::store::data_dir;
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,32 +34,24 @@ const MAX_BATCH: usize = 512;
 /// A pooled PostgreSQL connection idle longer than this is pinged before use.
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What a unit of work changes, which decides what it is wrapped in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Changes {
-    /// Any number of statements: a transaction of its own (on SQLite, a savepoint).
-    Several,
-    /// At most one statement changes anything, and once it has succeeded the work does not
-    /// fail: a failed work changed nothing, so there is nothing to undo. On PostgreSQL it runs
-    /// without a transaction; a connection lost during its statement leaves unknown whether
-    /// the statement took effect, so use it only where a retry is safe (a create deduplicated
-    /// on its order_no).
-    One,
+/// What the SQLite writer is sent.
+enum Job {
+    Work(WriteJob),
+    /// A new charge, which shares an `INSERT` with the batch's other new charges.
+    NewCharge(new_charges::Pending),
 }
 
 /// A unit of work for the writer. It returns whether to keep its changes, and a callback that
 /// answers the caller once the commit's fate is known.
-struct WriteJob {
-    changes: Changes,
-    run: RunJob,
-}
-
-type RunJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
+type WriteJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
 
 struct Outcome {
     keep: bool,
-    answer: Box<dyn FnOnce(bool) + Send>,
+    answer: Answer,
 }
+
+/// Tells a caller how its write ended, once the batch's commit is known (`true`: committed).
+pub(super) type Answer = Box<dyn FnOnce(bool) + Send>;
 
 #[derive(Clone)]
 pub struct Db {
@@ -73,11 +68,14 @@ pub struct NotReady(pub String);
 enum Writer {
     /// The group-committing writer task of an SQLite database.
     Sqlite {
-        jobs: mpsc::Sender<WriteJob>,
+        jobs: mpsc::Sender<Job>,
         data_dir: Arc<Path>,
     },
-    /// A PostgreSQL pool: one transaction per write.
-    Postgres(AnyPool),
+    /// A PostgreSQL pool: one transaction per write; new charges go to their own task.
+    Postgres {
+        pool: AnyPool,
+        new_charges: mpsc::Sender<new_charges::Pending>,
+    },
 }
 
 /// Which engine a database URL names.
@@ -234,7 +232,10 @@ impl Db {
             })?;
         Ok(Db {
             reader: pool.clone(),
-            writer: Writer::Postgres(pool),
+            writer: Writer::Postgres {
+                new_charges: new_charges::postgres_inserter(pool.clone()),
+                pool,
+            },
             settings: SettingsWatch::notifications(url),
         })
     }
@@ -249,7 +250,7 @@ impl Db {
     async fn announce_settings_changed(&self) {
         let announced = match &self.writer {
             Writer::Sqlite { .. } => self.settings.append_change().map_err(|e| e.to_string()),
-            Writer::Postgres(pool) => pool
+            Writer::Postgres { pool, .. } => pool
                 .execute(settings_watch::NOTIFY)
                 .await
                 .map(drop)
@@ -267,7 +268,7 @@ impl Db {
     /// The database server's clock in Unix milliseconds (PostgreSQL), or `None` (SQLite, which
     /// has one node and so nothing to agree with).
     pub async fn database_time_ms(&self) -> StoreResult<Option<i64>> {
-        let Writer::Postgres(pool) = &self.writer else {
+        let Writer::Postgres { pool, .. } = &self.writer else {
             return Ok(None);
         };
         let row = sqlx::query(
@@ -301,7 +302,7 @@ impl Db {
                 .await
                 .map_err(|_| NotReady(format!("{} cannot be written", data_dir.display())))
             }
-            Writer::Postgres(pool) => match pool.acquire().await {
+            Writer::Postgres { pool, .. } => match pool.acquire().await {
                 Ok(mut conn) => conn
                     .execute("SELECT 1")
                     .await
@@ -321,7 +322,51 @@ impl Db {
         E: From<StoreError> + Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
     {
-        self.write_with(Changes::Several, work).await
+        let sender = match &self.writer {
+            Writer::Sqlite { jobs, .. } => jobs,
+            Writer::Postgres { pool, .. } => {
+                let mut tx = pool.begin().await.map_err(StoreError::from)?;
+                let result = work(&mut tx).await;
+                return match result {
+                    Ok(value) => match tx.commit().await {
+                        Ok(()) => Ok(value),
+                        // The connection failed during COMMIT: whether it took effect is
+                        // unknown, so do not claim "nothing changed" (a retry is safe: creates
+                        // deduplicate on order_no and money moves are conditional).
+                        Err(error) => Err(StoreError::CommitUnknown(Arc::new(error)).into()),
+                    },
+                    Err(error) => {
+                        // Dropping the transaction would roll back too; say so explicitly.
+                        let _ = tx.rollback().await;
+                        Err(error)
+                    }
+                };
+            }
+        };
+        let (tx, rx) = oneshot::channel::<Result<T, E>>();
+        let job: WriteJob = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = work(conn).await;
+                Outcome {
+                    keep: result.is_ok(),
+                    answer: Box::new(move |committed| {
+                        let reply = if committed {
+                            result
+                        } else {
+                            Err(StoreError::NotCommitted.into())
+                        };
+                        let _ = tx.send(reply);
+                    }),
+                }
+            })
+        });
+        sender
+            .send(Job::Work(job))
+            .await
+            .map_err(|_| StoreError::NotCommitted)?;
+        // A dropped job (writer gone, or its batch could not start) means nothing was written.
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::NotCommitted.into()))
     }
 
     /// [`write`](Self::write) for a change of secret keys or signature settings: every server
@@ -339,77 +384,23 @@ impl Db {
         written
     }
 
-    /// [`write`](Self::write) for work that changes what `changes` says.
-    pub async fn write_with<T, E, F>(&self, changes: Changes, work: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
-    {
-        let sender = match &self.writer {
-            Writer::Sqlite { jobs, .. } => jobs,
-            Writer::Postgres(pool) if changes == Changes::One => {
-                let mut conn = pool.acquire().await.map_err(StoreError::from)?;
-                let result = work(&mut conn).await;
-                // A failure that took the connection with it may have come after the
-                // statement took effect: say so rather than "nothing changed".
-                if result.is_err()
-                    && let Err(error) = conn.ping().await
-                {
-                    return Err(StoreError::CommitUnknown(error).into());
-                }
-                return result;
-            }
-            Writer::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(StoreError::from)?;
-                let result = work(&mut tx).await;
-                return match result {
-                    Ok(value) => match tx.commit().await {
-                        Ok(()) => Ok(value),
-                        // The connection failed during COMMIT: whether it took effect is
-                        // unknown, so do not claim "nothing changed" (a retry is safe: creates
-                        // deduplicate on order_no and money moves are conditional).
-                        Err(error) => Err(StoreError::CommitUnknown(error).into()),
-                    },
-                    Err(error) => {
-                        // Dropping the transaction would roll back too; say so explicitly.
-                        let _ = tx.rollback().await;
-                        Err(error)
-                    }
-                };
-            }
+    /// Inserts a new charge, sharing the statement with other new charges written at the same
+    /// time (see [`new_charges`]); answers once it is durable, with the charge handed back and
+    /// whether it went in (false: its order_no was taken, or its app is not its account's).
+    pub async fn insert_charge(&self, charge: Box<Charge>) -> new_charges::Inserted {
+        let (pending, answer) = new_charges::Pending::new(charge);
+        let sent = match &self.writer {
+            Writer::Sqlite { jobs, .. } => jobs.send(Job::NewCharge(pending)).await.is_ok(),
+            Writer::Postgres { new_charges, .. } => new_charges.send(pending).await.is_ok(),
         };
-        let (tx, rx) = oneshot::channel::<Result<T, E>>();
-        let job = WriteJob {
-            changes,
-            run: Box::new(move |conn| {
-                Box::pin(async move {
-                    let result = work(conn).await;
-                    Outcome {
-                        keep: result.is_ok(),
-                        answer: Box::new(move |committed| {
-                            let reply = if committed {
-                                result
-                            } else {
-                                Err(StoreError::NotCommitted.into())
-                            };
-                            let _ = tx.send(reply);
-                        }),
-                    }
-                })
-            }),
-        };
-        sender
-            .send(job)
-            .await
-            .map_err(|_| StoreError::NotCommitted)?;
-        // A dropped job (writer gone, or its batch could not start) means nothing was written.
-        rx.await
-            .unwrap_or_else(|_| Err(StoreError::NotCommitted.into()))
+        if !sent {
+            return Err(StoreError::NotCommitted);
+        }
+        answer.await.unwrap_or(Err(StoreError::NotCommitted))
     }
 }
 
-async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
+async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     let mut failures = FailureLog::default();
     loop {
@@ -425,58 +416,62 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<WriteJob>) {
                 queued.push(job);
             }
         }
-        let mut jobs = std::mem::take(&mut queued).into_iter();
-        run_batch(&mut conn, &mut jobs, &mut failures).await;
-        queued.extend(jobs);
+        run_batch(&mut conn, &mut queued, &mut failures).await;
     }
 }
 
-/// Runs jobs from `jobs` in one transaction and answers them once its fate is known. Every
-/// statement is a round trip to SQLite's thread, so the savepoint bookkeeping travels with
-/// the statement before it (`RELEASE request; SAVEPOINT request`); after `ROLLBACK TO` the
-/// savepoint is still open. A failed [`Changes::One`] job ends the batch: its statement may
-/// have rolled back the whole transaction (a full disk, say), and the jobs after it must not
-/// run outside one, so they wait for the next batch.
-async fn run_batch(
-    conn: &mut AnyConnection,
-    jobs: &mut std::vec::IntoIter<WriteJob>,
-    failures: &mut FailureLog,
-) {
-    let Some(first) = jobs.next() else { return };
-    let begin = match first.changes {
-        Changes::Several => "BEGIN IMMEDIATE; SAVEPOINT request",
-        Changes::One => "BEGIN IMMEDIATE",
+/// Runs the queued jobs in one transaction and answers them once its fate is known; jobs it
+/// did not get to stay in `queued` for the next batch. New charges go first, a few statements
+/// for all of them; then each work in a savepoint of its own, so that a failed one undoes just
+/// its own changes. Every statement is a round trip to SQLite's thread, so the savepoint
+/// bookkeeping travels with the statement before it (`RELEASE request; SAVEPOINT request`);
+/// after `ROLLBACK TO` the savepoint is still open. A failed new-charge statement ends the
+/// batch: it may have rolled back the whole transaction (a full disk, say), and the jobs after
+/// it must not run outside one, so they wait for the next batch.
+async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &mut FailureLog) {
+    let mut charges = Vec::new();
+    let mut works = VecDeque::new();
+    for job in queued.drain(..) {
+        match job {
+            Job::NewCharge(pending) => charges.push(pending),
+            Job::Work(work) => works.push_back(work),
+        }
+    }
+    // The first work's savepoint opens with the transaction when no charge goes before it.
+    let mut savepoint = charges.is_empty();
+    let begin = if savepoint {
+        "BEGIN IMMEDIATE; SAVEPOINT request"
+    } else {
+        "BEGIN IMMEDIATE"
     };
     if let Err(error) = conn.execute(begin).await {
         failures.failed("could not begin a write transaction", &error);
         let _ = conn.execute("ROLLBACK").await;
-        // Dropped jobs answer "not committed"; so do those queued behind them.
-        jobs.for_each(drop);
+        // Dropped jobs answer "not committed".
         return;
     }
-    let mut savepoint = first.changes == Changes::Several;
-    let mut answers = Vec::with_capacity(jobs.len() + 1);
+    let mut answers: Vec<Answer> = Vec::with_capacity(charges.len() + works.len());
     let mut healthy = true;
-    let mut next = Some(first);
-    while let Some(job) = next.take() {
-        let outcome = (job.run)(conn).await;
-        answers.push(outcome.answer);
-        if !outcome.keep {
-            match job.changes {
-                Changes::One => break,
-                Changes::Several => {
-                    if let Err(error) = conn.execute("ROLLBACK TO request").await {
-                        failures.failed("rollback to savepoint failed", &error);
-                        healthy = false;
-                        break;
-                    }
+    let mut ended = false;
+    let mut statements = new_charges::statements(charges).into_iter();
+    for statement in statements.by_ref() {
+        match new_charges::insert(conn, statement).await {
+            Ok(inserted) => answers.extend(inserted),
+            Err((failed, error)) => {
+                if failed.len() > 1 {
+                    queued.extend(failed.into_iter().map(Job::NewCharge));
+                } else {
+                    answers.push(Box::new(move |_| new_charges::fail(failed, error)));
                 }
+                ended = true;
+                break;
             }
         }
-        next = jobs.next();
-        if let Some(following) = &next
-            && following.changes == Changes::Several
-        {
+    }
+    queued.extend(statements.flatten().map(Job::NewCharge));
+    let mut opened = savepoint;
+    while !ended && let Some(job) = works.pop_front() {
+        if !std::mem::take(&mut opened) {
             let step = if savepoint {
                 "RELEASE request; SAVEPOINT request"
             } else {
@@ -485,12 +480,22 @@ async fn run_batch(
             if let Err(error) = conn.execute(step).await {
                 failures.failed("savepoint failed", &error);
                 healthy = false;
-                // `following` never runs: dropped, it answers "not committed".
+                // `job` never runs: dropped, it answers "not committed".
                 break;
             }
             savepoint = true;
         }
+        let outcome = job(conn).await;
+        answers.push(outcome.answer);
+        if !outcome.keep
+            && let Err(error) = conn.execute("ROLLBACK TO request").await
+        {
+            failures.failed("rollback to savepoint failed", &error);
+            healthy = false;
+            break;
+        }
     }
+    queued.extend(works.into_iter().map(Job::Work));
     let commit_started = std::time::Instant::now();
     let commit = if savepoint {
         "RELEASE request; COMMIT"
@@ -549,72 +554,6 @@ impl FailureLog {
 #[cfg(test)]
 mod tests {
     use super::without_tls_on_loopback as url;
-    use super::{Changes, Db, StoreError};
-    use sqlx::{Executor, Row};
-
-    /// Jobs queued together share batches: one-statement jobs without savepoints, the others
-    /// with. A failed job of either kind undoes exactly its own changes; a failed one-statement
-    /// job ends its batch and the jobs behind it run in the next.
-    #[tokio::test]
-    async fn one_statement_and_savepointed_jobs_share_batches_and_fail_alone() {
-        let dir = tempfile::tempdir().expect("dir");
-        let db = Db::open_sqlite(dir.path()).await.expect("open");
-        db.write(|conn| {
-            Box::pin(async move {
-                conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-                    .await?;
-                Ok::<_, StoreError>(())
-            })
-        })
-        .await
-        .expect("table");
-        // Every fourth job fails by inserting the row that job 0 inserted.
-        let fails = |i: i64| i > 0 && i % 4 == 0;
-        let writes = (0..60_i64).map(|i| {
-            let db = db.clone();
-            let changes = if i % 3 == 0 {
-                Changes::Several
-            } else {
-                Changes::One
-            };
-            async move {
-                let result = db
-                    .write_with(changes, move |conn| {
-                        Box::pin(async move {
-                            if changes == Changes::Several {
-                                sqlx::query("INSERT INTO t (n) VALUES ($1)")
-                                    .bind(1000 + i)
-                                    .execute(&mut *conn)
-                                    .await?;
-                            }
-                            let n = if fails(i) { 0 } else { i };
-                            sqlx::query("INSERT INTO t (n) VALUES ($1)")
-                                .bind(n)
-                                .execute(&mut *conn)
-                                .await?;
-                            Ok::<_, StoreError>(())
-                        })
-                    })
-                    .await;
-                (i, result.is_ok())
-            }
-        });
-        for (i, ok) in futures_util::future::join_all(writes).await {
-            assert_eq!(ok, !fails(i), "job {i}");
-        }
-        let rows = sqlx::query("SELECT n FROM t ORDER BY n")
-            .fetch_all(db.reader())
-            .await
-            .expect("rows");
-        let stored: Vec<i64> = rows.iter().map(|row| row.get("n")).collect();
-        let mut expected: Vec<i64> = (0..60).filter(|&i| !fails(i)).collect();
-        expected.extend(
-            (0..60)
-                .filter(|&i| i % 3 == 0 && !fails(i))
-                .map(|i| 1000 + i),
-        );
-        assert_eq!(stored, expected);
-    }
 
     #[test]
     fn loopback_connections_go_without_tls_unless_asked() {

@@ -18,7 +18,7 @@ pub enum StoreError {
     /// The connection failed during COMMIT: whether it took effect is unknown. (A retry is
     /// safe: creates deduplicate on order_no and money moves are conditional.)
     #[error("commit outcome unknown: {0}")]
-    CommitUnknown(sqlx::Error),
+    CommitUnknown(std::sync::Arc<sqlx::Error>),
     /// Stored data this version cannot read, or that breaks a rule it must keep.
     #[error("stored data is inconsistent: {0}")]
     Inconsistent(String),

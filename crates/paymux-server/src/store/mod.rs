@@ -14,6 +14,7 @@ pub mod db;
 mod error;
 pub mod events;
 pub mod jobs;
+pub mod new_charges;
 pub mod operators;
 pub mod recharges;
 pub mod refunds;
@@ -35,12 +36,12 @@ pub(crate) type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
 /// SHA-256 of `data` in lowercase hex: how hashed keys, request fingerprints and notification
 /// digests are stored.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    use paymux_crypto::digest;
+    digest::hex_lower(&digest::sha256(data))
 }
 
 /// A query built at run time (column lists are constants spliced in, values are bound).
-pub(crate) fn sql(text: String) -> Query<'static> {
+pub(crate) fn sql<'q>(text: String) -> Query<'q> {
     sqlx::query(sqlx::AssertSqlSafe(text))
 }
 

@@ -19,7 +19,7 @@ mod simulated;
 pub use jobs::{JobOutcome, run_job};
 pub use notify::{alipay_notification, unionpay_notification, wechat_notification};
 
-use super::charges::{self, ChannelPayment, Inserted, NewCharge, check_app_ownership};
+use super::charges::{self, ChannelPayment, Insert, Inserted, NewCharge, check_app_ownership};
 use super::refunds::NewRefund;
 use super::render_charge;
 use crate::channels::{PaymentState, RefundState};
@@ -29,10 +29,8 @@ use crate::domain::charge::{Carrier, Charge};
 use crate::error::{GatewayError, GatewayResult};
 use crate::state::AppState;
 use crate::store;
-use crate::store::db::Changes;
 use crate::store::jobs::JobKind;
 use adapter::Adapter;
-use futures_util::future::BoxFuture;
 use jobs::{POLL_EVERY_MS, QUERY_SCHEDULE};
 use serde_json::{Map, Value, json};
 use sqlx::AnyConnection;
@@ -117,20 +115,14 @@ impl Route {
 
     /// Writes a new charge with `insert` and has its provider start collecting it; returns the
     /// charge's wire object (for a repeated create, the first charge's), or the provider's
-    /// refusal, which is written too. `inserts` is what `insert` changes: a plain charge is one
-    /// statement, which can then skip a transaction of its own.
-    pub async fn open<F>(
+    /// refusal, which is written too.
+    pub async fn open(
         self,
         state: &AppState,
         request_id: &str,
         charge: Charge,
-        (inserts, insert): (Changes, F),
-    ) -> GatewayResult<Value>
-    where
-        F: for<'c> FnOnce(&'c mut AnyConnection, Charge) -> BoxFuture<'c, GatewayResult<Inserted>>
-            + Send
-            + 'static,
-    {
+        insert: Insert,
+    ) -> GatewayResult<Value> {
         let request_id = request_id.to_owned();
         if !self.adapter.is_remote() {
             let started = self.ask(&charge).await;
@@ -139,18 +131,19 @@ impl Route {
             let mut charge = charge;
             if let Started::Qr(Ok(code_url)) = &started {
                 charge.credential = credential(charge.channel, code_url);
+                // A shown QR code writes nothing beyond the charge, and a new charge has no
+                // refunds to show.
+                return match insert.alone(state, charge).await? {
+                    Inserted::New(charge) => Ok(charge.to_wire(Vec::new(), false)),
+                    Inserted::Existing(value) => Ok(value),
+                };
             }
-            // A shown QR code writes nothing beyond the charge; anything else writes more.
-            let changes = match started {
-                Started::Qr(Ok(_)) => inserts,
-                _ => Changes::Several,
-            };
             let (now, now_ms) = (state.clock.now_secs(), state.clock.now_ms());
             let answer = state
                 .db
-                .write_with(changes, move |conn| {
+                .write(move |conn| {
                     Box::pin(async move {
-                        match insert(conn, charge).await? {
+                        match insert.within(conn, charge).await? {
                             Inserted::Existing(value) => Ok(Ok(value)),
                             Inserted::New(charge) => {
                                 let at = (now, now_ms);
@@ -166,10 +159,7 @@ impl Route {
             }
             return answer;
         }
-        let inserted = state
-            .db
-            .write_with(inserts, move |conn| insert(conn, charge));
-        let charge = match inserted.await? {
+        let charge = match insert.alone(state, charge).await? {
             Inserted::New(charge) => *charge,
             Inserted::Existing(value) => return Ok(value),
         };
