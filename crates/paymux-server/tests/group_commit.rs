@@ -2,10 +2,11 @@
 //! they share a transaction with requests that succeed; new charges that share a statement
 //! each hear their own outcome.
 
+mod common;
+
 use paymux_server::domain::channel::Channel;
 use paymux_server::domain::charge::{Carrier, Charge};
 use paymux_server::error::GatewayError;
-use paymux_server::store::scratch::ScratchDatabase;
 use paymux_server::store::{Db, StoreError, accounts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,20 +119,7 @@ fn expect(i: i64) -> Expect {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_charges_share_statements_and_each_hears_its_own_outcome() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut scratch = None;
-    let db = match std::env::var("PAYMUX_TEST_DATABASE_URL") {
-        Ok(admin_url) => {
-            let database = ScratchDatabase::create(&admin_url, "paymux_t")
-                .await
-                .expect("scratch database");
-            let db = Db::open_postgres(&database.url, 4, 10_000)
-                .await
-                .expect("db");
-            scratch = Some(database);
-            db
-        }
-        Err(_) => Db::open_sqlite(dir.path()).await.expect("db"),
-    };
+    let (db, scratch) = common::open_db(dir.path()).await;
     db.write(|conn| {
         Box::pin(async move {
             accounts::insert_account(conn, "acct_1", 0).await?;

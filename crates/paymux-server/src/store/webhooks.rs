@@ -235,7 +235,8 @@ pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -
 /// the endpoint's first due delivery, so a pass costs the same with a backlog of any size.
 pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> StoreResult<Vec<String>> {
     let rows = sqlx::query(
-        "SELECT w.id FROM webhook_endpoints w WHERE EXISTS (SELECT 1 FROM webhook_deliveries d \
+        "SELECT w.id FROM webhook_endpoints w WHERE w.removed = 0 AND EXISTS (SELECT 1 \
+         FROM webhook_deliveries d \
          WHERE d.endpoint_id = w.id AND d.status = 'pending' AND d.next_attempt_ms <= $1)",
     )
     .bind(now_ms)

@@ -18,10 +18,10 @@ pub struct Scratch {
     pub database: Option<ScratchDatabase>,
 }
 
-pub async fn setup(settings: Settings) -> (AppState, Arc<ManualClock>, Caller, String, Scratch) {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut database = None;
-    let db = match std::env::var("PAYMUX_TEST_DATABASE_URL") {
+/// A test's database: SQLite under `dir`, or a fresh PostgreSQL database (dropped with the
+/// returned [`ScratchDatabase`]) when `PAYMUX_TEST_DATABASE_URL` is set.
+pub async fn open_db(dir: &std::path::Path) -> (Db, Option<ScratchDatabase>) {
+    match std::env::var("PAYMUX_TEST_DATABASE_URL") {
         Ok(admin_url) => {
             let scratch = ScratchDatabase::create(&admin_url, "paymux_t")
                 .await
@@ -29,11 +29,15 @@ pub async fn setup(settings: Settings) -> (AppState, Arc<ManualClock>, Caller, S
             let db = Db::open_postgres(&scratch.url, 4, 10_000)
                 .await
                 .expect("db");
-            database = Some(scratch);
-            db
+            (db, Some(scratch))
         }
-        Err(_) => Db::open_sqlite(dir.path()).await.expect("db"),
-    };
+        Err(_) => (Db::open_sqlite(dir).await.expect("db"), None),
+    }
+}
+
+pub async fn setup(settings: Settings) -> (AppState, Arc<ManualClock>, Caller, String, Scratch) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (db, database) = open_db(dir.path()).await;
     let clock = Arc::new(ManualClock::new(START_MS));
     let creds = bootstrap::credentials(&db, dir.path(), START_MS / 1000)
         .await
