@@ -281,7 +281,9 @@ pub async fn record_payment(
     paid: &ChannelPayment,
     now: i64,
 ) -> GatewayResult<Charge> {
-    if !store::charges::mark_paid(conn, &charge.id, paid.time_paid, &paid.transaction_no).await? {
+    let marked =
+        store::charges::mark_paid(conn, &charge.id, paid.time_paid, &paid.transaction_no).await?;
+    let Some(charge) = marked else {
         let current = reload(conn, &charge.id).await?;
         if current.paid {
             return Ok(current);
@@ -290,8 +292,7 @@ pub async fn record_payment(
             "Charge {} can no longer be paid.",
             charge.id
         )));
-    }
-    let charge = reload(conn, &charge.id).await?;
+    };
     let cause = Cause {
         account_id: &charge.account_id,
         app_id: &charge.app_id,

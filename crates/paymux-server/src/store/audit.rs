@@ -98,7 +98,7 @@ pub async fn page(
         clause(" OR (created_ms = ?", &mut sql);
         clause(" AND id < ?))", &mut sql);
     }
-    clause(" ORDER BY created_ms DESC, id DESC LIMIT ?", &mut sql);
+    sql.push_str(&format!(" ORDER BY created_ms DESC, id DESC LIMIT {limit}"));
     let mut query = super::sql(sql).bind(account_id.to_owned());
     for value in [actor, action].into_iter().flatten() {
         query = query.bind(value.to_owned());
@@ -106,5 +106,5 @@ pub async fn page(
     if let Some((created_ms, id)) = before {
         query = query.bind(created_ms).bind(created_ms).bind(id);
     }
-    super::all(conn, query.bind(limit), from_row).await
+    super::all(conn, query, from_row).await
 }

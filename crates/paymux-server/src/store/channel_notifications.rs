@@ -73,13 +73,14 @@ pub async fn list(
     limit: i64,
 ) -> StoreResult<Vec<ChannelNotification>> {
     let about = if reference.is_some() {
-        "AND reference = $3 ORDER BY id DESC LIMIT $4"
+        "AND reference = $3 "
     } else {
-        "ORDER BY id DESC LIMIT $3"
+        ""
     };
     let sql = format!(
         "SELECT id, app_id, livemode, provider, received, reference, body \
-         FROM channel_notifications WHERE app_id = $1 AND livemode = $2 {about}"
+         FROM channel_notifications WHERE app_id = $1 AND livemode = $2 {about}\
+         ORDER BY id DESC LIMIT {limit}"
     );
     let mut query = super::sql(sql)
         .bind(app_id.to_owned())
@@ -87,5 +88,5 @@ pub async fn list(
     if let Some(reference) = reference {
         query = query.bind(reference.to_owned());
     }
-    super::all(conn, query.bind(limit), from_row).await
+    super::all(conn, query, from_row).await
 }

@@ -261,23 +261,24 @@ pub async fn list(
     Ok(finish_page(charges, page.limit, ascending))
 }
 
-/// Marks an unpaid, open charge paid. False if it was not payable any more.
+/// Marks an unpaid, open charge paid and returns it as it is now; `None` if it was not
+/// payable any more.
 pub async fn mark_paid(
     conn: &mut AnyConnection,
     id: &str,
     time_paid: i64,
     transaction_no: &str,
-) -> StoreResult<bool> {
-    let done = sqlx::query(
+) -> StoreResult<Option<Charge>> {
+    let sql = format!(
         "UPDATE charges SET paid = 1, time_paid = $1, transaction_no = $2 \
-         WHERE id = $3 AND paid = 0 AND reversed = 0 AND failure_code IS NULL",
-    )
-    .bind(time_paid)
-    .bind(transaction_no)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+         WHERE id = $3 AND paid = 0 AND reversed = 0 AND failure_code IS NULL \
+         RETURNING {COLUMNS}"
+    );
+    let query = super::sql(sql)
+        .bind(time_paid)
+        .bind(transaction_no)
+        .bind(id);
+    super::optional(conn, query, from_row).await
 }
 
 /// Records a payment the channel took for a charge that is closed here (reversed or failed),

@@ -95,13 +95,12 @@ pub async fn claim(
     let sql = format!(
         "UPDATE jobs SET lease_until_ms = $2, attempts = attempts + 1 WHERE id IN \
          (SELECT id FROM jobs WHERE due_at_ms <= $1 AND lease_until_ms <= $1 \
-          ORDER BY due_at_ms LIMIT $3{skip_locked}) \
+          ORDER BY due_at_ms LIMIT {limit}{skip_locked}) \
          RETURNING id, kind, target_id, attempts, request_id"
     );
     let rows = super::sql(sql)
         .bind(now_ms)
         .bind(lease_until_ms)
-        .bind(limit)
         .fetch_all(conn)
         .await?;
     rows.iter()

@@ -40,7 +40,10 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     digest::hex_lower(&digest::sha256(data))
 }
 
-/// A query built at run time (column lists are constants spliced in, values are bound).
+/// A query built at run time: column lists are constants spliced in, values are bound, except
+/// a row limit, which is written in as a number. SQLite plans around the value bound to a
+/// `LIMIT` and so prepares such a statement again each time it is bound, i.e. on every run; a
+/// number in the text keeps the cached statement (a few texts, one per limit used).
 pub(crate) fn sql<'q>(text: String) -> Query<'q> {
     sqlx::query(sqlx::AssertSqlSafe(text))
 }
@@ -122,7 +125,7 @@ pub struct Page {
 
 impl Page {
     /// The cursor condition and ordering of this page, for a query whose last placeholder so
-    /// far is `$n`: `" AND (…) ORDER BY … LIMIT $…"`. Bind with [`Page::bind`] after the
+    /// far is `$n`: `" AND (…) ORDER BY … LIMIT …"`. Bind with [`Page::bind`] after the
     /// other parameters. A page before a cursor is fetched oldest first (so `LIMIT` keeps the
     /// rows nearest to it); `ascending` says so, for [`finish_page`].
     pub(crate) fn clause(&self, n: usize) -> (String, bool) {
@@ -147,20 +150,20 @@ impl Page {
             ),
             (None, None) => (String::new(), false),
         };
-        let limit = if condition.is_empty() { n + 1 } else { n + 4 };
         let order = if ascending { "ASC" } else { "DESC" };
+        // One extra row, to learn whether more exist.
+        let limit = self.limit + 1;
         (
-            format!("{condition} ORDER BY created {order}, id {order} LIMIT ${limit}"),
+            format!("{condition} ORDER BY created {order}, id {order} LIMIT {limit}"),
             ascending,
         )
     }
 
-    /// Binds what [`Page::clause`] placed: the cursor, then the limit (one extra row, to learn
-    /// whether more exist).
-    pub(crate) fn bind<'q>(&self, mut query: Query<'q>) -> Query<'q> {
-        if let Some((created, id)) = self.starting_after.as_ref().or(self.ending_before.as_ref()) {
-            query = query.bind(*created).bind(*created).bind(id.clone());
+    /// Binds what [`Page::clause`] placed: the cursor.
+    pub(crate) fn bind<'q>(&self, query: Query<'q>) -> Query<'q> {
+        match self.starting_after.as_ref().or(self.ending_before.as_ref()) {
+            Some((created, id)) => query.bind(*created).bind(*created).bind(id.clone()),
+            None => query,
         }
-        query.bind(self.limit + 1)
     }
 }

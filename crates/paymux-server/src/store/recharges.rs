@@ -92,13 +92,12 @@ pub async fn of_user(
 ) -> StoreResult<Vec<Recharge>> {
     let sql = format!(
         "SELECT {COLUMNS} FROM recharges WHERE app_id = $1 AND livemode = $2 AND user_id = $3 \
-         ORDER BY created DESC, id DESC LIMIT $4"
+         ORDER BY created DESC, id DESC LIMIT {limit}"
     );
     let query = super::sql(sql)
         .bind(app_id.to_owned())
         .bind(i64::from(livemode))
-        .bind(user_id.to_owned())
-        .bind(limit);
+        .bind(user_id.to_owned());
     super::all(conn, query, from_row).await
 }
 
@@ -123,9 +122,9 @@ pub async fn list(
         }
     }
     sql.push_str(&format!(
-        " ORDER BY created DESC, id DESC LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
+        " ORDER BY created DESC, id DESC LIMIT {} OFFSET ${}",
+        per_page + 1,
+        n + 1
     ));
     let mut query = super::sql(sql)
         .bind(app_id.to_owned())
@@ -133,7 +132,7 @@ pub async fn list(
     for value in [filter.succeeded, filter.refunded].into_iter().flatten() {
         query = query.bind(i64::from(value));
     }
-    let query = query.bind(per_page + 1).bind(offset);
+    let query = query.bind(offset);
     let recharges = super::all(conn, query, from_row).await?;
     Ok(super::finish_page(recharges, per_page, false))
 }

@@ -82,12 +82,11 @@ pub async fn failing_deliveries(
         "SELECT d.id, d.event_id, d.endpoint_id, d.status, d.attempts, d.next_attempt_ms, \
          d.created_ms, d.finished_ms, e.url FROM webhook_deliveries d \
          JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE {FAILING} \
-         ORDER BY d.created_ms DESC, d.id DESC LIMIT $3"
+         ORDER BY d.created_ms DESC, d.id DESC LIMIT {limit}"
     );
     let rows = super::sql(sql)
         .bind(account_id.to_owned())
         .bind(i64::from(livemode))
-        .bind(limit)
         .fetch_all(conn)
         .await?;
     rows.iter()

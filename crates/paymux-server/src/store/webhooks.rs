@@ -296,57 +296,69 @@ pub async fn claim(
     lease_until_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<Claimed>> {
-    let skip_locked = if conn.backend_name() == "PostgreSQL" {
-        " FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    // The outer lease condition is re-checked by PostgreSQL on a row another claimer updated
-    // meanwhile, so two nodes never lease the same delivery.
-    let sql = format!(
-        "UPDATE webhook_deliveries SET lease_until_ms = $1 WHERE id IN \
-         (SELECT id FROM webhook_deliveries WHERE endpoint_id = $2 AND status = 'pending' \
-          AND next_attempt_ms <= $3 AND lease_until_ms <= $3 \
-          ORDER BY next_attempt_ms, id LIMIT $4{skip_locked}) \
-         AND lease_until_ms <= $3 RETURNING id"
-    );
+    let sql = claim_statement(is_postgres(conn), "$1", "$2", "$3", limit);
     let rows = super::sql(sql)
         .bind(lease_until_ms)
         .bind(endpoint_id.to_owned())
         .bind(now_ms)
-        .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id: String = row.try_get("id")?;
-        let row = sqlx::query(
-            "SELECT d.id, d.event_id, d.endpoint_id, d.attempts, d.next_attempt_ms, \
-                    w.url, w.secret, e.webhook_body, e.webhook_signature \
-             FROM webhook_deliveries d \
-             JOIN webhook_endpoints w ON w.id = d.endpoint_id \
-             JOIN events e ON e.id = d.event_id WHERE d.id = $1",
-        )
-        .bind(&id)
-        .fetch_one(&mut *conn)
-        .await?;
-        let body: Option<String> = row.try_get("webhook_body")?;
-        claimed.push(Claimed {
-            delivery_id: id,
-            event_id: row.try_get("event_id")?,
-            endpoint_id: row.try_get("endpoint_id")?,
-            attempts: row.try_get("attempts")?,
-            due_ms: row.try_get("next_attempt_ms")?,
-            lease_until_ms,
-            url: row.try_get("url")?,
-            secret: row.try_get("secret")?,
-            body: body.ok_or_else(|| {
-                StoreError::Inconsistent("a webhook delivery's event has no rendered body".into())
-            })?,
-            signature: row.try_get("webhook_signature")?,
-        });
-    }
-    Ok(claimed)
+    rows.iter()
+        .map(|row| claimed_from_row(row, lease_until_ms))
+        .collect()
+}
+
+fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
+/// The claim as one statement: it leases the endpoint's oldest due deliveries and returns with
+/// each what its attempt needs, the endpoint's and the event's columns through subqueries
+/// (both engines take them in `RETURNING`). Its arguments are placeholders, so that the claim
+/// can follow other statements that use the same numbering; `limit` is written in (see
+/// [`super::sql`]). On PostgreSQL the candidates are
+/// locked with SKIP LOCKED, and the outer lease condition is checked again on a row another
+/// claimer changed meanwhile, so two nodes never lease the same delivery.
+fn claim_statement(postgres: bool, lease: &str, endpoint: &str, now: &str, limit: i64) -> String {
+    let skip_locked = if postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    format!(
+        "UPDATE webhook_deliveries SET lease_until_ms = {lease} WHERE id IN \
+         (SELECT id FROM webhook_deliveries WHERE endpoint_id = {endpoint} \
+          AND status = 'pending' AND next_attempt_ms <= {now} AND lease_until_ms <= {now} \
+          ORDER BY next_attempt_ms, id LIMIT {limit}{skip_locked}) \
+         AND lease_until_ms <= {now} \
+         RETURNING id, event_id, endpoint_id, attempts, next_attempt_ms, \
+         (SELECT w.url FROM webhook_endpoints w \
+          WHERE w.id = webhook_deliveries.endpoint_id) AS url, \
+         (SELECT w.secret FROM webhook_endpoints w \
+          WHERE w.id = webhook_deliveries.endpoint_id) AS secret, \
+         (SELECT e.webhook_body FROM events e \
+          WHERE e.id = webhook_deliveries.event_id) AS webhook_body, \
+         (SELECT e.webhook_signature FROM events e \
+          WHERE e.id = webhook_deliveries.event_id) AS webhook_signature"
+    )
+}
+
+fn claimed_from_row(row: &AnyRow, lease_until_ms: i64) -> StoreResult<Claimed> {
+    let body: Option<String> = row.try_get("webhook_body")?;
+    Ok(Claimed {
+        delivery_id: row.try_get("id")?,
+        event_id: row.try_get("event_id")?,
+        endpoint_id: row.try_get("endpoint_id")?,
+        attempts: row.try_get("attempts")?,
+        due_ms: row.try_get("next_attempt_ms")?,
+        lease_until_ms,
+        url: row.try_get("url")?,
+        secret: row.try_get("secret")?,
+        body: body.ok_or_else(|| {
+            StoreError::Inconsistent("a webhook delivery's event has no rendered body".into())
+        })?,
+        signature: row.try_get("webhook_signature")?,
+    })
 }
 
 /// What follows an attempt.
@@ -357,70 +369,90 @@ pub enum AfterAttempt {
     Failed,
 }
 
-/// Records an attempt and its consequence for the delivery. The delivery is changed only if
-/// this worker still holds its lease and it is still pending (an endpoint removed meanwhile
-/// cancelled it), so an event's `pending_webhooks` drops exactly once per delivery.
-/// `new_signature` is the event's Ping++ signature when the claim found none stored yet.
-pub async fn record_attempt(
+/// An attempt that ended, to be recorded with what follows from it for its delivery.
+pub struct EndedAttempt {
+    pub attempt: Attempt,
+    /// The lease it was made under: the delivery changes only if this worker still holds it.
+    pub lease_until_ms: i64,
+    pub after: AfterAttempt,
+    /// The event's Ping++ signature, when the claim found none stored yet.
+    pub new_signature: Option<String>,
+}
+
+/// Records an attempt and its consequence for the delivery, and claims the endpoint's next due
+/// delivery (leased until `next_lease_ms`), all in one round trip to the database: this runs
+/// once per delivery.
+///
+/// The delivery is changed only if this worker still holds its lease and it is still pending
+/// (an endpoint removed meanwhile cancelled it), so an event's `pending_webhooks` drops exactly
+/// once per delivery. PostgreSQL runs it as one statement whose parts pass that on
+/// (`done` → `event`); SQLite, which has no writing `WITH`, as four statements sent together,
+/// the event first, reading the delivery before it changes (its one writer makes that exact).
+pub async fn record_attempt_and_claim_next(
     conn: &mut AnyConnection,
-    attempt: &Attempt,
-    lease_until_ms: i64,
-    after: AfterAttempt,
-    new_signature: Option<&str>,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO webhook_attempts (id, delivery_id, event_id, endpoint_id, number, due_ms, \
-         started_ms, url, status_code, latency_ms, response_excerpt, error, succeeded) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(&attempt.id)
-    .bind(&attempt.delivery_id)
-    .bind(&attempt.event_id)
-    .bind(&attempt.endpoint_id)
-    .bind(attempt.number)
-    .bind(attempt.due_ms)
-    .bind(attempt.started_ms)
-    .bind(&attempt.url)
-    .bind(attempt.status_code)
-    .bind(attempt.latency_ms)
-    .bind(attempt.response_excerpt.as_deref())
-    .bind(attempt.error.as_deref())
-    .bind(i64::from(attempt.succeeded))
-    .execute(&mut *conn)
-    .await?;
-    let (status, next_ms, finished_ms) = match after {
+    ended: &EndedAttempt,
+    now_ms: i64,
+    next_lease_ms: i64,
+) -> StoreResult<Option<Claimed>> {
+    const FINISH_DELIVERY: &str = "UPDATE webhook_deliveries SET status = $5, attempts = $6, \
+         next_attempt_ms = $7, finished_ms = $8, lease_until_ms = 0 \
+         WHERE id = $1 AND status = 'pending' AND lease_until_ms = $4";
+    const EVENT_CHANGES: &str = "UPDATE events SET \
+         webhook_signature = COALESCE(webhook_signature, $9), pending_webhooks = pending_webhooks - ";
+    const EVENT_WHERE: &str = "WHERE id = $2 AND ($9 IS NOT NULL OR $10 = 1)";
+    const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts (id, delivery_id, event_id, \
+         endpoint_id, number, due_ms, started_ms, url, status_code, latency_ms, response_excerpt, \
+         error, succeeded) VALUES ($11, $1, $2, $3, $6, $12, $13, $14, $15, $16, $17, $18, $19)";
+    let postgres = is_postgres(conn);
+    let claim = claim_statement(postgres, "$21", "$3", "$20", 1);
+    let sql = if postgres {
+        format!(
+            "WITH done AS ({FINISH_DELIVERY} RETURNING id), \
+             event AS ({EVENT_CHANGES}(SELECT COUNT(*) FROM done WHERE $10 = 1) {EVENT_WHERE}), \
+             attempt AS ({INSERT_ATTEMPT}), \
+             next AS ({claim}) \
+             SELECT * FROM next"
+        )
+    } else {
+        format!(
+            "{EVENT_CHANGES}(SELECT COUNT(*) FROM webhook_deliveries \
+               WHERE id = $1 AND status = 'pending' AND lease_until_ms = $4 AND $10 = 1) \
+             {EVENT_WHERE}; {FINISH_DELIVERY}; {INSERT_ATTEMPT}; {claim}"
+        )
+    };
+    let attempt = &ended.attempt;
+    let (status, next_ms, finished_ms) = match ended.after {
         AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, 0, Some(attempt.started_ms)),
         AfterAttempt::RetryAt(due) => (DeliveryStatus::Pending, due, None),
         AfterAttempt::Failed => (DeliveryStatus::Failed, 0, Some(attempt.started_ms)),
     };
-    let changed = sqlx::query(
-        "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_ms = $3, \
-         finished_ms = $4, lease_until_ms = 0 \
-         WHERE id = $5 AND status = 'pending' AND lease_until_ms = $6",
-    )
-    .bind(status.as_str())
-    .bind(attempt.number)
-    .bind(next_ms)
-    .bind(finished_ms)
-    .bind(&attempt.delivery_id)
-    .bind(lease_until_ms)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let no_longer_pending = i64::from(changed == 1 && finished_ms.is_some());
-    if no_longer_pending == 1 || new_signature.is_some() {
-        // One statement for both changes to the event: this runs once per delivery.
-        sqlx::query(
-            "UPDATE events SET webhook_signature = COALESCE(webhook_signature, $1), \
-             pending_webhooks = pending_webhooks - $2 WHERE id = $3",
-        )
-        .bind(new_signature)
-        .bind(no_longer_pending)
+    let rows = super::sql(sql)
+        .bind(&attempt.delivery_id)
         .bind(&attempt.event_id)
-        .execute(&mut *conn)
+        .bind(&attempt.endpoint_id)
+        .bind(ended.lease_until_ms)
+        .bind(status.as_str())
+        .bind(attempt.number)
+        .bind(next_ms)
+        .bind(finished_ms)
+        .bind(ended.new_signature.as_deref())
+        .bind(i64::from(finished_ms.is_some()))
+        .bind(&attempt.id)
+        .bind(attempt.due_ms)
+        .bind(attempt.started_ms)
+        .bind(&attempt.url)
+        .bind(attempt.status_code)
+        .bind(attempt.latency_ms)
+        .bind(attempt.response_excerpt.as_deref())
+        .bind(attempt.error.as_deref())
+        .bind(i64::from(attempt.succeeded))
+        .bind(now_ms)
+        .bind(next_lease_ms)
+        .fetch_all(&mut *conn)
         .await?;
-    }
-    Ok(())
+    rows.first()
+        .map(|row| claimed_from_row(row, next_lease_ms))
+        .transpose()
 }
 
 /// When the earliest pending delivery falls due (it may be leased right now; a worker that

@@ -12,7 +12,7 @@ use crate::ids;
 use crate::secrets::{endpoint_context, open_stored};
 use crate::state::AppState;
 use crate::store::StoreResult;
-use crate::store::webhooks::{AfterAttempt, Claimed};
+use crate::store::webhooks::{AfterAttempt, Claimed, EndedAttempt};
 use crate::store::{self};
 use paymux_webhook::{
     EndpointSecret, ID_HEADER, PINGPP_SIGNATURE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -216,40 +216,34 @@ impl Dispatcher {
             ),
             AfterAttempt::Succeeded => {}
         }
-        let attempt = Attempt {
-            id: ids::webhook_attempt(),
-            delivery_id: claimed.delivery_id.clone(),
-            event_id: claimed.event_id.clone(),
-            endpoint_id: claimed.endpoint_id.clone(),
-            number,
-            due_ms: claimed.due_ms,
-            started_ms,
-            url: claimed.url.clone(),
-            status_code: outcome.status_code.map(i64::from),
-            latency_ms: outcome.latency_ms,
-            response_excerpt: outcome.response_excerpt,
-            error: outcome.error,
-            succeeded: matches!(after, AfterAttempt::Succeeded),
+        let ended = EndedAttempt {
+            attempt: Attempt {
+                id: ids::webhook_attempt(),
+                delivery_id: claimed.delivery_id.clone(),
+                event_id: claimed.event_id.clone(),
+                endpoint_id: claimed.endpoint_id.clone(),
+                number,
+                due_ms: claimed.due_ms,
+                started_ms,
+                url: claimed.url.clone(),
+                status_code: outcome.status_code.map(i64::from),
+                latency_ms: outcome.latency_ms,
+                response_excerpt: outcome.response_excerpt,
+                error: outcome.error,
+                succeeded: matches!(after, AfterAttempt::Succeeded),
+            },
+            lease_until_ms: claimed.lease_until_ms,
+            after,
+            new_signature,
         };
-        let lease = claimed.lease_until_ms;
         let now_ms = state.clock.now_ms();
         let next_lease = self.lease_until(now_ms);
         let recorded: StoreResult<Option<Claimed>> = state
             .db
             .write(move |conn| {
                 Box::pin(async move {
-                    store::webhooks::record_attempt(
-                        conn,
-                        &attempt,
-                        lease,
-                        after,
-                        new_signature.as_deref(),
-                    )
-                    .await?;
-                    let endpoint = &attempt.endpoint_id;
-                    let mut next =
-                        store::webhooks::claim(conn, endpoint, now_ms, next_lease, 1).await?;
-                    Ok(next.pop())
+                    store::webhooks::record_attempt_and_claim_next(conn, &ended, now_ms, next_lease)
+                        .await
                 })
             })
             .await;
