@@ -316,9 +316,9 @@ fn is_postgres(conn: &AnyConnection) -> bool {
 /// each what its attempt needs, the endpoint's and the event's columns through subqueries
 /// (both engines take them in `RETURNING`). Its arguments are placeholders, so that the claim
 /// can follow other statements that use the same numbering; `limit` is written in (see
-/// [`super::sql`]). On PostgreSQL the candidates are
-/// locked with SKIP LOCKED, and the outer lease condition is checked again on a row another
-/// claimer changed meanwhile, so two nodes never lease the same delivery.
+/// [`super::sql`]). On PostgreSQL the candidates are locked with SKIP LOCKED, and the outer
+/// lease condition is checked again on a row another claimer changed meanwhile, so two nodes
+/// never lease the same delivery.
 fn claim_statement(postgres: bool, lease: &str, endpoint: &str, now: &str, limit: i64) -> String {
     let skip_locked = if postgres {
         " FOR UPDATE SKIP LOCKED"
@@ -426,6 +426,9 @@ pub async fn record_attempt_and_claim_next(
         AfterAttempt::RetryAt(due) => (DeliveryStatus::Pending, due, None),
         AfterAttempt::Failed => (DeliveryStatus::Failed, 0, Some(attempt.started_ms)),
     };
+    // $1–$3 the delivery, its event and endpoint; $4 the lease held; $5–$8 the delivery's new
+    // state; $9 the new signature; $10 1 if the delivery ends; $11–$19 the attempt's own
+    // columns; $20 now; $21 the next delivery's lease.
     let rows = super::sql(sql)
         .bind(&attempt.delivery_id)
         .bind(&attempt.event_id)
