@@ -87,7 +87,7 @@ pub async fn claim(
 ) -> StoreResult<Vec<Job>> {
     // PostgreSQL: concurrent claimers skip each other's rows instead of waiting on them.
     // SQLite has one writer, so its claims never overlap.
-    let skip_locked = if conn.backend_name() == "PostgreSQL" {
+    let skip_locked = if super::is_postgres(conn) {
         " FOR UPDATE SKIP LOCKED"
     } else {
         ""

@@ -40,6 +40,11 @@ pub(crate) fn sha256_hex(data: &[u8]) -> String {
     digest::hex_lower(&digest::sha256(data))
 }
 
+/// Whether `conn` talks to PostgreSQL (where a statement differs by engine).
+pub(crate) fn is_postgres(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
 /// A query built at run time: column lists are constants spliced in, values are bound, except
 /// a row limit, which is written in as a number. SQLite plans around the value bound to a
 /// `LIMIT` and so prepares such a statement again each time it is bound, i.e. on every run; a

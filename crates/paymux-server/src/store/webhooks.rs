@@ -296,7 +296,7 @@ pub async fn claim(
     lease_until_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<Claimed>> {
-    let sql = claim_statement(is_postgres(conn), "$1", "$2", "$3", limit);
+    let sql = claim_statement(super::is_postgres(conn), "$1", "$2", "$3", limit);
     let rows = super::sql(sql)
         .bind(lease_until_ms)
         .bind(endpoint_id.to_owned())
@@ -306,10 +306,6 @@ pub async fn claim(
     rows.iter()
         .map(|row| claimed_from_row(row, lease_until_ms))
         .collect()
-}
-
-fn is_postgres(conn: &AnyConnection) -> bool {
-    conn.backend_name() == "PostgreSQL"
 }
 
 /// The claim as one statement: it leases the endpoint's oldest due deliveries and returns with
@@ -403,7 +399,7 @@ pub async fn record_attempt_and_claim_next(
     const INSERT_ATTEMPT: &str = "INSERT INTO webhook_attempts (id, delivery_id, event_id, \
          endpoint_id, number, due_ms, started_ms, url, status_code, latency_ms, response_excerpt, \
          error, succeeded) VALUES ($11, $1, $2, $3, $6, $12, $13, $14, $15, $16, $17, $18, $19)";
-    let postgres = is_postgres(conn);
+    let postgres = super::is_postgres(conn);
     let claim = claim_statement(postgres, "$21", "$3", "$20", 1);
     let sql = if postgres {
         format!(
