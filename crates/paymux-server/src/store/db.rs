@@ -15,7 +15,7 @@
 //! [`new_charges`]).
 
 use super::new_charges;
-use super::settings_watch::{self, SettingsWatch};
+use super::settings_watch::SettingsWatch;
 use super::{StoreError, StoreResult};
 use crate::domain::charge::Charge;
 use crate::store::data_dir;
@@ -245,18 +245,11 @@ impl Db {
         &self.settings
     }
 
-    /// Tells every server on this store that secret keys or signature settings changed. A
-    /// failure is logged: servers then see the change when what they keep in memory lapses.
+    /// Tells every server on this store that secret keys or signature settings changed (see
+    /// [`SettingsWatch::announce`]). A failure is logged: servers then see the change when what
+    /// they keep in memory lapses.
     async fn announce_settings_changed(&self) {
-        let announced = match &self.writer {
-            Writer::Sqlite { .. } => self.settings.append_change().map_err(|e| e.to_string()),
-            Writer::Postgres { pool, .. } => pool
-                .execute(settings_watch::NOTIFY)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
-        };
-        if let Err(error) = announced {
+        if let Err(error) = self.settings.announce().await {
             tracing::warn!(%error, "could not announce a change of keys or signature settings");
         }
     }

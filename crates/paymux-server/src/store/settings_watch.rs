@@ -7,8 +7,13 @@
 //!   round trip to SQLite's thread, and no clock resolution to miss two changes in a row.
 //! - **PostgreSQL**: a change is a `NOTIFY` on a channel every node `LISTEN`s to, and the
 //!   version counts notifications. While a node's listener is down its version is unknown, and
-//!   it keeps nothing in memory until the listener is back.
+//!   it keeps nothing in memory until the listener is back. A notification reaches the nodes
+//!   some time after the change commits, so the announcer waits until every node listening has
+//!   confirmed it counted the change: when the command (or the console's request) returns, no
+//!   node answers from what it kept before.
 
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,9 +21,17 @@ use std::time::Duration;
 
 /// The file whose length counts the changes, in the data directory.
 pub const CHANGES_FILE: &str = "settings.changes";
-/// The PostgreSQL notification channel, and the statement that notifies it.
+/// The PostgreSQL channel that announces a change; its payload names the announcement.
 const CHANNEL: &str = "paymux_settings";
-pub(super) const NOTIFY: &str = "NOTIFY paymux_settings";
+/// The channel on which each node's listener confirms an announcement, with its payload.
+const HEARD: &str = "paymux_settings_heard";
+/// Every node's listener connects under this name, which tells an announcer whom to wait for.
+const LISTENER_NAME: &str = "paymux settings listener";
+const ANNOUNCER_NAME: &str = "paymux settings announcer";
+/// How long an announcer waits for the nodes' confirmations. A node that has not confirmed by
+/// then (hung, or cut off from the database) still forgets what it kept within `FRESH_FOR` of
+/// `api::key_owners`, or when its listener reconnects.
+const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct SettingsWatch(Arc<Source>);
@@ -74,18 +87,99 @@ impl SettingsWatch {
         }
     }
 
-    /// Records a change on SQLite (PostgreSQL's is a statement: [`super::Db::announce_settings_changed`]).
-    pub(super) fn append_change(&self) -> std::io::Result<()> {
-        use std::io::Write;
-        if let Source::File(path) = &*self.0 {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?
-                .write_all(b".")?;
+    /// Tells every server on the store that the settings changed; on PostgreSQL, returns once
+    /// every node listening has confirmed it (or with an error naming how many did not).
+    pub(super) async fn announce(&self) -> Result<(), String> {
+        match &*self.0 {
+            Source::File(path) => {
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut file| file.write_all(b"."))
+                    .map_err(|e| e.to_string())
+            }
+            Source::Notifications { url, .. } => announce_and_confirm(url).await,
         }
-        Ok(())
     }
+}
+
+/// A listening connection of its own (not one of the pool's), named for `pg_stat_activity`.
+async fn connect_listener(url: &str, application_name: &str) -> sqlx::Result<PgListener> {
+    let options: PgConnectOptions = url.parse()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_with(options.application_name(application_name))
+        .await?;
+    PgListener::connect_with(&pool).await
+}
+
+/// Notifies the nodes' listeners and waits for each to confirm. The listeners are counted
+/// before the notification: one that starts listening after it counts the change on its own
+/// (see [`listen`]), and one counted that goes away before confirming is waited for until
+/// [`CONFIRM_WITHIN`].
+async fn announce_and_confirm(url: &str) -> Result<(), String> {
+    let mut heard = connect_listener(url, ANNOUNCER_NAME)
+        .await
+        .map_err(|e| e.to_string())?;
+    if heard.listen(HEARD).await.is_err() {
+        // No LISTEN here (a pooler in transaction mode): nor for the nodes, which then keep
+        // nothing in memory. The notification is all there is to send.
+        return notify(&mut heard, "").await.map_err(|e| e.to_string());
+    }
+    let found = async {
+        // The announcer's own connection names the announcement: no two live ones share it.
+        let token: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut heard)
+            .await?;
+        let token = token.to_string();
+        let mut waiting: HashSet<u32> = sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(LISTENER_NAME)
+        .fetch_all(&mut heard)
+        .await?
+        .into_iter()
+        .filter_map(|pid| u32::try_from(pid).ok())
+        .collect();
+        notify(&mut heard, &token).await?;
+        let confirmed = tokio::time::timeout(CONFIRM_WITHIN, async {
+            while !waiting.is_empty() {
+                let Some(confirmation) = heard.try_recv().await? else {
+                    break;
+                };
+                if confirmation.payload() == token {
+                    waiting.remove(&confirmation.process_id());
+                }
+            }
+            Ok::<(), sqlx::Error>(())
+        })
+        .await;
+        // Past the deadline the nodes still waited for are the answer.
+        confirmed.unwrap_or(Ok(())).map(|()| waiting.len())
+    };
+    match found.await {
+        Ok(0) => Ok(()),
+        Ok(unconfirmed) => Err(format!(
+            "{unconfirmed} node(s) did not confirm the change within {} s; each forgets \
+             what it kept within 10 s of running again",
+            CONFIRM_WITHIN.as_secs()
+        )),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+async fn notify(listener: &mut PgListener, payload: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
+        .execute(listener)
+        .await
+        .map(drop)
 }
 
 impl Listener {
@@ -101,10 +195,11 @@ impl Listener {
     }
 }
 
-/// Counts notifications for as long as the watch lives, reconnecting after a failure.
+/// Counts notifications for as long as the watch lives, reconnecting after a failure, and
+/// confirms each announcement once counted.
 async fn listen(url: String, version: Arc<AtomicU64>, listening: Arc<AtomicBool>) {
     loop {
-        if let Ok(mut listener) = sqlx::postgres::PgListener::connect(&url).await
+        if let Ok(mut listener) = connect_listener(&url, LISTENER_NAME).await
             && listener.listen(CHANNEL).await.is_ok()
         {
             // Anything may have changed while nobody listened.
@@ -112,8 +207,16 @@ async fn listen(url: String, version: Arc<AtomicU64>, listening: Arc<AtomicBool>
             listening.store(true, Ordering::Release);
             // `None` is a lost connection: start over rather than let it reconnect
             // silently, so the gap counts as a change.
-            while let Ok(Some(_)) = listener.try_recv().await {
+            while let Ok(Some(announcement)) = listener.try_recv().await {
                 version.fetch_add(1, Ordering::AcqRel);
+                let confirmed = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(HEARD)
+                    .bind(announcement.payload())
+                    .execute(&mut listener)
+                    .await;
+                if confirmed.is_err() {
+                    break;
+                }
             }
         }
         listening.store(false, Ordering::Release);

@@ -1,7 +1,7 @@
 //! Several nodes on one PostgreSQL database: money stays right and every job runs once.
 //! These need `PAYMUX_TEST_DATABASE_URL`; without it they print why and return.
 
-use crate::helpers::{TestServer, order_no};
+use crate::helpers::{TestServer, cli, order_no};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -261,6 +261,89 @@ async fn a_job_abandoned_by_a_killed_node_is_finished_by_another_after_its_lease
         done["succeed"], true,
         "the surviving node finished it after the lease ran out"
     );
+}
+
+/// Every node keeps who each key belongs to in memory. `keys roll` returns once every node has
+/// confirmed it forgot; a node that cannot confirm (stopped here) holds the command up for a
+/// few seconds at most, is reported, and refuses the key as soon as it runs again.
+#[tokio::test]
+async fn a_rolled_key_stops_at_once_on_every_node() {
+    let Some((server, node)) = two_nodes(&[]).await else {
+        return;
+    };
+    let list = format!("/v1/charges?app[id]={}", server.creds.app_id);
+    let status_on = |base: &str, key: &str| {
+        TestServer::send(
+            server
+                .http
+                .get(format!("{base}{list}"))
+                .bearer_auth(key.to_string()),
+        )
+    };
+    let roll = || {
+        let mut args = vec!["keys", "roll", "--mode", "test", "--grace-minutes", "0"];
+        args.extend(server.storage_args());
+        let (ok, stdout, stderr) = cli(&args);
+        assert!(ok, "{stderr}");
+        (stdout.trim().to_string(), stderr)
+    };
+    let bases = [server.base.clone(), node.base.clone()];
+
+    let mut key = server.creds.test_secret_key.clone();
+    for round in 0..3 {
+        for base in &bases {
+            for _ in 0..2 {
+                assert_eq!(status_on(base, &key).await.0, StatusCode::OK, "{base}");
+            }
+        }
+        let (new_key, stderr) = roll();
+        assert!(!stderr.contains("did not confirm"), "{stderr}");
+        for base in &bases {
+            let (status, error) = status_on(base, &key).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "round {round}, {base}: {error}"
+            );
+            assert_eq!(status_on(base, &new_key).await.0, StatusCode::OK, "{base}");
+        }
+        key = new_key;
+    }
+
+    let pid = node.child.id().expect("running").to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let (new_key, stderr) = roll();
+    signal("-CONT");
+    assert!(
+        stderr.contains("1 node(s) did not confirm"),
+        "the stopped node is reported: {stderr}"
+    );
+    let (status, _) = status_on(&server.base, &key).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the running node refused it at once"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = status_on(&node.base, &key).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node, running again, still takes the rolled key"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status_on(&node.base, &new_key).await.0, StatusCode::OK);
 }
 
 /// A TCP proxy in front of PostgreSQL that a test can cut and restore.
