@@ -128,7 +128,9 @@ async fn announce_and_confirm(url: &str) -> Result<(), String> {
     if heard.listen(HEARD).await.is_err() {
         // No LISTEN here (a pooler in transaction mode): nor for the nodes, which then keep
         // nothing in memory. The notification is all there is to send.
-        return notify(&mut heard, "").await.map_err(|e| e.to_string());
+        return notify(&mut heard, CHANNEL, "")
+            .await
+            .map_err(|e| e.to_string());
     }
     let found = async {
         // The announcer's own connection names the announcement: no two live ones share it.
@@ -146,7 +148,7 @@ async fn announce_and_confirm(url: &str) -> Result<(), String> {
         .into_iter()
         .filter_map(|pid| u32::try_from(pid).ok())
         .collect();
-        notify(&mut heard, &token).await?;
+        notify(&mut heard, CHANNEL, &token).await?;
         let confirmed = tokio::time::timeout(CONFIRM_WITHIN, async {
             while !waiting.is_empty() {
                 let Some(confirmation) = heard.try_recv().await? else {
@@ -173,9 +175,10 @@ async fn announce_and_confirm(url: &str) -> Result<(), String> {
     }
 }
 
-async fn notify(listener: &mut PgListener, payload: &str) -> sqlx::Result<()> {
+/// Sends `payload` on `channel` from a listening connection (an announcement or a confirmation).
+async fn notify(listener: &mut PgListener, channel: &str, payload: &str) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANNEL)
+        .bind(channel)
         .bind(payload)
         .execute(listener)
         .await
@@ -209,12 +212,10 @@ async fn listen(url: String, version: Arc<AtomicU64>, listening: Arc<AtomicBool>
             // silently, so the gap counts as a change.
             while let Ok(Some(announcement)) = listener.try_recv().await {
                 version.fetch_add(1, Ordering::AcqRel);
-                let confirmed = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(HEARD)
-                    .bind(announcement.payload())
-                    .execute(&mut listener)
-                    .await;
-                if confirmed.is_err() {
+                if notify(&mut listener, HEARD, announcement.payload())
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
