@@ -8,8 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use paymux_crypto::VerifyingKey;
 use paymux_server::domain::Caller;
 use paymux_server::domain::channel::Channel;
-use paymux_server::domain::webhook::RETRY_DELAYS_SECS;
+use paymux_server::domain::webhook::{Attempt, RETRY_DELAYS_SECS};
 use paymux_server::payments::charges::{self, NewCharge};
+use paymux_server::store::webhooks::{AfterAttempt, EndedAttempt};
 use paymux_server::webhooks::dispatcher::Dispatcher;
 use paymux_server::webhooks::endpoints::{self, EndpointChange};
 use paymux_server::{AppState, Clock, ManualClock, Settings, store};
@@ -324,4 +325,74 @@ async fn removing_an_endpoint_cancels_its_pending_deliveries() {
         "nothing left to do"
     );
     assert_eq!(receiver.seen().len(), 1);
+}
+
+/// A worker's next claim looks from the due time it names: a delivery due earlier waits for a
+/// look from the front (the dispatcher makes one at least once a second) or the next pass.
+#[tokio::test]
+async fn a_claim_that_looks_from_a_due_time_skips_what_is_due_before_it() {
+    let (state, clock, caller, app, _dir) = common::setup(Settings::default()).await;
+    let (_receiver, url) = Receiver::start(0).await;
+    let (endpoint_id, _) = add_endpoint(&state, &caller, &url).await;
+    for _ in 0..3 {
+        paid_charge(&state, &caller, &app, json!({})).await;
+        clock.advance_ms(1000);
+    }
+    let now = clock.now_ms();
+    let lease = now + 60_000;
+    let claimed = state
+        .db
+        .write(move |conn| {
+            Box::pin(async move {
+                let first = store::webhooks::claim(conn, &endpoint_id, now, lease, 1).await?;
+                let first = first.into_iter().next().expect("the oldest claimed");
+                let ended = |claimed: &store::webhooks::Claimed| EndedAttempt {
+                    attempt: Attempt {
+                        id: paymux_server::ids::webhook_attempt(),
+                        delivery_id: claimed.delivery_id.clone(),
+                        event_id: claimed.event_id.clone(),
+                        endpoint_id: claimed.endpoint_id.clone(),
+                        number: 1,
+                        due_ms: claimed.due_ms,
+                        started_ms: now,
+                        url: claimed.url.clone(),
+                        status_code: Some(200),
+                        latency_ms: 1,
+                        response_excerpt: None,
+                        error: None,
+                        succeeded: true,
+                    },
+                    lease_until_ms: claimed.lease_until_ms,
+                    after: AfterAttempt::Succeeded,
+                    new_signature: None,
+                };
+                let from_last = first.due_ms + 2000;
+                let third = store::webhooks::record_attempt_and_claim_next(
+                    conn,
+                    &ended(&first),
+                    now,
+                    lease,
+                    from_last,
+                )
+                .await?
+                .expect("the delivery due at the time looked from");
+                let second = store::webhooks::record_attempt_and_claim_next(
+                    conn,
+                    &ended(&third),
+                    now,
+                    lease,
+                    i64::MIN,
+                )
+                .await?
+                .expect("the one skipped, found from the front");
+                store::StoreResult::Ok([first.due_ms, third.due_ms, second.due_ms])
+            })
+        })
+        .await
+        .expect("claims");
+    assert_eq!(
+        claimed,
+        [START_MS, START_MS + 2000, START_MS + 1000],
+        "oldest, then from the named time, then the skipped one from the front"
+    );
 }

@@ -296,7 +296,7 @@ pub async fn claim(
     lease_until_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<Claimed>> {
-    let sql = claim_statement(super::is_postgres(conn), "$1", "$2", "$3", limit);
+    let sql = claim_statement(super::is_postgres(conn), "$1", "$2", "$3", None, limit);
     let rows = super::sql(sql)
         .bind(lease_until_ms)
         .bind(endpoint_id.to_owned())
@@ -314,17 +314,27 @@ pub async fn claim(
 /// can follow other statements that use the same numbering; `limit` is written in (see
 /// [`super::sql`]). On PostgreSQL the candidates are locked with SKIP LOCKED, and the outer
 /// lease condition is checked again on a row another claimer changed meanwhile, so two nodes
-/// never lease the same delivery.
-fn claim_statement(postgres: bool, lease: &str, endpoint: &str, now: &str, limit: i64) -> String {
+/// never lease the same delivery. `from`, if given, is the earliest due time to look at.
+fn claim_statement(
+    postgres: bool,
+    lease: &str,
+    endpoint: &str,
+    now: &str,
+    from: Option<&str>,
+    limit: i64,
+) -> String {
     let skip_locked = if postgres {
         " FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
+    let from = from.map_or_else(String::new, |from| {
+        format!(" AND next_attempt_ms >= {from}")
+    });
     format!(
         "UPDATE webhook_deliveries SET lease_until_ms = {lease} WHERE id IN \
          (SELECT id FROM webhook_deliveries WHERE endpoint_id = {endpoint} \
-          AND status = 'pending' AND next_attempt_ms <= {now} AND lease_until_ms <= {now} \
+          AND status = 'pending' AND next_attempt_ms <= {now}{from} AND lease_until_ms <= {now} \
           ORDER BY next_attempt_ms, id LIMIT {limit}{skip_locked}) \
          AND lease_until_ms <= {now} \
          RETURNING id, event_id, endpoint_id, attempts, next_attempt_ms, \
@@ -376,8 +386,8 @@ pub struct EndedAttempt {
 }
 
 /// Records an attempt and its consequence for the delivery, and claims the endpoint's next due
-/// delivery (leased until `next_lease_ms`), all in one round trip to the database: this runs
-/// once per delivery.
+/// delivery (leased until `next_lease_ms`, among those due at `look_from_ms` or later), all in
+/// one round trip to the database: this runs once per delivery.
 ///
 /// The delivery is changed only if this worker still holds its lease and it is still pending
 /// (an endpoint removed meanwhile cancelled it), so an event's `pending_webhooks` drops exactly
@@ -389,6 +399,7 @@ pub async fn record_attempt_and_claim_next(
     ended: &EndedAttempt,
     now_ms: i64,
     next_lease_ms: i64,
+    look_from_ms: i64,
 ) -> StoreResult<Option<Claimed>> {
     const FINISH_DELIVERY: &str = "UPDATE webhook_deliveries SET status = $5, attempts = $6, \
          next_attempt_ms = $7, finished_ms = $8, lease_until_ms = 0 \
@@ -400,7 +411,7 @@ pub async fn record_attempt_and_claim_next(
          endpoint_id, number, due_ms, started_ms, url, status_code, latency_ms, response_excerpt, \
          error, succeeded) VALUES ($11, $1, $2, $3, $6, $12, $13, $14, $15, $16, $17, $18, $19)";
     let postgres = super::is_postgres(conn);
-    let claim = claim_statement(postgres, "$21", "$3", "$20", 1);
+    let claim = claim_statement(postgres, "$21", "$3", "$20", Some("$22"), 1);
     let sql = if postgres {
         format!(
             "WITH done AS ({FINISH_DELIVERY} RETURNING id), \
@@ -424,7 +435,7 @@ pub async fn record_attempt_and_claim_next(
     };
     // $1–$3 the delivery, its event and endpoint; $4 the lease held; $5–$8 the delivery's new
     // state; $9 the new signature; $10 1 if the delivery ends; $11–$19 the attempt's own
-    // columns; $20 now; $21 the next delivery's lease.
+    // columns; $20 now; $21 the next delivery's lease; $22 the earliest due time to look at.
     let rows = super::sql(sql)
         .bind(&attempt.delivery_id)
         .bind(&attempt.event_id)
@@ -447,6 +458,7 @@ pub async fn record_attempt_and_claim_next(
         .bind(i64::from(attempt.succeeded))
         .bind(now_ms)
         .bind(next_lease_ms)
+        .bind(look_from_ms)
         .fetch_all(&mut *conn)
         .await?;
     rows.first()
@@ -455,10 +467,14 @@ pub async fn record_attempt_and_claim_next(
 }
 
 /// When the earliest pending delivery falls due (it may be leased right now; a worker that
-/// finds nothing to claim waits for an attempt to end or its next poll).
+/// finds nothing to claim waits for an attempt to end or its next poll): one probe of the due
+/// index per endpoint.
 pub async fn next_due_ms(conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
     let row = sqlx::query(
-        "SELECT MIN(next_attempt_ms) AS due FROM webhook_deliveries WHERE status = 'pending'",
+        "SELECT MIN((SELECT d.next_attempt_ms FROM webhook_deliveries d \
+           WHERE d.endpoint_id = w.id AND d.status = 'pending' \
+           ORDER BY d.next_attempt_ms LIMIT 1)) AS due \
+         FROM webhook_endpoints w",
     )
     .fetch_one(conn)
     .await?;

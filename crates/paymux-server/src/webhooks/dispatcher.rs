@@ -27,6 +27,15 @@ use tracing::Instrument;
 /// are seen then).
 const IDLE_POLL_MS: i64 = 1000;
 
+/// How often a slot looks for its endpoint's next delivery from the earliest due time; in
+/// between it looks from the due time of the delivery it just attempted. Everything due before
+/// that was leased, or being claimed, when the slot claimed it; what became claimable since (a
+/// lease that lapsed, a claim rolled back, a delivery written by a node whose clock is behind)
+/// waits at most this long. On PostgreSQL a look from the front also reads the index entries
+/// of every delivery finished since the table was last vacuumed (a finished delivery leaves
+/// two), which made the claim the largest part of a delivery's cost.
+const LOOK_FROM_FRONT_EVERY_MS: i64 = 1000;
+
 #[derive(Clone)]
 pub struct Dispatcher {
     state: AppState,
@@ -147,20 +156,30 @@ impl Dispatcher {
     /// One slot of an endpoint: attempts the delivery it was given, then each next one its
     /// endpoint has due, until there is none.
     async fn work_slot(&self, first: Claimed) {
+        // The first delivery was claimed by a pass, which looks from the front.
+        let mut looked_from_front_ms = self.state.clock.now_ms();
         let mut next = Some(first);
         while let Some(claimed) = next {
+            let now_ms = self.state.clock.now_ms();
+            let look_from_ms = if now_ms - looked_from_front_ms >= LOOK_FROM_FRONT_EVERY_MS {
+                looked_from_front_ms = now_ms;
+                i64::MIN
+            } else {
+                claimed.due_ms
+            };
             let span = tracing::info_span!(
                 "webhook",
                 delivery_id = %claimed.delivery_id,
                 event_id = %claimed.event_id
             );
-            next = self.attempt(claimed).instrument(span).await;
+            next = self.attempt(claimed, look_from_ms).instrument(span).await;
         }
     }
 
-    /// Makes one attempt and records it; returns the endpoint's next due delivery, claimed in
-    /// the same write (none if the write failed: its lease lapses and a pass takes it up).
-    async fn attempt(&self, claimed: Claimed) -> Option<Claimed> {
+    /// Makes one attempt and records it; returns the endpoint's next due delivery (due at
+    /// `look_from_ms` or later), claimed in the same write (none if the write failed: its lease
+    /// lapses and a pass takes it up).
+    async fn attempt(&self, claimed: Claimed, look_from_ms: i64) -> Option<Claimed> {
         let state = &self.state;
         // PKCS#1 v1.5 signatures are deterministic: signing again after a crash gives the same
         // bytes, so "signed once" holds even before the signature is stored.
@@ -242,8 +261,14 @@ impl Dispatcher {
             .db
             .write(move |conn| {
                 Box::pin(async move {
-                    store::webhooks::record_attempt_and_claim_next(conn, &ended, now_ms, next_lease)
-                        .await
+                    store::webhooks::record_attempt_and_claim_next(
+                        conn,
+                        &ended,
+                        now_ms,
+                        next_lease,
+                        look_from_ms,
+                    )
+                    .await
                 })
             })
             .await;
