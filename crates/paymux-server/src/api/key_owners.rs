@@ -6,17 +6,18 @@
 //! was read under, so a key rolled or a signature requirement switched anywhere (console, CLI,
 //! another node) applies to the next request; only keys that authenticated are kept (an
 //! unknown key is looked up every time, so guessing cannot fill memory); a rolled key's
-//! grace period ends on time; and every entry is read again after [`FRESH_FOR`], which bounds
+//! grace period ends on time; and every entry is read again after [`KEEP_AT_MOST`], which bounds
 //! what a change made behind the gateway's back (SQL by hand) can go unseen.
 //!
 //! [`SettingsWatch`]: crate::store::settings_watch::SettingsWatch
+//! [`KEEP_AT_MOST`]: crate::store::settings_watch::KEEP_AT_MOST
 
 use crate::state::Shared;
+use crate::store::settings_watch::KEEP_AT_MOST;
 use crate::store::{self, Db, StoreResult, accounts::KeyOwner};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-const FRESH_FOR: Duration = Duration::from_secs(10);
 /// Far more keys than any installation has; a bound all the same.
 const MOST_ENTRIES: usize = 4096;
 
@@ -48,7 +49,7 @@ impl KeyOwners {
                 kept.version = Some(version);
             }
             if let Some((owner, read)) = kept.owners.get(&hash)
-                && read.elapsed() < FRESH_FOR
+                && read.elapsed() < KEEP_AT_MOST
             {
                 return Ok(owner.works_at(now_ms).then(|| owner.clone()));
             }

@@ -29,9 +29,12 @@ const HEARD: &str = "paymux_settings_heard";
 const LISTENER_NAME: &str = "paymux settings listener";
 const ANNOUNCER_NAME: &str = "paymux settings announcer";
 /// How long an announcer waits for the nodes' confirmations. A node that has not confirmed by
-/// then (hung, or cut off from the database) still forgets what it kept within `FRESH_FOR` of
-/// `api::key_owners`, or when its listener reconnects.
+/// then (hung, or cut off from the database) still forgets what it kept within
+/// [`KEEP_AT_MOST`], or when its listener reconnects.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(5);
+/// The longest a node uses what it kept from the settings (`api::key_owners`) before reading
+/// it again, whether or not it heard of a change.
+pub const KEEP_AT_MOST: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct SettingsWatch(Arc<Source>);
@@ -168,8 +171,9 @@ async fn announce_and_confirm(url: &str) -> Result<(), String> {
         Ok(0) => Ok(()),
         Ok(unconfirmed) => Err(format!(
             "{unconfirmed} node(s) did not confirm the change within {} s; each forgets \
-             what it kept within 10 s of running again",
-            CONFIRM_WITHIN.as_secs()
+             what it kept within {} s of running again",
+            CONFIRM_WITHIN.as_secs(),
+            KEEP_AT_MOST.as_secs()
         )),
         Err(error) => Err(error.to_string()),
     }
