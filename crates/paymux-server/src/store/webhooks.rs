@@ -231,18 +231,22 @@ pub async fn add_pending(conn: &mut AnyConnection, event_id: &str, count: i64) -
     Ok(())
 }
 
-/// Endpoints with deliveries due now: one probe of the due index per endpoint, which stops at
-/// the endpoint's first due delivery, so a pass costs the same with a backlog of any size.
-pub async fn due_endpoints(conn: &mut AnyConnection, now_ms: i64) -> StoreResult<Vec<String>> {
+/// Each endpoint with pending deliveries and when its earliest one falls due (it may be leased
+/// right now): one probe of the due index per endpoint, which stops at the endpoint's first
+/// pending delivery, so a pass costs the same with a backlog of any size. A removed endpoint
+/// has none (its removal cancelled them).
+pub async fn earliest_due(conn: &mut AnyConnection) -> StoreResult<Vec<(String, i64)>> {
     let rows = sqlx::query(
-        "SELECT w.id FROM webhook_endpoints w WHERE w.removed = 0 AND EXISTS (SELECT 1 \
-         FROM webhook_deliveries d \
-         WHERE d.endpoint_id = w.id AND d.status = 'pending' AND d.next_attempt_ms <= $1)",
+        "SELECT id, due FROM (SELECT w.id, (SELECT d.next_attempt_ms \
+           FROM webhook_deliveries d WHERE d.endpoint_id = w.id AND d.status = 'pending' \
+           ORDER BY d.next_attempt_ms LIMIT 1) AS due \
+         FROM webhook_endpoints w WHERE w.removed = 0) e WHERE due IS NOT NULL",
     )
-    .bind(now_ms)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("due")?)))
+        .collect()
 }
 
 /// Gives up every delivery lease; see `jobs::release_all_leases`.
@@ -464,21 +468,6 @@ pub async fn record_attempt_and_claim_next(
     rows.first()
         .map(|row| claimed_from_row(row, next_lease_ms))
         .transpose()
-}
-
-/// When the earliest pending delivery falls due (it may be leased right now; a worker that
-/// finds nothing to claim waits for an attempt to end or its next poll): one probe of the due
-/// index per endpoint.
-pub async fn next_due_ms(conn: &mut AnyConnection) -> StoreResult<Option<i64>> {
-    let row = sqlx::query(
-        "SELECT MIN((SELECT d.next_attempt_ms FROM webhook_deliveries d \
-           WHERE d.endpoint_id = w.id AND d.status = 'pending' \
-           ORDER BY d.next_attempt_ms LIMIT 1)) AS due \
-         FROM webhook_endpoints w",
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(row.try_get::<Option<i64>, _>("due")?)
 }
 
 const DELIVERY_COLUMNS: &str =

@@ -130,14 +130,15 @@ impl Dispatcher {
             .write(move |conn| {
                 Box::pin(async move {
                     let mut claimed = Vec::new();
-                    for endpoint_id in store::webhooks::due_endpoints(conn, now_ms).await? {
+                    let earliest = store::webhooks::earliest_due(conn).await?;
+                    for (endpoint_id, _) in earliest.iter().filter(|(_, due)| *due <= now_ms) {
                         let free =
-                            concurrency - store::webhooks::busy(conn, &endpoint_id, now_ms).await?;
+                            concurrency - store::webhooks::busy(conn, endpoint_id, now_ms).await?;
                         if free > 0 {
                             claimed.extend(
                                 store::webhooks::claim(
                                     conn,
-                                    &endpoint_id,
+                                    endpoint_id,
                                     now_ms,
                                     lease_until,
                                     free,
@@ -146,7 +147,8 @@ impl Dispatcher {
                             );
                         }
                     }
-                    let next_due = store::webhooks::next_due_ms(conn).await?;
+                    // Claims change leases, not due times.
+                    let next_due = earliest.iter().map(|(_, due)| *due).min();
                     Ok((claimed, next_due))
                 })
             })
