@@ -5,8 +5,9 @@ use super::{Page, finish_page, flag, json_map, to_text};
 use super::{StoreError, StoreResult};
 use crate::domain::channel::Channel;
 use crate::domain::charge::{Carrier, Charge};
+use futures_util::StreamExt;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, Either, Executor, Row};
 
 const COLUMNS: &str = "id, account_id, app_id, livemode, created, channel, order_no, client_ip, \
     amount, currency, subject, body, description, extra, metadata, credential, time_expire, paid, \
@@ -67,6 +68,24 @@ pub async fn insert_new(conn: &mut AnyConnection, c: &Charge) -> StoreResult<boo
 /// Columns of a new charge, in the order [`insert_new_many`] binds them.
 const NEW_COLUMNS: usize = 22;
 
+/// Transaction statements sent to SQLite with an insert, in the same trip: each statement sent
+/// on its own is a hand-over to the connection's thread, which waits for a core every time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Along {
+    /// `BEGIN IMMEDIATE` goes before the insert.
+    pub begin: bool,
+    /// `COMMIT` goes after it.
+    pub commit: bool,
+}
+
+/// Which statement of an insert's trip failed; those after it did not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failed {
+    Begin,
+    Insert,
+    Commit,
+}
+
 /// Inserts new charges in one statement, each only if its app belongs to its account and its
 /// order_no is unused in that app and mode (by a stored charge or one earlier in `charges`).
 /// Returns the ids of those inserted. A failed statement inserts none of them.
@@ -74,6 +93,17 @@ pub async fn insert_new_many(
     conn: &mut AnyConnection,
     charges: &[&Charge],
 ) -> StoreResult<Vec<String>> {
+    insert_new_many_along(conn, charges, Along::default())
+        .await
+        .map_err(|(_, error)| error.into())
+}
+
+/// [`insert_new_many`] with the transaction statements `along` in the same trip (SQLite only).
+pub async fn insert_new_many_along(
+    conn: &mut AnyConnection,
+    charges: &[&Charge],
+    along: Along,
+) -> Result<Vec<String>, (Failed, sqlx::Error)> {
     // SQLite finds a numbered placeholder's number by a scan of all of them for every value
     // it binds: with hundreds of values that was a quarter of its writer's time. Values bound
     // in order need no numbers there; PostgreSQL has numbered placeholders only.
@@ -88,15 +118,17 @@ pub async fn insert_new_many(
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let begin = if along.begin { "BEGIN IMMEDIATE; " } else { "" };
+    let commit = if along.commit { "; COMMIT" } else { "" };
     // VALUES names its columns column1, column2, … on both engines: column2 is the account,
     // column3 the app. The WHERE also keeps SQLite from reading ON CONFLICT as a join's ON.
     let sql = format!(
-        "INSERT INTO charges (id, account_id, app_id, livemode, created, channel, order_no, \
-         client_ip, amount, currency, subject, body, description, extra, metadata, credential, \
-         time_expire, paid, time_paid, transaction_no, recharge_id, provider) \
+        "{begin}INSERT INTO charges (id, account_id, app_id, livemode, created, channel, \
+         order_no, client_ip, amount, currency, subject, body, description, extra, metadata, \
+         credential, time_expire, paid, time_paid, transaction_no, recharge_id, provider) \
          SELECT v.* FROM (VALUES {rows}) AS v \
          WHERE EXISTS (SELECT 1 FROM apps WHERE id = v.column3 AND account_id = v.column2) \
-         ON CONFLICT (app_id, livemode, order_no) DO NOTHING RETURNING id"
+         ON CONFLICT (app_id, livemode, order_no) DO NOTHING RETURNING id{commit}"
     );
     let mut query = super::sql(sql);
     for c in charges {
@@ -124,8 +156,26 @@ pub async fn insert_new_many(
             .bind(c.recharge_id.as_deref())
             .bind(c.carrier.map(Carrier::as_str));
     }
-    let inserted = query.fetch_all(conn).await?;
-    inserted.iter().map(|row| Ok(row.try_get("id")?)).collect()
+    // Each statement of the trip reports its end, so the count of ends says which one failed.
+    let insert_at = usize::from(along.begin);
+    let failed_at = |ended: usize| match ended.cmp(&insert_at) {
+        std::cmp::Ordering::Less => Failed::Begin,
+        std::cmp::Ordering::Equal => Failed::Insert,
+        std::cmp::Ordering::Greater => Failed::Commit,
+    };
+    let mut ids = Vec::with_capacity(charges.len());
+    let mut ended = 0;
+    let mut results = conn.fetch_many(query);
+    while let Some(result) = results.next().await {
+        match result {
+            Ok(Either::Left(_)) => ended += 1,
+            Ok(Either::Right(row)) => {
+                ids.push(row.try_get("id").map_err(|error| (Failed::Insert, error))?)
+            }
+            Err(error) => return Err((failed_at(ended), error)),
+        }
+    }
+    Ok(ids)
 }
 
 /// A charge as its account sees it: another account's charge does not exist.

@@ -14,6 +14,7 @@
 //! statement, and that statement needs no savepoint or transaction of its own (see
 //! [`new_charges`]).
 
+use super::charges::{Along, Failed};
 use super::new_charges;
 use super::settings_watch::SettingsWatch;
 use super::{StoreError, StoreResult};
@@ -416,11 +417,12 @@ async fn run_writer(mut conn: AnyConnection, mut rx: mpsc::Receiver<Job>) {
 /// Runs the queued jobs in one transaction and answers them once its fate is known; jobs it
 /// did not get to stay in `queued` for the next batch. New charges go first, a few statements
 /// for all of them; then each work in a savepoint of its own, so that a failed one undoes just
-/// its own changes. Every statement is a round trip to SQLite's thread, so the savepoint
-/// bookkeeping travels with the statement before it (`RELEASE request; SAVEPOINT request`);
-/// after `ROLLBACK TO` the savepoint is still open. A failed new-charge statement ends the
-/// batch: it may have rolled back the whole transaction (a full disk, say), and the jobs after
-/// it must not run outside one, so they wait for the next batch.
+/// its own changes. Every statement is a round trip to SQLite's thread, so the transaction and
+/// savepoint bookkeeping travels with a statement next to it: `BEGIN` with the first, `COMMIT`
+/// with the last charges' statement when no work follows, `RELEASE request; SAVEPOINT request`
+/// between works; after `ROLLBACK TO` the savepoint is still open. A failed new-charge
+/// statement ends the batch: it may have rolled back the whole transaction (a full disk, say),
+/// and the jobs after it must not run outside one, so they wait for the next batch.
 async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &mut FailureLog) {
     let mut charges = Vec::new();
     let mut works = VecDeque::new();
@@ -430,31 +432,52 @@ async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &m
             Job::Work(work) => works.push_back(work),
         }
     }
-    // The first work's savepoint opens with the transaction when no charge goes before it.
-    let mut savepoint = charges.is_empty();
-    let begin = if savepoint {
-        "BEGIN IMMEDIATE; SAVEPOINT request"
-    } else {
-        "BEGIN IMMEDIATE"
-    };
-    if let Err(error) = conn.execute(begin).await {
+    let mut answers: Vec<Answer> = Vec::with_capacity(charges.len() + works.len());
+    let mut statements = new_charges::statements(charges).into_iter().peekable();
+    // Without charges, the first work's savepoint opens with the transaction.
+    let mut savepoint = statements.peek().is_none();
+    if savepoint && let Err(error) = conn.execute("BEGIN IMMEDIATE; SAVEPOINT request").await {
         failures.failed("could not begin a write transaction", &error);
         let _ = conn.execute("ROLLBACK").await;
         // Dropped jobs answer "not committed".
         return;
     }
-    let mut answers: Vec<Answer> = Vec::with_capacity(charges.len() + works.len());
     let mut healthy = true;
     let mut ended = false;
-    let mut statements = new_charges::statements(charges).into_iter();
-    for statement in statements.by_ref() {
-        match new_charges::insert(conn, statement).await {
-            Ok(inserted) => answers.extend(inserted),
-            Err((failed, error)) => {
+    // Set when the transaction's end went with the last charges' statement.
+    let mut commit_along = None;
+    let mut begun = savepoint;
+    // Where the commit started: with the last charges' statement, or on its own.
+    let mut commit_started = std::time::Instant::now();
+    while let Some(statement) = statements.next() {
+        let along = Along {
+            begin: !std::mem::replace(&mut begun, true),
+            commit: works.is_empty() && statements.peek().is_none(),
+        };
+        if along.commit {
+            commit_started = std::time::Instant::now();
+        }
+        match new_charges::insert(conn, statement, along).await {
+            Ok(inserted) => {
+                answers.extend(inserted);
+                if along.commit {
+                    commit_along = Some(true);
+                }
+            }
+            Err((_, Failed::Begin, error)) => {
+                failures.failed("could not begin a write transaction", &error);
+                let _ = conn.execute("ROLLBACK").await;
+                return;
+            }
+            Err((_, Failed::Commit, error)) => {
+                failures.failed("commit failed; the batch was rolled back", &error);
+                commit_along = Some(false);
+            }
+            Err((failed, Failed::Insert, error)) => {
                 if failed.len() > 1 {
                     queued.extend(failed.into_iter().map(Job::NewCharge));
                 } else {
-                    answers.push(Box::new(move |_| new_charges::fail(failed, error)));
+                    answers.push(Box::new(move |_| new_charges::fail(failed, error.into())));
                 }
                 ended = true;
                 break;
@@ -489,20 +512,25 @@ async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &m
         }
     }
     queued.extend(works.into_iter().map(Job::Work));
-    let commit_started = std::time::Instant::now();
-    let commit = if savepoint {
-        "RELEASE request; COMMIT"
-    } else {
-        "COMMIT"
+    let committed = match commit_along {
+        Some(committed) => committed,
+        None => {
+            let commit = if savepoint {
+                "RELEASE request; COMMIT"
+            } else {
+                "COMMIT"
+            };
+            commit_started = std::time::Instant::now();
+            healthy
+                && match conn.execute(commit).await {
+                    Ok(_) => true,
+                    Err(error) => {
+                        failures.failed("commit failed; the batch was rolled back", &error);
+                        false
+                    }
+                }
+        }
     };
-    let committed = healthy
-        && match conn.execute(commit).await {
-            Ok(_) => true,
-            Err(error) => {
-                failures.failed("commit failed; the batch was rolled back", &error);
-                false
-            }
-        };
     if committed {
         failures.succeeded();
         crate::metrics::write_batch(answers.len(), commit_started.elapsed());

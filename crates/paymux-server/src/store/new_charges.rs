@@ -9,7 +9,7 @@
 //! Statements hold 1, 2, 4, … up to [`MAX_ROWS`] charges, so that a handful of statement texts
 //! serve every batch and stay in each connection's statement cache.
 
-use super::charges;
+use super::charges::{self, Along, Failed};
 use super::db::Answer;
 use super::{StoreError, StoreResult};
 use crate::domain::charge::Charge;
@@ -71,14 +71,17 @@ pub(super) fn statements(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
     statements
 }
 
-/// Runs one statement's insert; on success the answers to give once the insert is durable
-/// (`true`: committed), on failure the charges back (marked to go alone if they shared it).
+/// Runs one statement's insert, with the transaction statements `along` in the same trip; on
+/// success the answers to give once the insert is durable (`true`: committed). On failure the
+/// charges come back with the statement that failed, marked to go alone if they shared a
+/// failed insert.
 pub(super) async fn insert(
     conn: &mut sqlx::AnyConnection,
     statement: Vec<Pending>,
-) -> Result<Vec<Answer>, (Vec<Pending>, StoreError)> {
+    along: Along,
+) -> Result<Vec<Answer>, (Vec<Pending>, Failed, sqlx::Error)> {
     let refs: Vec<&Charge> = statement.iter().map(|p| &*p.charge).collect();
-    match charges::insert_new_many(conn, &refs).await {
+    match charges::insert_new_many_along(conn, &refs, along).await {
         Ok(ids) => Ok(statement
             .into_iter()
             .map(|p| {
@@ -92,13 +95,13 @@ pub(super) async fn insert(
                 }) as Answer
             })
             .collect()),
-        Err(error) => {
-            let shared = statement.len() > 1;
+        Err((failed, error)) => {
+            let alone = failed == Failed::Insert && statement.len() > 1;
             let statement = statement
                 .into_iter()
-                .map(|p| Pending { alone: shared, ..p })
+                .map(|p| Pending { alone, ..p })
                 .collect();
-            Err((statement, error))
+            Err((statement, failed, error))
         }
     }
 }
@@ -150,9 +153,9 @@ async fn insert_on_postgres(pool: &AnyPool, mut pending: Vec<Pending>) {
                     continue;
                 }
             };
-            match insert(&mut conn, statement).await {
+            match insert(&mut conn, statement, Along::default()).await {
                 Ok(answers) => answers.into_iter().for_each(|answer| answer(true)),
-                Err((failed, error)) => match conn.ping().await {
+                Err((failed, _, error)) => match conn.ping().await {
                     // The connection went during the statement: whether it took effect is
                     // unknown, for every charge in it.
                     Err(lost) => {
@@ -162,7 +165,7 @@ async fn insert_on_postgres(pool: &AnyPool, mut pending: Vec<Pending>) {
                         }
                     }
                     Ok(()) if shared => pending.extend(failed),
-                    Ok(()) => fail(failed, error),
+                    Ok(()) => fail(failed, error.into()),
                 },
             }
         }

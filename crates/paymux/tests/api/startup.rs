@@ -313,19 +313,27 @@ async fn sqlite_readiness_on_a_full_disk() {
     );
     // Writes fail as retryable 503s, and the log says why, once.
     let http = reqwest::Client::new();
-    for n in 0..5 {
-        let response = http
+    let create = |order_no: String, amount: i64| {
+        let request = http
             .post(format!("{base}/v1/charges"))
             .bearer_auth(&creds.test_secret_key)
             .json(&serde_json::json!({
-                "order_no": format!("full{n}"), "app": {"id": creds.app_id},
-                "channel": "alipay_qr", "amount": 100, "client_ip": "127.0.0.1",
+                "order_no": order_no, "app": {"id": creds.app_id},
+                "channel": "alipay_qr", "amount": amount, "client_ip": "127.0.0.1",
                 "currency": "cny", "subject": "s", "body": "b", "extra": {},
-            }))
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            }));
+        async move {
+            let response = request.send().await.expect("send");
+            let status = response.status();
+            (
+                status,
+                response.json::<serde_json::Value>().await.expect("JSON"),
+            )
+        }
+    };
+    for n in 0..5 {
+        let (status, body) = create(format!("full{n}"), 100).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     }
     let log = std::fs::read_to_string(logs.path().join("serve.log")).expect("log");
     assert_eq!(
@@ -333,8 +341,22 @@ async fn sqlite_readiness_on_a_full_disk() {
         1,
         "the cause, logged once: {log}"
     );
+    // Creates arriving together share the failed commit: each hears it.
+    let together = (0..40).map(|n| create(format!("together{n}"), 100));
+    for (status, body) in futures_util::future::join_all(together).await {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    }
     std::fs::remove_file(&filler).expect("rm");
     assert_eq!(ready().await.0, StatusCode::OK, "ready again");
+    // Nothing of theirs was kept: the same order numbers take a different amount now.
+    let again = (0..5)
+        .map(|n| format!("full{n}"))
+        .chain((0..40).map(|n| format!("together{n}")))
+        .map(|order_no| create(order_no, 101));
+    for (status, body) in futures_util::future::join_all(again).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["amount"], 101);
+    }
     let _ = child.kill().await;
 }
 
