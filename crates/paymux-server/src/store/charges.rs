@@ -89,6 +89,11 @@ pub enum Failed {
 /// Inserts new charges in one statement, each only if its app belongs to its account and its
 /// order_no is unused in that app and mode (by a stored charge or one earlier in `charges`).
 /// Returns the ids of those inserted. A failed statement inserts none of them.
+///
+/// The statement has a power-of-two number of rows, so that a few texts serve every count;
+/// the rows past the charges repeat the first with no app, which the insert leaves out. (Two
+/// statements would cost another trip to the database; a row that goes nowhere costs its
+/// values.)
 pub async fn insert_new_many(
     conn: &mut AnyConnection,
     charges: &[&Charge],
@@ -108,7 +113,11 @@ pub async fn insert_new_many_along(
     // it binds: with hundreds of values that was a quarter of its writer's time. Values bound
     // in order need no numbers there; PostgreSQL has numbered placeholders only.
     let anonymous = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
-    let rows = (0..charges.len())
+    let Some(first) = charges.first() else {
+        return Ok(Vec::new());
+    };
+    let padded = charges.len().next_power_of_two();
+    let rows = (0..padded)
         .map(|row| match anonymous {
             true => format!("({})", ["?"; NEW_COLUMNS].join(", ")),
             false => format!(
@@ -131,11 +140,12 @@ pub async fn insert_new_many_along(
          ON CONFLICT (app_id, livemode, order_no) DO NOTHING RETURNING id{commit}"
     );
     let mut query = super::sql(sql);
-    for c in charges {
+    let padding = std::iter::repeat_n((*first, None), padded - charges.len());
+    for (c, app_id) in charges.iter().map(|c| (*c, Some(&c.app_id))).chain(padding) {
         query = query
             .bind(&c.id)
             .bind(&c.account_id)
-            .bind(&c.app_id)
+            .bind(app_id)
             .bind(i64::from(c.livemode))
             .bind(c.created)
             .bind(c.channel.as_str())

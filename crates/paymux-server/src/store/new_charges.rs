@@ -6,8 +6,9 @@
 //! statements run at a time, and creates arriving meanwhile queue up for the next ones. Each
 //! caller still hears only after its charge is durable, and hears whether its own row went in.
 //!
-//! Statements hold 1, 2, 4, … up to [`MAX_ROWS`] charges, so that a handful of statement texts
-//! serve every batch and stay in each connection's statement cache.
+//! Statements hold up to [`MAX_ROWS`] charges, padded to 1, 2, 4, … rows (see
+//! [`charges::insert_new_many`]), so that a handful of statement texts serve every batch and
+//! stay in each connection's statement cache.
 
 use super::charges::{self, Along, Failed};
 use super::db::Answer;
@@ -59,13 +60,12 @@ impl Pending {
 }
 
 /// Splits waiting charges into statements: those that failed together before one each, the
-/// rest in power-of-two groups of at most [`MAX_ROWS`].
+/// rest in groups of at most [`MAX_ROWS`].
 pub(super) fn statements(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
     let (alone, mut together): (Vec<_>, Vec<_>) = pending.into_iter().partition(|p| p.alone);
     let mut statements: Vec<Vec<Pending>> = alone.into_iter().map(|p| vec![p]).collect();
     while !together.is_empty() {
-        let rows = MAX_ROWS.min(1 << together.len().ilog2());
-        let rest = together.split_off(rows);
+        let rest = together.split_off(MAX_ROWS.min(together.len()));
         statements.push(std::mem::replace(&mut together, rest));
     }
     statements
