@@ -446,12 +446,13 @@ async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &m
     let mut ended = false;
     // Set when the transaction's end went with the last charges' statement.
     let mut commit_along = None;
-    let mut begun = savepoint;
+    // With charges, the transaction begins with the first statement.
+    let mut first = true;
     // Where the commit started: with the last charges' statement, or on its own.
     let mut commit_started = std::time::Instant::now();
     while let Some(statement) = statements.next() {
         let along = Along {
-            begin: !std::mem::replace(&mut begun, true),
+            begin: std::mem::take(&mut first),
             commit: works.is_empty() && statements.peek().is_none(),
         };
         if along.commit {
