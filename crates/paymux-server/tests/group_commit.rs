@@ -56,6 +56,101 @@ async fn a_failing_write_rolls_back_alone_within_a_shared_batch() {
     assert_eq!(odd, 0, "no failed write left a row behind");
 }
 
+/// Writes that send their savepoint in the same trip as their own statements: one whose
+/// second statement fails keeps nothing of its first, and the batch it shares commits the
+/// rest. One that fails without having sent its savepoint breaks the contract; the writer
+/// cannot tell what it left open, so its batch keeps nothing and each caller hears so: a
+/// caller is told "ok" exactly when its row is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_in_one_trip_roll_back_alone_and_a_broken_one_fails_its_batch_safely() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    // i % 3: 0 inserts; 1 (only when `broken`) fails without sending anything; 2 inserts, then
+    // fails on the same key. All are queued while the writer is busy, so they share batches.
+    let run = |from: i64, broken: bool| {
+        let db = db.clone();
+        async move {
+            let (started, busy) = tokio::sync::oneshot::channel();
+            let (release, hold) = tokio::sync::oneshot::channel::<()>();
+            let blocker = tokio::spawn({
+                let db = db.clone();
+                async move {
+                    db.write(move |_| {
+                        Box::pin(async move {
+                            let _ = started.send(());
+                            let _ = hold.await;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await
+                }
+            });
+            busy.await.expect("the writer runs the blocker");
+            let writes = (from..from + 300).map(|i| {
+                db.write_in_one_trip(move |conn, prelude| {
+                    Box::pin(async move {
+                        if i % 3 == 1 && broken {
+                            return Err(StoreError::Inconsistent("broken".into()));
+                        }
+                        let times = if i % 3 == 2 { 2 } else { 1 };
+                        let insert = "INSERT INTO accounts (id, created) VALUES ($1, $2)";
+                        let sql = prelude.and(vec![insert; times].join("; "));
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(format!("acct_{i}"))
+                            .bind(i)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(i)
+                    })
+                })
+            });
+            let mut all = Box::pin(futures_util::future::join_all(writes));
+            // The first poll queues every write behind the blocker.
+            std::future::poll_fn(|cx| {
+                assert!(all.as_mut().poll(cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+            release.send(()).expect("blocker waits");
+            blocker.await.expect("join").expect("blocker");
+            let mut ok: Vec<i64> = all.await.into_iter().filter_map(Result::ok).collect();
+            ok.sort();
+            ok
+        }
+    };
+    let stored = || {
+        db.write(|conn| {
+            Box::pin(async move {
+                let ids: Vec<(i64,)> = sqlx::query_as("SELECT created FROM accounts")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let mut ids: Vec<i64> = ids.into_iter().map(|(i,)| i).collect();
+                ids.sort();
+                Ok::<_, StoreError>(ids)
+            })
+        })
+    };
+
+    let ok = run(0, false).await;
+    assert_eq!(ok, (0..300).filter(|i| i % 3 != 2).collect::<Vec<_>>());
+    assert_eq!(
+        stored().await.expect("read"),
+        ok,
+        "exactly the successful writes were kept"
+    );
+
+    let ok_broken = run(300, true).await;
+    assert!(
+        ok_broken.iter().all(|i| i % 3 == 0),
+        "only whole writes are told ok: {ok_broken:?}"
+    );
+    assert_eq!(
+        stored().await.expect("read"),
+        [ok, ok_broken].concat(),
+        "a caller is told ok exactly when its row is there"
+    );
+}
+
 /// A new charge, valid unless `amount` is not positive.
 fn charge(i: i64, app_id: &str, order_no: &str, amount: i64) -> Charge {
     Charge {

@@ -10,6 +10,7 @@ use paymux_server::domain::Caller;
 use paymux_server::domain::channel::Channel;
 use paymux_server::domain::webhook::{Attempt, RETRY_DELAYS_SECS};
 use paymux_server::payments::charges::{self, NewCharge};
+use paymux_server::store::Prelude;
 use paymux_server::store::webhooks::{AfterAttempt, EndedAttempt};
 use paymux_server::webhooks::dispatcher::Dispatcher;
 use paymux_server::webhooks::endpoints::{self, EndpointChange};
@@ -369,6 +370,7 @@ async fn a_claim_that_looks_from_a_due_time_skips_what_is_due_before_it() {
                 let from_last = first.due_ms + 2000;
                 let third = store::webhooks::record_attempt_and_claim_next(
                     conn,
+                    Prelude::NONE,
                     &ended(&first),
                     now,
                     lease,
@@ -378,6 +380,7 @@ async fn a_claim_that_looks_from_a_due_time_skips_what_is_due_before_it() {
                 .expect("the delivery due at the time looked from");
                 let second = store::webhooks::record_attempt_and_claim_next(
                     conn,
+                    Prelude::NONE,
                     &ended(&third),
                     now,
                     lease,

@@ -24,7 +24,7 @@ pub mod scratch;
 pub mod settings_watch;
 pub mod webhooks;
 
-pub use db::Db;
+pub use db::{Db, Prelude};
 pub use error::{StoreError, StoreResult};
 
 use serde_json::{Map, Value};

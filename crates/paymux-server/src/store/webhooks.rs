@@ -7,7 +7,7 @@
 //! `concurrency` leased deliveries at a time.
 
 use super::flag;
-use super::{StoreError, StoreResult};
+use super::{Prelude, StoreError, StoreResult};
 use crate::domain::webhook::{Attempt, Delivery, DeliveryStatus, Endpoint};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -391,7 +391,7 @@ pub struct EndedAttempt {
 
 /// Records an attempt and its consequence for the delivery, and claims the endpoint's next due
 /// delivery (leased until `next_lease_ms`, among those due at `look_from_ms` or later), all in
-/// one round trip to the database: this runs once per delivery.
+/// one round trip to the database, `prelude` included: this runs once per delivery.
 ///
 /// The delivery is changed only if this worker still holds its lease and it is still pending
 /// (an endpoint removed meanwhile cancelled it), so an event's `pending_webhooks` drops exactly
@@ -400,6 +400,7 @@ pub struct EndedAttempt {
 /// the event first, reading the delivery before it changes (its one writer makes that exact).
 pub async fn record_attempt_and_claim_next(
     conn: &mut AnyConnection,
+    prelude: Prelude,
     ended: &EndedAttempt,
     now_ms: i64,
     next_lease_ms: i64,
@@ -416,7 +417,7 @@ pub async fn record_attempt_and_claim_next(
          error, succeeded) VALUES ($11, $1, $2, $3, $6, $12, $13, $14, $15, $16, $17, $18, $19)";
     let postgres = super::is_postgres(conn);
     let claim = claim_statement(postgres, "$21", "$3", "$20", Some("$22"), 1);
-    let sql = if postgres {
+    let statements = if postgres {
         format!(
             "WITH done AS ({FINISH_DELIVERY} RETURNING id), \
              event AS ({EVENT_CHANGES}(SELECT COUNT(*) FROM done WHERE $10 = 1) {EVENT_WHERE}), \
@@ -431,6 +432,7 @@ pub async fn record_attempt_and_claim_next(
              {EVENT_WHERE}; {FINISH_DELIVERY}; {INSERT_ATTEMPT}; {claim}"
         )
     };
+    let sql = prelude.and(statements);
     let attempt = &ended.attempt;
     let (status, next_ms, finished_ms) = match ended.after {
         AfterAttempt::Succeeded => (DeliveryStatus::Succeeded, 0, Some(attempt.started_ms)),

@@ -261,10 +261,11 @@ impl Dispatcher {
         let next_lease = self.lease_until(now_ms);
         let recorded: StoreResult<Option<Claimed>> = state
             .db
-            .write(move |conn| {
+            .write_in_one_trip(move |conn, prelude| {
                 Box::pin(async move {
                     store::webhooks::record_attempt_and_claim_next(
                         conn,
+                        prelude,
                         &ended,
                         now_ms,
                         next_lease,
