@@ -486,13 +486,12 @@ async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &m
     }
     let mut answers: Vec<Answer> = Vec::with_capacity(charges.len() + works.len());
     let mut statements = new_charges::statements(charges).into_iter().peekable();
-    // The transaction begins with the first charges' statement, or without charges with the
-    // first work's savepoint.
-    let begun = statements.peek().is_some();
     let mut healthy = true;
     let mut ended = false;
     // Set when the transaction's end went with the last charges' statement.
     let mut commit_along = None;
+    // The transaction begins with the first charges' statement, or without charges with the
+    // first work's savepoint.
     let mut first = true;
     // Where the commit started: with the last charges' statement, or on its own.
     let mut commit_started = std::time::Instant::now();
@@ -537,7 +536,7 @@ async fn run_batch(conn: &mut AnyConnection, queued: &mut Vec<Job>, failures: &m
     let mut open: Option<usize> = None;
     while !ended && let Some(job) = works.pop_front() {
         let (prelude, at) = match open {
-            None if begun => ("SAVEPOINT write_a", 0),
+            None if !first => ("SAVEPOINT write_a", 0),
             None => ("BEGIN IMMEDIATE; SAVEPOINT write_a", 0),
             Some(0) => ("RELEASE write_a; SAVEPOINT write_b", 1),
             Some(_) => ("RELEASE write_b; SAVEPOINT write_a", 0),
